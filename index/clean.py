@@ -1,0 +1,122 @@
+"""Finding the readable structure of a document: title, metadata, sections, paragraphs.
+
+Web pages saved as text carry leftovers (基本介紹, 相關詞條, 聯絡我們 ...) and
+infobox lines (``• 中文名:...``). Leftovers are dropped, infobox lines become
+metadata, headings such as ``(二)厚積成勢,...`` or ``二、 下半年工作安排``
+become the section of the paragraphs under them. Everything else is a paragraph,
+kept as a ``[start, end)`` span of the original text so offsets stay exact.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from .ingest import Document
+from .normalize import normalize
+
+# Compared after normalization, so traditional and simplified spellings both match.
+BOILERPLATE = frozenset(
+    normalize(word)
+    for word in (
+        "基本介紹", "基本信息", "相關詞條", "熱門詞條", "聯絡我們", "聯繫我們", "目錄",
+        "參考資料", "詞條標籤", "展開", "收起", "編輯", "分享", "舉報", "返回頂部",
+        "免責聲明", "上一篇", "下一篇", "相關閱讀", "相關推薦", "猜你喜歡", "打印本頁", "關閉窗口",
+    )
+)
+_SENTENCE_END = "。！？；!?;"
+_METADATA = re.compile(r"^\s*[•·‧・●◦▪■\-*]\s*([^:：\n]{1,20}?)\s*[:：]\s*(\S.*?)\s*$")
+_HEADINGS: tuple[tuple[int, re.Pattern[str]], ...] = (
+    (1, re.compile(r"^第[一二三四五六七八九十百零〇0-9]+[章篇部]")),
+    (1, re.compile(r"^[一二三四五六七八九十百]+\s*[、．.]")),
+    (2, re.compile(r"^第[一二三四五六七八九十百零〇0-9]+[節节条條]")),
+    (2, re.compile(r"^[(（]\s*[一二三四五六七八九十百]+\s*[)）]")),
+    (3, re.compile(r"^\d{1,2}\s*[、．.]\s*\D")),
+    (3, re.compile(r"^[(（]\s*\d{1,2}\s*[)）]")),
+)
+_MARKDOWN_HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
+MAX_HEADING_CHARS = 40
+
+
+@dataclass(frozen=True)
+class Paragraph:
+    start: int
+    end: int
+    section: str
+    section_path: tuple[str, ...]
+
+
+@dataclass
+class Layout:
+    title: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+    paragraphs: list[Paragraph] = field(default_factory=list)
+
+
+def heading_level(line: str) -> int | None:
+    """Outline level of a heading line, or None for body text."""
+    stripped = line.strip()
+    if not stripped or len(stripped) > MAX_HEADING_CHARS or stripped[-1] in _SENTENCE_END:
+        return None
+    if "。" in stripped:
+        return None
+    for level, pattern in _HEADINGS:
+        if pattern.match(stripped):
+            return level
+    return None
+
+
+def _looks_like_title(line: str) -> bool:
+    stripped = line.strip()
+    return 0 < len(stripped) <= 60 and not any(mark in stripped for mark in "。！？；")
+
+
+def parse(doc: Document) -> Layout:
+    """Title, metadata and paragraphs of ``doc``; never modifies its text."""
+    layout = Layout(title=doc.title.strip(), metadata=dict(doc.metadata))
+    outline: dict[int, str] = {}
+    position = 0
+    first_content_line = True
+    for line in doc.text.splitlines(keepends=True):
+        start, position = position, position + len(line)
+        body = line.rstrip("\r\n")
+        stripped = body.strip()
+        if not stripped:
+            continue
+        is_first, first_content_line = first_content_line, False
+        if normalize(stripped) in BOILERPLATE:
+            continue
+        meta = _METADATA.match(body)
+        if meta:
+            layout.metadata.setdefault(meta.group(1), meta.group(2))
+            continue
+        level: int | None
+        md = _MARKDOWN_HEADING.match(stripped) if doc.format == "md" else None
+        if md:
+            level, heading = len(md.group(1)), md.group(2)
+            if level == 1 and is_first and not layout.title:
+                layout.title = heading
+                continue
+        else:
+            level, heading = heading_level(stripped), stripped
+        if level is not None:
+            outline = {lv: text for lv, text in outline.items() if lv < level}
+            outline[level] = heading
+            continue
+        if is_first and not layout.title and doc.format == "txt" and _looks_like_title(stripped):
+            layout.title = stripped
+            continue
+        lead = len(body) - len(body.lstrip())
+        path = tuple(outline[lv] for lv in sorted(outline))
+        layout.paragraphs.append(
+            Paragraph(
+                start=start + lead,
+                end=start + len(body.rstrip()),
+                section=path[-1] if path else "",
+                section_path=path,
+            )
+        )
+    if not layout.title:
+        layout.title = doc.id
+    return layout

@@ -1,0 +1,45 @@
+"""Exceptions raised by the zhsearch library.
+
+Every error the library raises on purpose derives from ``ZhsearchError``, so the
+edges (HTTP API, CLI) can translate them without catching unrelated failures::
+
+    ZhsearchError
+    ├── InvalidInputError        bad argument from a caller (empty query, k out of range)
+    ├── DocumentError            a document or corpus file that cannot be read or parsed
+    ├── ModelError               the embedding model cannot be found, converted or loaded
+    └── IndexError_              base for problems with an index folder
+        ├── IndexNotFoundError   no index has been built at the given path
+        └── IndexMismatchError   the index was built with other settings (model, normalizer, ...)
+"""
+
+from __future__ import annotations
+
+
+class ZhsearchError(Exception):
+    """Base class of every error raised by zhsearch on purpose."""
+
+    code = "error"
+
+
+class InvalidInputError(ZhsearchError, ValueError):
+    code = "invalid_input"
+
+
+class DocumentError(ZhsearchError):
+    code = "bad_document"
+
+
+class ModelError(ZhsearchError):
+    code = "model_error"
+
+
+class IndexError_(ZhsearchError):  # noqa: N801 - avoid shadowing the builtin IndexError
+    code = "index_error"
+
+
+class IndexNotFoundError(IndexError_):
+    code = "index_not_found"
+
+
+class IndexMismatchError(IndexError_):
+    code = "index_mismatch"

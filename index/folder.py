@@ -1,0 +1,72 @@
+"""An index folder and its generations.
+
+``INDEX_DIR/current`` is a symlink to ``INDEX_DIR/generations/<name>``, which
+holds ``manifest.json``, ``vectors.faiss`` and ``store.sqlite3``. A build writes
+a new generation beside the live one and publishes it by atomically replacing
+the symlink, so a killed build leaves the previous index untouched.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import time
+from pathlib import Path
+
+from .errors import IndexNotFoundError
+
+MANIFEST = "manifest.json"
+VECTORS = "vectors.faiss"
+STORE = "store.sqlite3"
+
+
+def current(index_dir: Path) -> Path | None:
+    link = index_dir / "current"
+    if not link.is_symlink() and not link.exists():
+        return None
+    target = link.resolve()
+    return target if (target / MANIFEST).exists() else None
+
+
+def require_current(index_dir: Path) -> Path:
+    path = current(index_dir)
+    if path is None:
+        raise IndexNotFoundError(f"no index in {index_dir}; build one with `zhsearch build`")
+    return path
+
+
+def new_generation(index_dir: Path) -> Path:
+    generations = index_dir / "generations"
+    generations.mkdir(parents=True, exist_ok=True)
+    name = time.strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
+    path = generations / f".building-{name}"
+    path.mkdir()
+    return path
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def publish(index_dir: Path, building: Path) -> Path:
+    """Make ``building`` the live generation; older ones are removed afterwards."""
+    final = building.with_name(building.name.removeprefix(".building-"))
+    os.rename(building, final)
+    _fsync_dir(final.parent)
+    tmp_link = index_dir / f".current-{secrets.token_hex(4)}"
+    os.symlink(os.path.relpath(final, index_dir), tmp_link)
+    os.replace(tmp_link, index_dir / "current")
+    _fsync_dir(index_dir)
+    for old in (index_dir / "generations").iterdir():
+        if old != final:
+            shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def discard(building: Path) -> None:
+    shutil.rmtree(building, ignore_errors=True)

@@ -1,0 +1,108 @@
+"""Reading documents from files and folders.
+
+Accepted inputs: ``.txt`` and ``.md`` (one document per file, id = file stem)
+and ``.jsonl`` in BEIR corpus form (``_id`` or ``id``, ``title``, ``text``; any
+other field is kept as metadata). Folders are walked recursively in name order,
+skipping hidden folders and folders named ``eval`` (evaluation sets live beside
+the documents they judge, as in ``seeds/eval``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import DocumentError
+
+SUFFIXES = (".txt", ".md", ".jsonl")
+SKIPPED_FOLDERS = frozenset({"eval"})
+
+
+@dataclass(frozen=True)
+class Document:
+    """A document as given: the text is kept exactly, never rewritten."""
+
+    id: str
+    text: str
+    title: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict)
+    source: str = ""
+    format: str = "txt"
+
+    @property
+    def content_hash(self) -> str:
+        payload = json.dumps(
+            [self.title, self.text, self.metadata, self.format], ensure_ascii=False, sort_keys=True
+        )
+        return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def _read_text(path: Path) -> str:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise DocumentError(f"cannot read {path}: {exc.strerror}") from exc
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DocumentError(f"{path} is not UTF-8 text (byte {exc.start})") from exc
+
+
+def _load_jsonl(path: Path) -> Iterator[Document]:
+    for lineno, line in enumerate(_read_text(path).splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DocumentError(f"{path}:{lineno}: invalid JSON ({exc.msg})") from exc
+        if not isinstance(record, dict):
+            raise DocumentError(f"{path}:{lineno}: expected a JSON object")
+        doc_id = record.pop("_id", None) or record.pop("id", None)
+        text = record.pop("text", None)
+        if doc_id is None or not isinstance(text, str):
+            raise DocumentError(f"{path}:{lineno}: a BEIR corpus line needs '_id' (or 'id') and 'text'")
+        title = record.pop("title", "") or ""
+        yield Document(
+            id=str(doc_id), text=text, title=str(title), metadata=record, source=str(path), format="jsonl"
+        )
+
+
+def load_file(path: Path) -> list[Document]:
+    """All documents in one file."""
+    suffix = path.suffix.lower()
+    if suffix == ".jsonl":
+        return list(_load_jsonl(path))
+    if suffix in (".txt", ".md"):
+        return [Document(id=path.stem, text=_read_text(path), source=str(path), format=suffix[1:])]
+    raise DocumentError(f"{path}: unsupported file type (expected one of {', '.join(SUFFIXES)})")
+
+
+def _walk(folder: Path) -> Iterator[Path]:
+    for entry in sorted(folder.iterdir()):
+        if entry.is_dir():
+            if not entry.name.startswith(".") and entry.name not in SKIPPED_FOLDERS:
+                yield from _walk(entry)
+        elif entry.suffix.lower() in SUFFIXES and not entry.name.startswith("."):
+            yield entry
+
+
+def load_paths(paths: Iterable[Path]) -> list[Document]:
+    """Documents from files and folders; duplicate ids are an error, not an overwrite."""
+    documents: dict[str, Document] = {}
+    for path in paths:
+        if not path.exists():
+            raise DocumentError(f"{path}: no such file or folder")
+        files = list(_walk(path)) if path.is_dir() else [path]
+        for file in files:
+            for doc in load_file(file):
+                if doc.id in documents:
+                    raise DocumentError(
+                        f"duplicate document id {doc.id!r} in {doc.source} and {documents[doc.id].source}"
+                    )
+                documents[doc.id] = doc
+    return list(documents.values())

@@ -1,0 +1,74 @@
+"""``manifest.json``: how an index was built, checked before it is used."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import IndexMismatchError, IndexNotFoundError
+
+FORMAT_VERSION = 1
+
+
+@dataclass
+class Manifest:
+    model: str
+    model_fingerprint: str
+    dim: int
+    normalization: str
+    dictionary_hash: str
+    chunking: dict[str, int]
+    passage_text: str
+    zhsearch_version: str
+    corpus_hash: str
+    built_at: str
+    documents: int
+    passages: int
+    build_seconds: float
+    vector_index: str = "IndexIDMap2(IndexFlatIP)"
+    format_version: int = FORMAT_VERSION
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def write(self, path: Path) -> None:
+        tmp = path.with_name(path.name + ".tmp")
+        with open(tmp, "w", encoding="utf-8") as handle:
+            json.dump(asdict(self), handle, ensure_ascii=False, indent=2)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+
+    @classmethod
+    def read(cls, path: Path) -> Manifest:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise IndexNotFoundError(f"no manifest at {path}; build the index first (zhsearch build)") from exc
+        if data.get("format_version") != FORMAT_VERSION:
+            raise IndexMismatchError(
+                f"{path} has index format {data.get('format_version')}, this zhsearch reads {FORMAT_VERSION};"
+                " rebuild the index"
+            )
+        return cls(**data)
+
+    def settings_key(self) -> dict[str, Any]:
+        """Everything that must match for stored vectors and passages to be reusable."""
+        return {
+            "model": self.model,
+            "model_fingerprint": self.model_fingerprint,
+            "dim": self.dim,
+            "normalization": self.normalization,
+            "dictionary_hash": self.dictionary_hash,
+            "chunking": self.chunking,
+            "passage_text": self.passage_text,
+        }
+
+    def check_model(self, name: str, fingerprint: str, dim: int) -> None:
+        if (self.model, self.model_fingerprint, self.dim) != (name, fingerprint, dim):
+            raise IndexMismatchError(
+                f"index was built with model {self.model!r} ({self.model_fingerprint}, dim {self.dim}) but"
+                f" the configured model is {name!r} ({fingerprint}, dim {dim}); set ZHSEARCH_MODEL to match"
+                " or rebuild the index"
+            )

@@ -1,0 +1,31 @@
+"""Configuration, read from ``ZHSEARCH_*`` environment variables (or a ``.env`` file)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .model_convert import DEFAULT_MODEL_NAME
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ZHSEARCH_", env_file=".env", extra="ignore")
+
+    index_dir: Path = Field(Path(".zhsearch/index"), description="Folder holding the built index.")
+    docs: list[Path] = Field([Path("seeds")], description="Documents indexed by `zhsearch build` by default.")
+    model: str = Field(DEFAULT_MODEL_NAME, description="Embedding model: the default, a path or a hub id.")
+    cache_dir: Path = Field(Path.home() / ".cache" / "zhsearch", description="Where converted models live.")
+    device: str = Field("cpu", description="Torch device for the model.")
+    host: str = Field("127.0.0.1", description="Address the API binds to.")
+    port: int = Field(8000, ge=1, le=65535, description="Port the API listens on.")
+    max_query_chars: int = Field(1000, ge=1, description="Longest accepted query or question.")
+    max_k: int = Field(100, ge=1, description="Largest accepted k.")
+    threads: int | None = Field(None, ge=1, description="Torch intra-op threads (default: torch's choice).")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

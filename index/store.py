@@ -1,0 +1,174 @@
+"""The SQLite half of an index: documents, their metadata and their passages.
+
+Original text is stored as given; ``norm_text`` is the matching form.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS documents (
+    id TEXT PRIMARY KEY,
+    title TEXT NOT NULL,
+    text TEXT NOT NULL,
+    metadata TEXT NOT NULL,
+    content_hash TEXT NOT NULL,
+    source TEXT NOT NULL,
+    format TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS passages (
+    id INTEGER PRIMARY KEY,
+    doc_id TEXT NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+    ordinal INTEGER NOT NULL,
+    section TEXT NOT NULL,
+    section_path TEXT NOT NULL,
+    start INTEGER NOT NULL,
+    "end" INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    norm_text TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS passages_doc ON passages(doc_id, ordinal);
+"""
+
+
+@dataclass(frozen=True)
+class StoredPassage:
+    id: int
+    doc_id: str
+    ordinal: int
+    section: str
+    section_path: tuple[str, ...]
+    start: int
+    end: int
+    text: str
+    norm_text: str
+    title: str = ""
+
+
+@dataclass(frozen=True)
+class StoredDocument:
+    id: str
+    title: str
+    text: str
+    metadata: dict[str, Any]
+    content_hash: str
+    source: str
+    format: str
+
+
+def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
+    if readonly:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+    else:
+        conn = sqlite3.connect(path, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.executescript(SCHEMA)
+    conn.execute("PRAGMA foreign_keys=ON")
+    return conn
+
+
+def insert_document(conn: sqlite3.Connection, doc: StoredDocument) -> None:
+    conn.execute(
+        "INSERT INTO documents (id, title, text, metadata, content_hash, source, format)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (
+            doc.id,
+            doc.title,
+            doc.text,
+            json.dumps(doc.metadata, ensure_ascii=False),
+            doc.content_hash,
+            doc.source,
+            doc.format,
+        ),
+    )
+
+
+def insert_passages(conn: sqlite3.Connection, passages: Iterable[StoredPassage]) -> None:
+    conn.executemany(
+        'INSERT INTO passages (id, doc_id, ordinal, section, section_path, start, "end", text, norm_text)'
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (
+                p.id,
+                p.doc_id,
+                p.ordinal,
+                p.section,
+                json.dumps(list(p.section_path), ensure_ascii=False),
+                p.start,
+                p.end,
+                p.text,
+                p.norm_text,
+            )
+            for p in passages
+        ],
+    )
+
+
+_PASSAGE_COLUMNS = (
+    'p.id, p.doc_id, p.ordinal, p.section, p.section_path, p.start, p."end", p.text, p.norm_text, d.title'
+)
+
+
+def _passage(row: Sequence[Any]) -> StoredPassage:
+    return StoredPassage(
+        id=row[0],
+        doc_id=row[1],
+        ordinal=row[2],
+        section=row[3],
+        section_path=tuple(json.loads(row[4])),
+        start=row[5],
+        end=row[6],
+        text=row[7],
+        norm_text=row[8],
+        title=row[9],
+    )
+
+
+def passages_by_id(conn: sqlite3.Connection, ids: Sequence[int]) -> dict[int, StoredPassage]:
+    if not ids:
+        return {}
+    marks = ",".join("?" * len(ids))
+    rows = conn.execute(
+        f"SELECT {_PASSAGE_COLUMNS} FROM passages p JOIN documents d ON d.id = p.doc_id"
+        f" WHERE p.id IN ({marks})",
+        list(ids),
+    ).fetchall()
+    return {row[0]: _passage(row) for row in rows}
+
+
+def passages_of(conn: sqlite3.Connection, doc_id: str) -> list[StoredPassage]:
+    rows = conn.execute(
+        f"SELECT {_PASSAGE_COLUMNS} FROM passages p JOIN documents d ON d.id = p.doc_id"
+        " WHERE p.doc_id = ? ORDER BY p.ordinal",
+        (doc_id,),
+    ).fetchall()
+    return [_passage(row) for row in rows]
+
+
+def all_passages(conn: sqlite3.Connection) -> list[StoredPassage]:
+    rows = conn.execute(
+        f"SELECT {_PASSAGE_COLUMNS} FROM passages p JOIN documents d ON d.id = p.doc_id ORDER BY p.id"
+    ).fetchall()
+    return [_passage(row) for row in rows]
+
+
+def document_hashes(conn: sqlite3.Connection) -> dict[str, str]:
+    return dict(conn.execute("SELECT id, content_hash FROM documents").fetchall())
+
+
+def max_passage_id(conn: sqlite3.Connection) -> int:
+    value = conn.execute("SELECT COALESCE(MAX(id), 0) FROM passages").fetchone()[0]
+    return int(value)
+
+
+def counts(conn: sqlite3.Connection) -> tuple[int, int]:
+    docs = conn.execute("SELECT COUNT(*) FROM documents").fetchone()[0]
+    passages = conn.execute("SELECT COUNT(*) FROM passages").fetchone()[0]
+    return int(docs), int(passages)
