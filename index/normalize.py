@@ -9,7 +9,9 @@ OpenCC's ``tw2s`` converts characters and Taiwan character variants but keeps
 Taiwan vocabulary (套用, 最佳化, 網際網路 ...), while ``tw2sp`` fixes that at
 the cost of rewriting ordinary mainland words (建立→创建, 核心→内核). We run
 ``tw2s`` with our own small phrase dictionary (``data/tw_phrases.txt``) added to
-both its segmenter and its last conversion step.
+both its segmenter and its last conversion step, then apply the same table with
+simplified keys, because simplified input (民众, 网路) never meets OpenCC's
+traditional keys and normalization must not depend on the script typed.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from pathlib import Path
 
 import opencc
 
-PROFILE = "tw2s+zhsearch-phrases+fold-v1"
+PROFILE = "tw2s+zhsearch-phrases+simplified-phrases+fold-v2"
 _DICT_PATH = Path(__file__).parent / "data" / "tw_phrases.txt"
 _SPACE_RE = re.compile(r"\s+")
 # U+FF01..U+FF5E mirror ASCII 0x21..0x7E; U+3000 is the ideographic space.
@@ -38,12 +40,25 @@ def dictionary_hash() -> str:
     return hashlib.sha256(_DICT_PATH.read_bytes()).hexdigest()[:16]
 
 
-def _dictionary_text() -> str:
-    lines = []
+def _pairs() -> list[tuple[str, str]]:
+    pairs = []
     for raw in _DICT_PATH.read_text(encoding="utf-8").splitlines():
         if raw.strip() and not raw.startswith("#"):
-            lines.append(raw)
-    return "\n".join(lines) + "\n"
+            key, value = raw.split("\t")
+            pairs.append((key.strip(), value.strip()))
+    return pairs
+
+
+def _dictionary_text() -> str:
+    return "".join(f"{key}\t{value}\n" for key, value in _pairs())
+
+
+@lru_cache(maxsize=1)
+def _simplified_phrases() -> tuple[re.Pattern[str], dict[str, str]]:
+    plain = opencc.OpenCC("t2s")
+    table = {plain.convert(key): value for key, value in _pairs()}
+    keys = sorted(table, key=len, reverse=True)  # longest first: 人工智慧 before 智慧型
+    return re.compile("|".join(map(re.escape, keys))), table
 
 
 def _absolute_files(node: object, share: Path) -> None:
@@ -95,7 +110,9 @@ def to_simplified(text: str) -> str:
     """OpenCC tw2s plus the zhsearch phrase dictionary, nothing else."""
     converter = _converter()
     with _lock:  # the OpenCC object is not documented as thread-safe
-        return converter.convert(text)
+        converted = converter.convert(text)
+    pattern, table = _simplified_phrases()
+    return pattern.sub(lambda m: table[m.group(0)], converted)
 
 
 def normalize(text: str) -> str:

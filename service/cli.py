@@ -116,6 +116,44 @@ def search(
     typer.echo(f"({len(result.hits)} results in {result.took_ms:.0f} ms)")
 
 
+@app.command("eval")
+def eval_(
+    queries: Annotated[Path, typer.Argument(help="A queries.jsonl with answers, or a folder holding one.")],
+    k: Annotated[int, typer.Option("-k", help="Depth of the ranking judged.", min=1, max=100)] = 10,
+    index_dir: IndexDir = None,
+    model: Model = None,
+    as_json: AsJson = False,
+) -> None:
+    """Measure retrieval quality (hit@k, MRR@10) on answer-string judgments."""
+    from index.evaluate import evaluate, load_queries
+
+    settings = get_settings()
+    path = queries / "queries.jsonl" if queries.is_dir() else queries
+    try:
+        loaded = load_queries(path)
+        embedder = load_embedder(model or settings.model, settings.cache_dir, device=settings.device)
+        searcher = Searcher.load(index_dir or settings.index_dir, embedder)
+        bars = _Bars(not as_json)
+        report = evaluate(searcher, loaded, k=k, progress=lambda done, total: bars("evaluate", done, total))
+    except ZhsearchError as exc:
+        raise _fail(exc) from exc
+    if as_json:
+        _emit_json(
+            {
+                "metrics": report.metrics,
+                "queries": [
+                    {"id": o.query.id, "text": o.query.text, "first_relevant": o.first_relevant}
+                    for o in report.outcomes
+                ],
+            }
+        )
+        return
+    for o in report.outcomes:
+        if o.first_relevant != 1:
+            typer.echo(f"  {o.query.id} rank={o.first_relevant} {o.query.text} -> {o.top_text[:40]}")
+    typer.echo("  ".join(f"{name}={value}" for name, value in report.metrics.items()))
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(envvar="ZHSEARCH_HOST", help="Bind address.", show_default=False)] = None,

@@ -1,0 +1,64 @@
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from index import HashingEmbedder, Searcher
+from service.api import create_app
+
+
+@pytest.fixture(scope="module")
+def client(hash_index: Path):
+    searcher = Searcher.load(hash_index, HashingEmbedder())
+    with TestClient(create_app(searcher=searcher)) as test_client:
+        yield test_client
+
+
+def test_healthz(client: TestClient) -> None:
+    body = client.get("/healthz").json()
+    assert body["status"] == "ok" and body["passages"] > 0
+
+
+def test_post_and_get_agree(client: TestClient) -> None:
+    posted = client.post("/v1/search", json={"query": "上半年地区生产总值是多少", "k": 3})
+    got = client.get("/v1/search", params={"q": "上半年地区生产总值是多少", "k": 3})
+    assert posted.status_code == got.status_code == 200
+    assert [r["passage_id"] for r in posted.json()["results"]] == [r["passage_id"] for r in got.json()["results"]]
+    first = posted.json()["results"][0]
+    assert set(first) == {"rank", "score", "passage_id", "doc_id", "title", "section", "text", "start", "end"}
+    assert first["rank"] == 1 and "took_ms" in posted.json()
+
+
+def test_results_are_original_script_with_offsets(client: TestClient, seed_docs) -> None:
+    results = client.get("/v1/search", params={"q": "生产总值", "k": 5}).json()["results"]
+    text = seed_docs[0].text
+    for r in results:
+        assert text[r["start"] : r["end"]] == r["text"]
+
+
+@pytest.mark.parametrize(
+    ("method", "kwargs", "fragment"),
+    [
+        ("post", {"json": {"query": "", "k": 5}}, "query"),
+        ("post", {"json": {"query": "   ", "k": 5}}, "empty"),
+        ("post", {"json": {"query": "字" * 1001}}, "1000"),
+        ("post", {"json": {"query": "問題", "k": 0}}, "k"),
+        ("post", {"json": {"query": "問題", "k": 101}}, "k"),
+        ("post", {"json": {"k": 5}}, "query"),
+        ("post", {"content": b"not json", "headers": {"content-type": "application/json"}}, "JSON"),
+        ("get", {"params": {"q": ""}}, "q"),
+        ("get", {"params": {"q": "問題", "k": "many"}}, "k"),
+        ("get", {}, "q"),
+    ],
+)
+def test_bad_requests_are_readable_422(client: TestClient, method: str, kwargs: dict, fragment: str) -> None:
+    response = getattr(client, method)("/v1/search", **kwargs)
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["code"] and fragment.lower() in error["message"].lower()
+
+
+def test_unknown_route_is_json_404(client: TestClient) -> None:
+    response = client.get("/v1/nothing")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "http_error"

@@ -1,0 +1,51 @@
+import json
+from pathlib import Path
+
+import pytest
+
+from index.errors import DocumentError
+from index.ingest import load_paths
+
+
+def test_seed_folder_skips_eval(seed_docs) -> None:
+    assert [d.id for d in seed_docs] == ["000_faeb4e7ef88eceb9"]
+
+
+def test_txt_md_and_beir_jsonl(tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text("標題\n\n內容。", encoding="utf-8")
+    (tmp_path / "b.md").write_text("# 標題\n內容。", encoding="utf-8")
+    rows = [{"_id": "c1", "title": "T", "text": "正文。", "url": "u"}, {"id": 7, "text": "另一篇。"}]
+    (tmp_path / "corpus.jsonl").write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
+    docs = {d.id: d for d in load_paths([tmp_path])}
+    assert set(docs) == {"a", "b", "c1", "7"}
+    assert docs["c1"].metadata == {"url": "u"} and docs["c1"].title == "T"
+    assert docs["b"].format == "md"
+
+
+def test_duplicate_ids_are_an_error(tmp_path: Path) -> None:
+    (tmp_path / "x").mkdir()
+    (tmp_path / "a.txt").write_text("一", encoding="utf-8")
+    (tmp_path / "x" / "a.txt").write_text("二", encoding="utf-8")
+    with pytest.raises(DocumentError, match="duplicate document id 'a'"):
+        load_paths([tmp_path])
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("bad.jsonl", b"{not json", "invalid JSON"),
+        ("noid.jsonl", b'{"text": "x"}', "needs '_id'"),
+        ("latin.txt", b"\xff\xfe\xfa", "not UTF-8"),
+        ("doc.pdf", b"%PDF", "unsupported file type"),
+    ],
+)
+def test_bad_files_are_clear_errors(tmp_path: Path, name: str, content: bytes, message: str) -> None:
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(DocumentError, match=message):
+        load_paths([path])
+
+
+def test_missing_path(tmp_path: Path) -> None:
+    with pytest.raises(DocumentError, match="no such file"):
+        load_paths([tmp_path / "nope"])
