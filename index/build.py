@@ -11,7 +11,7 @@ import hashlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +22,7 @@ from .clean import parse
 from .embed import Embedder
 from .errors import IndexError_, InvalidInputError
 from .ingest import Document
+from .lexical import TOKENIZER, LexicalIndex
 from .manifest import Manifest
 from .normalize import PROFILE, dictionary_hash, normalize
 from .vectors import VectorIndex
@@ -69,6 +70,7 @@ def _new_manifest(embedder: Embedder, config: ChunkConfig, documents: Sequence[D
         documents=len(documents),
         passages=0,
         build_seconds=0.0,
+        lexical=TOKENIZER,
     )
 
 
@@ -83,10 +85,14 @@ def _previous(index_dir: Path, manifest: Manifest) -> tuple[Path, Manifest] | No
     return (path, old) if old.settings_key() == manifest.settings_key() else None
 
 
+def _same(old: Manifest, new: Manifest) -> bool:
+    return (old.corpus_hash, old.lexical) == (new.corpus_hash, new.lexical)
+
+
 def is_up_to_date(index_dir: Path, documents: Sequence[Document], embedder: Embedder, config: ChunkConfig) -> bool:
     fresh = _new_manifest(embedder, config, documents)
     previous = _previous(index_dir, fresh)
-    return previous is not None and previous[1].corpus_hash == fresh.corpus_hash
+    return previous is not None and _same(previous[1], fresh)
 
 
 def build_index(
@@ -105,7 +111,7 @@ def build_index(
         raise InvalidInputError("no documents to index")
     manifest = _new_manifest(embedder, config, documents)
     previous = _previous(index_dir, manifest)
-    if previous and previous[1].corpus_hash == manifest.corpus_hash:
+    if previous and _same(previous[1], manifest):
         return BuildReport(previous[0], previous[1].documents, previous[1].passages, len(documents), 0, 0.0, True)
 
     index_dir.mkdir(parents=True, exist_ok=True)
@@ -113,7 +119,7 @@ def build_index(
     try:
         report = _build_into(building, documents, embedder, config, manifest, previous, progress, batch_size)
         manifest.build_seconds = round(time.perf_counter() - began, 3)
-        manifest.built_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        manifest.built_at = datetime.now(UTC).isoformat(timespec="seconds")
         manifest.passages = report.passages
         manifest.write(building / folder.MANIFEST)
         final = folder.publish(index_dir, building)
@@ -186,6 +192,8 @@ def _build_into(
                 if progress:
                     progress("embed", offset + len(batch), len(pending))
         vectors.save(target / folder.VECTORS)
+        every = store.all_passages(conn)
+        LexicalIndex.build([p.id for p in every], [p.norm_text for p in every]).save(target / folder.LEXICAL)
         # A published generation is one plain file: no -wal/-shm beside it.
         conn.execute("PRAGMA journal_mode=DELETE")
     finally:

@@ -6,7 +6,8 @@ that follows another in the same paragraph repeats the previous passage's
 trailing sentences (up to ``overlap_chars``) so a fact on the boundary is
 whole in at least one passage. A sentence longer than ``max_chars`` is cut at
 clause marks (，、：), and only as a last resort at ``max_chars``. Paragraphs
-shorter than ``min_chars`` are joined with the next paragraph of their section.
+shorter than ``min_chars`` are joined with the next paragraph of their section
+(or of a subsection under it).
 """
 
 from __future__ import annotations
@@ -21,6 +22,10 @@ _SENTENCE = re.compile(r"[^。！？；!?;\n]*(?:[。！？；!?;]+[”’」』
 _CLAUSE = re.compile(r"[^，,、：:]*(?:[，,、：:]+|$)")
 
 
+# Bump when the splitting rules change, so old indexes are rebuilt, not reused.
+CHUNKER_VERSION = 2
+
+
 @dataclass(frozen=True)
 class ChunkConfig:
     max_chars: int = 250
@@ -28,7 +33,7 @@ class ChunkConfig:
     overlap_chars: int = 60
 
     def as_dict(self) -> dict[str, int]:
-        return asdict(self)
+        return asdict(self) | {"version": CHUNKER_VERSION}
 
 
 @dataclass(frozen=True)
@@ -97,7 +102,9 @@ def _groups(paragraphs: Sequence[Paragraph], min_chars: int) -> list[list[Paragr
     groups: list[list[Paragraph]] = []
     pending: list[Paragraph] = []
     for para in paragraphs:
-        if pending and pending[0].section_path != para.section_path:
+        # A short lead-in ("下半年要重點做好以下三方面工作:") joins the first paragraph
+        # of a subsection below it, but never text of a sibling or parent section.
+        if pending and para.section_path[: len(pending[0].section_path)] != pending[0].section_path:
             groups.append(pending)
             pending = []
         pending.append(para)
@@ -116,7 +123,7 @@ def chunk(text: str, layout: Layout, config: ChunkConfig | None = None) -> list[
     for group in _groups(layout.paragraphs, config.min_chars):
         units = [s for para in group for s in sentences(text, para.start, para.end, config.max_chars)]
         for a, b in _pack(units, config):
-            chunks.append(Chunk(a, b, group[0].section, group[0].section_path))
+            chunks.append(Chunk(a, b, group[-1].section, group[-1].section_path))
     return chunks
 
 

@@ -84,11 +84,11 @@ class SentenceTransformerEmbedder:
             raise ModelError(f"cannot load embedding model {path_or_id!r}: {exc}") from exc
         self.name = name
         self.fingerprint = fingerprint or name
-        dim = self._model.get_sentence_embedding_dimension()
+        dim = getattr(self._model, "get_embedding_dimension", self._model.get_sentence_embedding_dimension)()
         if dim is None:
             raise ModelError(f"model {name!r} does not report its embedding size")
         self.dim = int(dim)
-        self.max_tokens = int(self._model.max_seq_length)
+        self.max_tokens = int(self._model.max_seq_length or 512)
         self._tokenizer: Any = self._model.tokenizer
         prompts = self._model.prompts or {}
         # Token budget left for the text once the document prompt is added.

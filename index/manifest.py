@@ -29,6 +29,7 @@ class Manifest:
     passages: int
     build_seconds: float
     vector_index: str = "IndexIDMap2(IndexFlatIP)"
+    lexical: str = ""
     format_version: int = FORMAT_VERSION
     extra: dict[str, Any] = field(default_factory=dict)
 

@@ -39,7 +39,7 @@ class VectorIndex:
         return int(self._index.ntotal)
 
     def ids(self) -> np.ndarray:
-        return faiss.vector_to_array(self._index.id_map).astype(np.int64)
+        return faiss.vector_to_array(self._index.id_map).astype(np.int64)  # type: ignore[attr-defined]
 
     def add(self, ids: Sequence[int], vectors: np.ndarray) -> None:
         if len(ids):
@@ -48,7 +48,7 @@ class VectorIndex:
     def remove(self, ids: Sequence[int]) -> int:
         if not len(ids):
             return 0
-        return int(self._index.remove_ids(np.asarray(ids, dtype=np.int64)))
+        return int(self._index.remove_ids(np.asarray(ids, dtype=np.int64)))  # type: ignore[arg-type]
 
     def vectors(self, ids: Sequence[int]) -> np.ndarray:
         return np.stack([self._index.reconstruct(int(i)) for i in ids]) if len(ids) else np.zeros((0, self.dim))

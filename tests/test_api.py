@@ -49,6 +49,8 @@ def test_results_are_original_script_with_offsets(client: TestClient, seed_docs)
         ("get", {"params": {"q": ""}}, "q"),
         ("get", {"params": {"q": "問題", "k": "many"}}, "k"),
         ("get", {}, "q"),
+        ("get", {"params": {"q": "問題", "mode": "fuzzy"}}, "mode"),
+        ("post", {"json": {"query": "問題", "mode": 3}}, "mode"),
     ],
 )
 def test_bad_requests_are_readable_422(client: TestClient, method: str, kwargs: dict, fragment: str) -> None:

@@ -19,9 +19,9 @@ def test_seed_passages_are_bounded_and_exact(seed_docs) -> None:
 def test_neighbouring_passages_overlap(seed_docs) -> None:
     doc = seed_docs[0]
     chunks = chunk(doc.text, parse(doc))
-    overlaps = [b for a, b in zip(chunks, chunks[1:]) if b.start < a.end]
+    overlaps = [b for a, b in zip(chunks, chunks[1:], strict=False) if b.start < a.end]
     assert overlaps, "long paragraphs should produce overlapping passages"
-    for a, b in zip(chunks, chunks[1:]):
+    for a, b in zip(chunks, chunks[1:], strict=False):
         if b.start < a.end:
             assert a.end - b.start <= ChunkConfig().overlap_chars
 
@@ -55,4 +55,4 @@ def test_fit_token_limit_never_exceeds(limit: int) -> None:
     parts = fit_token_limit(text, whole, len, limit)
     assert all(len(text[p.start : p.end]) <= limit for p in parts)
     assert parts[0].start == 0 and parts[-1].end == len(text)
-    assert all(a.end == b.start for a, b in zip(parts, parts[1:]))
+    assert all(a.end == b.start for a, b in zip(parts, parts[1:], strict=False))
