@@ -49,8 +49,9 @@ def passage_text(section: str, text: str) -> str:
 
 
 def corpus_hash(documents: Sequence[Document]) -> str:
+    """Hash of the documents read from paths (documents added live are not part of it)."""
     digest = hashlib.sha256()
-    for doc in sorted(documents, key=lambda d: d.id):
+    for doc in sorted((d for d in documents if d.origin == "build"), key=lambda d: d.id):
         digest.update(f"{doc.id}\0{doc.content_hash}\n".encode())
     return digest.hexdigest()
 
@@ -85,6 +86,25 @@ def _previous(index_dir: Path, manifest: Manifest) -> tuple[Path, Manifest] | No
     return (path, old) if old.settings_key() == manifest.settings_key() else None
 
 
+def _live_documents(index_dir: Path, taken: set[str]) -> list[Document]:
+    """Documents added through the API to the live index, so a rebuild from paths keeps them."""
+    path = folder.current(index_dir)
+    if path is None:
+        return []
+    try:
+        Manifest.read(path / folder.MANIFEST)
+    except IndexError_:
+        return []  # an index of an older format: nothing can be carried over
+    conn = store.connect(path / folder.STORE, readonly=True)
+    try:
+        rows = store.documents_by_origin(conn, "api")
+    finally:
+        conn.close()
+    return [
+        Document(r.id, r.text, r.title, r.metadata, r.source, r.format, origin="api") for r in rows if r.id not in taken
+    ]
+
+
 def _same(old: Manifest, new: Manifest) -> bool:
     return (old.corpus_hash, old.lexical) == (new.corpus_hash, new.lexical)
 
@@ -109,12 +129,28 @@ def build_index(
     began = time.perf_counter()
     if not documents:
         raise InvalidInputError("no documents to index")
+    held = folder.lock(index_dir, "zhsearch build")
+    try:
+        return _build_locked(documents, index_dir, embedder, config, progress, batch_size, began)
+    finally:
+        held.close()
+
+
+def _build_locked(
+    documents: Sequence[Document],
+    index_dir: Path,
+    embedder: Embedder,
+    config: ChunkConfig,
+    progress: Progress | None,
+    batch_size: int,
+    began: float,
+) -> BuildReport:
+    documents = list(documents) + _live_documents(index_dir, {d.id for d in documents})
     manifest = _new_manifest(embedder, config, documents)
     previous = _previous(index_dir, manifest)
     if previous and _same(previous[1], manifest):
         return BuildReport(previous[0], previous[1].documents, previous[1].passages, len(documents), 0, 0.0, True)
 
-    index_dir.mkdir(parents=True, exist_ok=True)
     building = folder.new_generation(index_dir)
     try:
         report = _build_into(building, documents, embedder, config, manifest, previous, progress, batch_size)
@@ -157,7 +193,8 @@ def _build_into(
             for done, doc in enumerate(documents, start=1):
                 layout = parse(doc)
                 conn_doc = store.StoredDocument(
-                    doc.id, layout.title, doc.text, layout.metadata, doc.content_hash, doc.source, doc.format
+                    doc.id, layout.title, doc.text, layout.metadata, doc.content_hash, doc.source, doc.format,
+                    doc.origin,
                 )
                 store.insert_document(conn, conn_doc)
                 if old_conn is not None and old_vectors is not None and old_hashes.get(doc.id) == doc.content_hash:

@@ -5,11 +5,15 @@ edges (HTTP API, CLI) can translate them without catching unrelated failures::
 
     ZhsearchError
     ├── InvalidInputError        bad argument from a caller (empty query, k out of range)
+    ├── NotFoundError            no document or passage with that id
+    ├── ConflictError            a document with that id exists already
     ├── DocumentError            a document or corpus file that cannot be read or parsed
+    │   └── UnsupportedFormatError   a file type zhsearch does not read
     ├── ModelError               the embedding model cannot be found, converted or loaded
     └── IndexError_              base for problems with an index folder
         ├── IndexNotFoundError   no index has been built at the given path
-        └── IndexMismatchError   the index was built with other settings (model, normalizer, ...)
+        ├── IndexMismatchError   the index was built with other settings (model, normalizer, ...)
+        └── IndexBusyError       another process is serving or building this index
 """
 
 from __future__ import annotations
@@ -25,8 +29,20 @@ class InvalidInputError(ZhsearchError, ValueError):
     code = "invalid_input"
 
 
+class NotFoundError(ZhsearchError):
+    code = "not_found"
+
+
+class ConflictError(ZhsearchError):
+    code = "conflict"
+
+
 class DocumentError(ZhsearchError):
     code = "bad_document"
+
+
+class UnsupportedFormatError(DocumentError):
+    code = "unsupported_format"
 
 
 class ModelError(ZhsearchError):
@@ -43,3 +59,7 @@ class IndexNotFoundError(IndexError_):
 
 class IndexMismatchError(IndexError_):
     code = "index_mismatch"
+
+
+class IndexBusyError(IndexError_):
+    code = "index_busy"

@@ -8,13 +8,15 @@ the symlink, so a killed build leaves the previous index untouched.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import secrets
 import shutil
 import time
 from pathlib import Path
+from typing import IO
 
-from .errors import IndexNotFoundError
+from .errors import IndexBusyError, IndexNotFoundError
 
 MANIFEST = "manifest.json"
 VECTORS = "vectors.faiss"
@@ -71,3 +73,23 @@ def publish(index_dir: Path, building: Path) -> Path:
 
 def discard(building: Path) -> None:
     shutil.rmtree(building, ignore_errors=True)
+
+
+def lock(index_dir: Path, purpose: str) -> IO[str]:
+    """Hold the index exclusively (serving or building); release by closing the returned file."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    handle = open(index_dir / ".lock", "a+", encoding="utf-8")  # noqa: SIM115 - held open on purpose
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        handle.close()
+        raise IndexBusyError(
+            f"{index_dir} is in use ({holder}); stop it first, or add documents through the running API"
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"{purpose} by pid {os.getpid()}")
+    handle.flush()
+    return handle

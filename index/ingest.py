@@ -32,6 +32,9 @@ class Document:
     metadata: dict[str, Any] = field(default_factory=dict)
     source: str = ""
     format: str = "txt"
+    # "build" for documents read from --docs paths, "api" for documents added live;
+    # a rebuild from paths keeps the live ones.
+    origin: str = "build"
 
     @property
     def content_hash(self) -> str:

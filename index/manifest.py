@@ -10,7 +10,7 @@ from typing import Any
 
 from .errors import IndexMismatchError, IndexNotFoundError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 @dataclass

@@ -1,13 +1,20 @@
-"""Answering queries against a built index."""
+"""Answering queries against a loaded index.
+
+A ``Searcher`` reads from an immutable ``Snapshot`` (vectors, BM25, passage
+rows, document metadata). A write builds a new snapshot and swaps the reference
+in one step, so a search that started before sees the old state and one that
+starts after sees the new one, never a mix.
+"""
 
 from __future__ import annotations
 
-import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
+import faiss
 import numpy as np
 
 from . import folder, store
@@ -48,6 +55,52 @@ class SearchResult:
     mode: str = "hybrid"
 
 
+@dataclass(frozen=True)
+class DocumentInfo:
+    id: str
+    title: str
+    metadata: dict[str, Any]
+    chars: int
+    passage_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Restrict a search to some documents, by id and/or by exact metadata values."""
+
+    doc_ids: frozenset[str] | None = None
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+    def admits(self, doc: DocumentInfo) -> bool:
+        if self.doc_ids is not None and doc.id not in self.doc_ids:
+            return False
+        return all(str(doc.metadata.get(key)) == str(value) for key, value in self.metadata.items())
+
+    @property
+    def empty(self) -> bool:
+        return self.doc_ids is None and not self.metadata
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    vectors: VectorIndex
+    lexical: LexicalIndex
+    passages: dict[int, store.StoredPassage]
+    documents: dict[str, DocumentInfo]
+
+    @classmethod
+    def from_store(cls, conn: Any, vectors: VectorIndex, lexical: LexicalIndex) -> Snapshot:
+        passages = {p.id: p for p in store.all_passages(conn)}
+        by_doc: dict[str, list[int]] = {}
+        for p in passages.values():
+            by_doc.setdefault(p.doc_id, []).append(p.id)
+        documents = {
+            doc_id: DocumentInfo(doc_id, title, metadata, chars, tuple(sorted(by_doc.get(doc_id, ()))))
+            for doc_id, title, metadata, chars in store.document_rows(conn)
+        }
+        return cls(vectors, lexical, passages, documents)
+
+
 def validate_query(
     query: str, k: int, *, mode: str = "hybrid", max_chars: int = MAX_QUERY_CHARS, max_k: int = MAX_K
 ) -> str:
@@ -64,69 +117,99 @@ def validate_query(
     return stripped
 
 
+def check_compatible(manifest: Manifest, embedder: Embedder) -> None:
+    manifest.check_model(embedder.name, embedder.fingerprint, embedder.dim)
+    built = (manifest.normalization, manifest.dictionary_hash, manifest.lexical)
+    if built != (PROFILE, dictionary_hash(), TOKENIZER):
+        raise IndexMismatchError(
+            f"index was built with normalization {manifest.normalization} (dictionary"
+            f" {manifest.dictionary_hash}, tokens {manifest.lexical}); this zhsearch uses {PROFILE}"
+            f" ({dictionary_hash()}, tokens {TOKENIZER}); rebuild it with `zhsearch build`"
+        )
+
+
 class Searcher:
     """A loaded index generation plus the embedder that built it."""
 
-    def __init__(
-        self, path: Path, manifest: Manifest, vectors: VectorIndex, lexical: LexicalIndex, embedder: Embedder
-    ) -> None:
+    def __init__(self, path: Path, manifest: Manifest, snapshot: Snapshot, embedder: Embedder) -> None:
         self.path = path
         self.manifest = manifest
-        self.vectors = vectors
-        self.lexical = lexical
         self.embedder = embedder
-        self._conn = store.connect(path / folder.STORE, readonly=True)
-        self._lock = threading.Lock()
+        self.snapshot = snapshot
 
     @classmethod
     def load(cls, index_dir: Path, embedder: Embedder) -> Searcher:
         path = folder.require_current(index_dir)
         manifest = Manifest.read(path / folder.MANIFEST)
-        manifest.check_model(embedder.name, embedder.fingerprint, embedder.dim)
-        built = (manifest.normalization, manifest.dictionary_hash, manifest.lexical)
-        if built != (PROFILE, dictionary_hash(), TOKENIZER):
-            raise IndexMismatchError(
-                f"index was built with normalization {manifest.normalization} (dictionary"
-                f" {manifest.dictionary_hash}, tokens {manifest.lexical}); this zhsearch uses {PROFILE}"
-                f" ({dictionary_hash()}, tokens {TOKENIZER}); rebuild it with `zhsearch build`"
+        check_compatible(manifest, embedder)
+        conn = store.connect(path / folder.STORE, readonly=True)
+        try:
+            snapshot = Snapshot.from_store(
+                conn, VectorIndex.load(path / folder.VECTORS), LexicalIndex.load(path / folder.LEXICAL)
             )
-        vectors = VectorIndex.load(path / folder.VECTORS)
-        return cls(path, manifest, vectors, LexicalIndex.load(path / folder.LEXICAL), embedder)
+        finally:
+            conn.close()
+        return cls(path, manifest, snapshot, embedder)
 
     def close(self) -> None:
-        self._conn.close()
+        """Nothing is held open; kept so callers can treat every index alike."""
 
-    def _dense(self, vector: np.ndarray, k: int) -> dict[int, float]:
-        scores, ids = self.vectors.search(vector, k)
+    @property
+    def vectors(self) -> VectorIndex:
+        return self.snapshot.vectors
+
+    def _allowed(self, snap: Snapshot, filters: Filters | None) -> set[int] | None:
+        if filters is None or filters.empty:
+            return None
+        return {pid for doc in snap.documents.values() if filters.admits(doc) for pid in doc.passage_ids}
+
+    @staticmethod
+    def _dense(snap: Snapshot, vector: np.ndarray, k: int, allowed: set[int] | None) -> dict[int, float]:
+        if allowed is not None:
+            if not allowed:
+                return {}
+            selector = faiss.IDSelectorBatch(np.fromiter(allowed, dtype=np.int64))
+            scores, ids = snap.vectors.search(vector, k, faiss.SearchParameters(sel=selector))
+        else:
+            scores, ids = snap.vectors.search(vector, k)
         return {int(i): float(s) for s, i in zip(scores[0], ids[0], strict=True) if i >= 0}
 
-    def rank(self, query: str, k: int, mode: Mode = "hybrid") -> list[tuple[int, float]]:
+    @staticmethod
+    def _lexical(snap: Snapshot, norm: str, k: int, allowed: set[int] | None) -> dict[int, float]:
+        depth = k if allowed is None else len(snap.lexical)
+        ids, scores = snap.lexical.search(norm, depth)
+        pairs = [(int(i), float(s)) for i, s in zip(ids, scores, strict=True) if allowed is None or int(i) in allowed]
+        return dict(pairs[:k])
+
+    def rank(
+        self, query: str, k: int, mode: Mode = "hybrid", filters: Filters | None = None, snap: Snapshot | None = None
+    ) -> list[tuple[int, float]]:
         """Passage ids and scores, best first (no validation, no passage rows)."""
+        snap = snap or self.snapshot
+        allowed = self._allowed(snap, filters)
         norm = normalize(query)
         if mode == "lexical":
-            ids, scores = self.lexical.search(norm, k)
-            return [(int(i), float(s)) for i, s in zip(ids, scores, strict=True)]
+            return sorted(self._lexical(snap, norm, k, allowed).items(), key=lambda item: -item[1])
         vector = self.embedder.encode_queries([norm])
         if mode == "dense":
-            return sorted(self._dense(vector, k).items(), key=lambda item: -item[1])
+            return sorted(self._dense(snap, vector, k, allowed).items(), key=lambda item: -item[1])
         depth = max(CANDIDATES, 5 * k)
-        dense = self._dense(vector, depth)
-        lex_ids, lex_scores = self.lexical.search(norm, depth)
-        lexical = {int(i): float(s) for i, s in zip(lex_ids, lex_scores, strict=True)}
+        dense = self._dense(snap, vector, depth, allowed)
+        lexical = self._lexical(snap, norm, depth, allowed)
         missing = [i for i in lexical if i not in dense]
         if missing:  # exact dense scores for lexical-only candidates, so fusion compares like with like
-            dense.update(zip(missing, (self.vectors.vectors(missing) @ vector[0]).tolist(), strict=True))
+            dense.update(zip(missing, (snap.vectors.vectors(missing) @ vector[0]).tolist(), strict=True))
         return fuse(dense, lexical)[:k]
 
-    def search(self, query: str, k: int = 10, mode: Mode = "hybrid") -> SearchResult:
+    def search(
+        self, query: str, k: int = 10, mode: Mode = "hybrid", filters: Filters | None = None
+    ) -> SearchResult:
         began = time.perf_counter()
         query = validate_query(query, k, mode=mode)
-        pairs = [(score, pid) for pid, score in self.rank(query, k, mode)]
-        with self._lock:
-            rows = store.passages_by_id(self._conn, [i for _, i in pairs])
+        snap = self.snapshot  # one snapshot for the whole request
         hits: list[Hit] = []
-        for score, pid in pairs:
-            row = rows.get(pid)
+        for pid, score in self.rank(query, k, mode, filters, snap):
+            row = snap.passages.get(pid)
             if row is None:
                 continue
             hits.append(

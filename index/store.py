@@ -20,7 +20,8 @@ CREATE TABLE IF NOT EXISTS documents (
     metadata TEXT NOT NULL,
     content_hash TEXT NOT NULL,
     source TEXT NOT NULL,
-    format TEXT NOT NULL
+    format TEXT NOT NULL,
+    origin TEXT NOT NULL DEFAULT 'build'
 );
 CREATE TABLE IF NOT EXISTS passages (
     id INTEGER PRIMARY KEY,
@@ -60,6 +61,7 @@ class StoredDocument:
     content_hash: str
     source: str
     format: str
+    origin: str = "build"
 
 
 def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
@@ -76,8 +78,8 @@ def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
 
 def insert_document(conn: sqlite3.Connection, doc: StoredDocument) -> None:
     conn.execute(
-        "INSERT INTO documents (id, title, text, metadata, content_hash, source, format)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO documents (id, title, text, metadata, content_hash, source, format, origin)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         (
             doc.id,
             doc.title,
@@ -86,6 +88,7 @@ def insert_document(conn: sqlite3.Connection, doc: StoredDocument) -> None:
             doc.content_hash,
             doc.source,
             doc.format,
+            doc.origin,
         ),
     )
 
@@ -172,3 +175,34 @@ def counts(conn: sqlite3.Connection) -> tuple[int, int]:
     docs = conn.execute("SELECT COUNT(*) FROM documents").fetchone()[0]
     passages = conn.execute("SELECT COUNT(*) FROM passages").fetchone()[0]
     return int(docs), int(passages)
+
+
+_DOCUMENT_COLUMNS = "id, title, text, metadata, content_hash, source, format, origin"
+
+
+def _document(row: Sequence[Any]) -> StoredDocument:
+    return StoredDocument(row[0], row[1], row[2], json.loads(row[3]), row[4], row[5], row[6], row[7])
+
+
+def get_document(conn: sqlite3.Connection, doc_id: str) -> StoredDocument | None:
+    row = conn.execute(f"SELECT {_DOCUMENT_COLUMNS} FROM documents WHERE id = ?", (doc_id,)).fetchone()
+    return _document(row) if row else None
+
+
+def documents_by_origin(conn: sqlite3.Connection, origin: str) -> list[StoredDocument]:
+    rows = conn.execute(f"SELECT {_DOCUMENT_COLUMNS} FROM documents WHERE origin = ? ORDER BY id", (origin,))
+    return [_document(row) for row in rows.fetchall()]
+
+
+def delete_document(conn: sqlite3.Connection, doc_id: str) -> list[int]:
+    """Remove a document and its passages; returns the removed passage ids."""
+    ids = [row[0] for row in conn.execute("SELECT id FROM passages WHERE doc_id = ?", (doc_id,))]
+    conn.execute("DELETE FROM passages WHERE doc_id = ?", (doc_id,))
+    conn.execute("DELETE FROM documents WHERE id = ?", (doc_id,))
+    return ids
+
+
+def document_rows(conn: sqlite3.Connection) -> list[tuple[str, str, dict[str, Any], int]]:
+    """(id, title, metadata, length of text) of every document, by id."""
+    rows = conn.execute("SELECT id, title, metadata, length(text) FROM documents ORDER BY id").fetchall()
+    return [(row[0], row[1], json.loads(row[2]), int(row[3])) for row in rows]

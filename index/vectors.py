@@ -53,11 +53,18 @@ class VectorIndex:
     def vectors(self, ids: Sequence[int]) -> np.ndarray:
         return np.stack([self._index.reconstruct(int(i)) for i in ids]) if len(ids) else np.zeros((0, self.dim))
 
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def search(
+        self, queries: np.ndarray, k: int, params: faiss.SearchParameters | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Scores and ids, best first; missing hits have id -1."""
         k = max(1, min(k, len(self))) if len(self) else 1
-        scores, ids = self._index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
-        return scores, ids
+        x = np.ascontiguousarray(queries, dtype=np.float32)
+        if params is None:
+            return self._index.search(x, k)
+        return self._index.search(x, k, params=params)
+
+    def copy(self) -> VectorIndex:
+        return VectorIndex(faiss.clone_index(self._index))
 
     def save(self, path: Path) -> None:
         """Write to a temporary file, fsync, then rename over ``path``."""
