@@ -23,14 +23,12 @@ score reaches ``THRESHOLD`` and its coverage reaches ``MIN_COVERAGE``.
 from __future__ import annotations
 
 import logging
+import math
 import re
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-
-import math
-from collections.abc import Mapping
 
 import numpy as np
 

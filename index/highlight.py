@@ -16,7 +16,9 @@ from .normalize import normalize_with_map, original_span
 
 MAX_TERM = 16
 # Characters that carry no topic on their own: particles, question words, copulas.
-STOP_CHARS = frozenset("的了是在和与及或吗呢吧么什哪几多少怎如何为要把被对将也都就而之其这那个些有得地着过从到于以及请问")
+STOP_CHARS = frozenset(
+    "的了是在和与及或吗呢吧么什哪几多少怎如何为要把被对将也都就而之其这那个些有得地着过从到于以及请问"
+)
 _WORDY = re.compile(r"[\w\u3400-\u9fff]")
 
 
