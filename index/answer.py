@@ -36,7 +36,7 @@ from .chunk import sentences
 from .embed import Embedder
 from .highlight import STOP_CHARS
 from .normalize import normalize
-from .search import Hit
+from .search import Filters, Hit, Mode, Searcher
 
 THRESHOLD = 0.42
 MIN_COVERAGE = 0.1
@@ -46,6 +46,15 @@ _NUMBER = re.compile(r"\d")
 _YEAR = re.compile(r"(?:19|20)\d{2}(?=年)")
 _CONTENT = re.compile(r"[\u3400-\u9fff]|[a-z0-9]")
 _jieba_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class AskResult:
+    question: str
+    answer: Answer | None
+    hits: list[Hit]
+    took_ms: float
+    mode: str
 
 
 @dataclass(frozen=True)
@@ -149,3 +158,21 @@ def extract_answer(
         return None
     hit, a, b, sentence = candidates[index]
     return Answer(sentence, hit.passage_id, hit.doc_id, hit.start + a, hit.start + b, round(score, 4))
+
+
+def ask(
+    searcher: Searcher, question: str, k: int = 5, mode: Mode = "hybrid", filters: Filters | None = None
+) -> AskResult:
+    """Search, then pick the answering sentence from the best passages."""
+    import time
+
+    began = time.perf_counter()
+    result = searcher.search(question, k, mode, filters)
+    documents = {}
+    for hit in result.hits[:TOP_PASSAGES]:
+        text = searcher.document_text(hit.doc_id)
+        if text is not None:
+            documents[hit.doc_id] = normalize(text)
+    answer = extract_answer(question, result.hits, searcher.embedder, documents=documents)
+    took = round((time.perf_counter() - began) * 1000, 2)
+    return AskResult(result.query, answer, result.hits, took, result.mode)

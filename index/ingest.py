@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import DocumentError
+from .errors import DocumentError, UnsupportedFormatError
 
 SUFFIXES = (".txt", ".md", ".jsonl")
+UPLOAD_SUFFIXES = (".txt", ".md", ".jsonl", ".html", ".htm")
 SKIPPED_FOLDERS = frozenset({"eval"})
 
 
@@ -44,19 +45,24 @@ class Document:
         return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
+def _decode(raw: bytes, name: str) -> str:
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DocumentError(f"{name} is not UTF-8 text (byte {exc.start})") from exc
+
+
 def _read_text(path: Path) -> str:
     try:
         raw = path.read_bytes()
     except OSError as exc:
         raise DocumentError(f"cannot read {path}: {exc.strerror}") from exc
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise DocumentError(f"{path} is not UTF-8 text (byte {exc.start})") from exc
+    return _decode(raw, str(path))
 
 
-def _load_jsonl(path: Path) -> Iterator[Document]:
-    for lineno, line in enumerate(_read_text(path).splitlines(), start=1):
+def _load_jsonl(path: Path, text: str | None = None) -> Iterator[Document]:
+    content = _read_text(path) if text is None else text
+    for lineno, line in enumerate(content.splitlines(), start=1):
         if not line.strip():
             continue
         try:
@@ -82,7 +88,7 @@ def load_file(path: Path) -> list[Document]:
         return list(_load_jsonl(path))
     if suffix in (".txt", ".md"):
         return [Document(id=path.stem, text=_read_text(path), source=str(path), format=suffix[1:])]
-    raise DocumentError(f"{path}: unsupported file type (expected one of {', '.join(SUFFIXES)})")
+    raise UnsupportedFormatError(f"{path}: unsupported file type (expected one of {', '.join(SUFFIXES)})")
 
 
 def _walk(folder: Path) -> Iterator[Path]:
@@ -109,3 +115,31 @@ def load_paths(paths: Iterable[Path]) -> list[Document]:
                     )
                 documents[doc.id] = doc
     return list(documents.values())
+
+
+def html_to_document(doc_id: str, html: str, source: str = "") -> Document:
+    """The main text of an HTML page (boilerplate removed by trafilatura) as a document."""
+    import trafilatura
+
+    text = trafilatura.extract(html, include_comments=False, include_tables=True, favor_recall=True)
+    if not text or not text.strip():
+        raise DocumentError(f"{source or doc_id}: no main text found in the HTML")
+    metadata = trafilatura.extract_metadata(html)
+    title = (metadata.title if metadata and metadata.title else "") or ""
+    return Document(id=doc_id, text=text, title=title, source=source, format="html")
+
+
+def documents_from_upload(filename: str, content: bytes) -> list[Document]:
+    """Documents in one uploaded file, by its extension; ids come from the file name or the records."""
+    path = Path(filename or "upload.txt")
+    suffix = path.suffix.lower()
+    if suffix not in UPLOAD_SUFFIXES:
+        raise UnsupportedFormatError(
+            f"{path.name}: unsupported file type (expected one of {', '.join(UPLOAD_SUFFIXES)})"
+        )
+    text = _decode(content, path.name)
+    if suffix == ".jsonl":
+        return list(_load_jsonl(path, text))
+    if suffix in (".html", ".htm"):
+        return [html_to_document(path.stem, text, source=path.name)]
+    return [Document(id=path.stem, text=text, source=path.name, format=suffix[1:])]

@@ -58,6 +58,10 @@ class LexicalIndex:
     def __len__(self) -> int:
         return len(self._ids)
 
+    @property
+    def ids(self) -> np.ndarray:
+        return self._ids
+
     def save(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         if len(self._ids):

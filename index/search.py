@@ -154,6 +154,15 @@ class Searcher:
     def close(self) -> None:
         """Nothing is held open; kept so callers can treat every index alike."""
 
+    def document_text(self, doc_id: str) -> str | None:
+        """The original full text of a document, or None."""
+        conn = store.connect(self.path / folder.STORE, readonly=True)
+        try:
+            found = store.get_document(conn, doc_id)
+        finally:
+            conn.close()
+        return found.text if found else None
+
     @property
     def vectors(self) -> VectorIndex:
         return self.snapshot.vectors
@@ -169,7 +178,7 @@ class Searcher:
             if not allowed:
                 return {}
             selector = faiss.IDSelectorBatch(np.fromiter(allowed, dtype=np.int64))
-            scores, ids = snap.vectors.search(vector, k, faiss.SearchParameters(sel=selector))
+            scores, ids = snap.vectors.search(vector, k, faiss.SearchParameters(sel=selector))  # type: ignore[call-arg]
         else:
             scores, ids = snap.vectors.search(vector, k)
         return {int(i): float(s) for s, i in zip(scores[0], ids[0], strict=True) if i >= 0}

@@ -24,6 +24,10 @@ class Settings(BaseSettings):
     max_query_chars: int = Field(1000, ge=1, description="Longest accepted query or question.")
     max_k: int = Field(100, ge=1, description="Largest accepted k.")
     threads: int | None = Field(None, ge=1, description="Torch intra-op threads (default: torch's choice).")
+    api_key: str | None = Field(None, description="If set, write endpoints need `Authorization: Bearer <key>`.")
+    read_key: str | None = Field(None, description="If set, read endpoints need this key (or the API key).")
+    max_document_bytes: int = Field(5 * 1024 * 1024, ge=1, description="Largest accepted document.")
+    max_upload_bytes: int = Field(20 * 1024 * 1024, ge=1, description="Largest accepted request body.")
 
 
 @lru_cache(maxsize=1)

@@ -1,65 +1,70 @@
-"""The HTTP API: a thin FastAPI layer over ``index``."""
+"""The HTTP API: a thin FastAPI layer over ``index``.
+
+Every handler parses, calls one library function and shapes the response.
+Library errors become JSON errors of one shape, ``{"error": {"code", "message"}}``.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+import secrets
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
-from fastapi import FastAPI, Query, Request
+from fastapi import Depends, FastAPI, Query, Request, Response, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from index import Searcher, SearchResult, Settings, ZhsearchError, get_settings, load_embedder
-from index.errors import IndexError_, InvalidInputError, ModelError
+from index import Settings, ZhsearchError, get_settings, load_embedder
+from index.answer import ask, warm_up
+from index.errors import (
+    ConflictError,
+    DocumentError,
+    IndexError_,
+    InvalidInputError,
+    ModelError,
+    NotFoundError,
+    UnsupportedFormatError,
+)
+from index.highlight import highlights
+from index.ingest import Document, documents_from_upload
+from index.live import LiveIndex, WriteResult, new_document_id
+from index.normalize import normalize
+from index.search import DocumentInfo, Filters, Hit, SearchResult
+
+from . import schemas
+from .middleware import Metrics, RequestContext
 
 log = logging.getLogger("zhsearch.api")
 
-
-class SearchRequest(BaseModel):
-    query: str = Field(..., min_length=1, max_length=1000, description="Question or keywords, any Chinese script.")
-    k: int = Field(10, ge=1, le=100, description="How many passages to return.")
-    mode: Literal["dense", "lexical", "hybrid"] = Field("hybrid", description="Retrieval mode.")
-
-
-class SearchHit(BaseModel):
-    rank: int
-    score: float
-    passage_id: int
-    doc_id: str
-    title: str
-    section: str
-    text: str = Field(description="The passage in its original script.")
-    start: int = Field(description="Offset of the passage in the original document text.")
-    end: int
+_STATUS = (
+    (InvalidInputError, 422),
+    (NotFoundError, 404),
+    (ConflictError, 409),
+    (UnsupportedFormatError, 415),
+    (DocumentError, 400),
+    (IndexError_, 503),
+    (ModelError, 503),
+)
 
 
-class SearchResponse(BaseModel):
-    query: str
-    mode: str = Field(description="The retrieval mode that ran.")
-    results: list[SearchHit]
-    took_ms: float
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
 
 
-class ErrorBody(BaseModel):
-    code: str
-    message: str
+def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(status_code=status, content={"error": {"code": code, "message": message}}, headers=headers)
 
 
-class ErrorResponse(BaseModel):
-    error: ErrorBody
-
-
-def _error(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse(status_code=status, content={"error": {"code": code, "message": message}})
-
-
-def _validation_message(exc: RequestValidationError) -> str:
+def _validation_message(errors: list[Any]) -> str:
     parts = []
-    for err in exc.errors():
+    for err in errors:
         loc = list(err.get("loc", ()))
         if loc and loc[0] in ("body", "query", "path", "header"):
             loc = loc[1:]  # where the field came from is noise to a reader
@@ -68,79 +73,288 @@ def _validation_message(exc: RequestValidationError) -> str:
     return "; ".join(parts) or "invalid request"
 
 
-def _response(result: SearchResult) -> SearchResponse:
-    return SearchResponse(
-        query=result.query,
-        mode=result.mode,
-        results=[SearchHit(**hit.__dict__) for hit in result.hits],
-        took_ms=result.took_ms,
+def _filters(model: schemas.SearchFilters | None) -> Filters | None:
+    if model is None:
+        return None
+    return Filters(frozenset(model.doc_id) if model.doc_id is not None else None, dict(model.metadata))
+
+
+def _hits(query: str, hits: list[Hit]) -> list[schemas.SearchHit]:
+    norm = normalize(query)
+    return [schemas.SearchHit(**hit.__dict__, highlights=highlights(norm, hit.text)) for hit in hits]
+
+
+def _search_response(result: SearchResult) -> schemas.SearchResponse:
+    return schemas.SearchResponse(
+        query=result.query, mode=result.mode, results=_hits(result.query, result.hits), took_ms=result.took_ms
     )
 
 
-def create_app(settings: Settings | None = None, *, searcher: Searcher | None = None) -> FastAPI:
-    """The API app; the index and model load once, in ``lifespan``, unless a searcher is given."""
+def _summary(info: DocumentInfo) -> schemas.DocumentSummary:
+    return schemas.DocumentSummary(
+        id=info.id, title=info.title, metadata=info.metadata, chars=info.chars, passages=len(info.passage_ids)
+    )
+
+
+def _written(result: WriteResult) -> schemas.DocumentWritten:
+    return schemas.DocumentWritten(**_summary(result.document).model_dump(), created=result.created)
+
+
+def _live(request: Request) -> LiveIndex:
+    found: LiveIndex = request.app.state.index
+    return found
+
+
+# Module level: with postponed annotations FastAPI resolves these names in module globals.
+Live = Annotated[LiveIndex, Depends(_live)]
+
+
+def create_app(settings: Settings | None = None, *, index: LiveIndex | None = None) -> FastAPI:
+    """The API app; the model and index load once, in ``lifespan``, unless an index is given."""
     settings = settings or get_settings()
+    metrics = Metrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        loaded = searcher
+        loaded = index
         if loaded is None:
             if settings.threads:
                 import torch
 
                 torch.set_num_threads(settings.threads)
             embedder = load_embedder(settings.model, settings.cache_dir, device=settings.device)
-            loaded = Searcher.load(settings.index_dir, embedder)
-        app.state.searcher = loaded
-        log.info("index loaded from %s (%d passages)", loaded.path, len(loaded.vectors))
+            loaded = LiveIndex.open(settings.index_dir, embedder)
+        warm_up()
+        app.state.index = loaded
+        metrics.build_seconds.set(loaded.manifest.build_seconds)
+        log.info("index loaded from %s (%d passages, %d repaired)", loaded.path, len(loaded.vectors), loaded.repaired)
         yield
-        if searcher is None:
+        if index is None:
             loaded.close()
 
     app = FastAPI(
         title="zhsearch",
         version=__import__("index").__version__,
-        description="Chinese semantic search over traditional and simplified documents.",
+        description="Chinese semantic search and question answering over traditional and simplified documents.",
         lifespan=lifespan,
-        responses={422: {"model": ErrorResponse}},
+        responses={422: {"model": schemas.ErrorResponse}},
     )
+    app.add_middleware(RequestContext, metrics=metrics, max_body=settings.max_upload_bytes)
 
     @app.exception_handler(RequestValidationError)
     async def on_validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return _error(422, "invalid_request", _validation_message(exc))
+        return _error(422, "invalid_request", _validation_message(list(exc.errors())))
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         return _error(exc.status_code, "http_error", str(exc.detail))
 
+    @app.exception_handler(ApiError)
+    async def on_api(_: Request, exc: ApiError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return _error(exc.status, exc.code, exc.message, headers)
+
     @app.exception_handler(ZhsearchError)
     async def on_library(_: Request, exc: ZhsearchError) -> JSONResponse:
-        if isinstance(exc, InvalidInputError):
-            return _error(422, exc.code, str(exc))
-        if isinstance(exc, IndexError_ | ModelError):
-            return _error(503, exc.code, str(exc))
-        return _error(400, exc.code, str(exc))
+        status = next((code for kind, code in _STATUS if isinstance(exc, kind)), 400)
+        return _error(status, exc.code, str(exc))
 
-    def _searcher(request: Request) -> Searcher:
-        found: Searcher = request.app.state.searcher
-        return found
+    def _key_checker(*keys: Callable[[], str | None]) -> Callable[[Request], None]:
+        def check(request: Request) -> None:
+            wanted = [k() for k in keys]
+            if wanted[0] is None:
+                return
+            header = request.headers.get("authorization", "")
+            scheme, _, token = header.partition(" ")
+            if scheme.lower() != "bearer" or not any(
+                w is not None and secrets.compare_digest(token.encode(), w.encode()) for w in wanted
+            ):
+                raise ApiError(401, "unauthorized", "send `Authorization: Bearer <key>` with a valid key")
 
-    @app.get("/healthz")
-    def healthz(request: Request) -> dict[str, Any]:
-        found = _searcher(request)
-        return {"status": "ok", "passages": len(found.vectors), "documents": found.manifest.documents}
+        return check
 
-    @app.post("/v1/search", response_model=SearchResponse)
-    def search_post(body: SearchRequest, request: Request) -> SearchResponse:
-        return _response(_searcher(request).search(body.query, body.k, body.mode))
+    require_write = Depends(_key_checker(lambda: settings.api_key))
+    require_read = Depends(_key_checker(lambda: settings.read_key, lambda: settings.api_key))
 
-    @app.get("/v1/search", response_model=SearchResponse)
+    @app.get("/healthz", tags=["ops"])
+    def healthz() -> dict[str, str]:
+        """The process is up (the index loads before the server accepts requests)."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["ops"])
+    def readyz(idx: Live) -> JSONResponse:
+        """The index is loaded and its parts agree."""
+        snap = idx.snapshot
+        counts = {"passages": len(snap.passages), "vectors": len(snap.vectors), "lexical": len(snap.lexical)}
+        ready = len(set(counts.values())) == 1
+        body = {"status": "ready" if ready else "inconsistent", "documents": len(snap.documents), **counts}
+        return JSONResponse(status_code=200 if ready else 503, content=body)
+
+    @app.get("/metrics", tags=["ops"])
+    def prometheus(idx: Live) -> Response:
+        metrics.passages.set(len(idx.snapshot.passages))
+        metrics.documents.set(len(idx.snapshot.documents))
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.post("/v1/search", response_model=schemas.SearchResponse, tags=["search"], dependencies=[require_read])
+    def search_post(body: schemas.SearchRequest, idx: Live) -> schemas.SearchResponse:
+        """Ranked passages for a query in any Chinese script."""
+        return _search_response(idx.search(body.query, body.k, body.mode, _filters(body.filters)))
+
+    @app.get("/v1/search", response_model=schemas.SearchResponse, tags=["search"], dependencies=[require_read])
     def search_get(
-        request: Request,
+        idx: Live,
         q: Annotated[str, Query(min_length=1, max_length=1000, description="The query.")],
         k: Annotated[int, Query(ge=1, le=100)] = 10,
-        mode: Annotated[Literal["dense", "lexical", "hybrid"], Query()] = "hybrid",
-    ) -> SearchResponse:
-        return _response(_searcher(request).search(q, k, mode))
+        mode: Annotated[schemas.Mode, Query()] = "hybrid",
+    ) -> schemas.SearchResponse:
+        return _search_response(idx.search(q, k, mode))
+
+    @app.post("/v1/ask", response_model=schemas.AskResponse, tags=["search"], dependencies=[require_read])
+    def ask_post(body: schemas.AskRequest, idx: Live) -> schemas.AskResponse:
+        """An extractive answer with its evidence passages; `answer` is null when nothing answers."""
+        result = ask(idx, body.question, body.k, body.mode, _filters(body.filters))
+        answer = schemas.AnswerModel(**result.answer.__dict__) if result.answer else None
+        return schemas.AskResponse(
+            question=result.question,
+            mode=result.mode,
+            answer=answer,
+            passages=_hits(result.question, result.hits),
+            took_ms=result.took_ms,
+        )
+
+    def _check_size(text: str) -> None:
+        size = len(text.encode("utf-8"))
+        if size > settings.max_document_bytes:
+            raise ApiError(
+                413, "too_large", f"the document has {size} bytes; the limit is {settings.max_document_bytes}"
+            )
+
+    upload_body = {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": schemas.DocumentIn.model_json_schema(ref_template="#/components/schemas/{model}")
+                },
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {"file": {"type": "array", "items": {"type": "string", "format": "binary"}}},
+                        "required": ["file"],
+                    }
+                },
+            },
+        }
+    }
+
+    @app.post(
+        "/v1/documents",
+        status_code=201,
+        response_model=schemas.UploadResponse,
+        tags=["documents"],
+        dependencies=[require_write],
+        openapi_extra=upload_body,
+    )
+    async def add_documents(request: Request) -> schemas.UploadResponse:
+        """Add documents: a JSON document, or a multipart upload of .txt, .md, .jsonl or .html files."""
+        from starlette.concurrency import run_in_threadpool
+
+        idx: LiveIndex = request.app.state.index
+        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if ctype == "application/json":
+            raw = await request.body()
+            try:
+                body = schemas.DocumentIn.model_validate_json(raw)
+            except ValidationError as exc:
+                raise ApiError(422, "invalid_request", _validation_message(exc.errors())) from exc
+            _check_size(body.text)
+            doc = Document(body.id or new_document_id(), body.text, body.title, dict(body.metadata), "api")
+            results = [await run_in_threadpool(idx.put, doc, create_only=True)]
+        elif ctype == "multipart/form-data":
+            try:
+                form = await request.form()
+            except (ValueError, KeyError, AssertionError) as exc:
+                raise ApiError(400, "bad_request", f"cannot read the multipart body: {exc}") from exc
+            uploads = [v for _, v in form.multi_items() if isinstance(v, UploadFile)]
+            if not uploads:
+                raise ApiError(422, "invalid_request", "file: attach at least one file")
+            docs: list[Document] = []
+            for upload in uploads:
+                content = await upload.read()
+                found = documents_from_upload(upload.filename or "upload.txt", content)
+                for doc in found:
+                    _check_size(doc.text)
+                docs.extend(found)
+            results = [await run_in_threadpool(idx.put, doc) for doc in docs]
+        else:
+            raise ApiError(415, "unsupported_media_type", "send application/json or multipart/form-data")
+        return schemas.UploadResponse(documents=[_written(r) for r in results])
+
+    @app.get("/v1/documents", response_model=schemas.DocumentList, tags=["documents"], dependencies=[require_read])
+    def list_documents(
+        idx: Live,
+        offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 20,
+    ) -> schemas.DocumentList:
+        total, page = idx.documents(offset, limit)
+        return schemas.DocumentList(total=total, offset=offset, limit=limit, documents=[_summary(d) for d in page])
+
+    @app.get(
+        "/v1/documents/{doc_id}", response_model=schemas.DocumentOut, tags=["documents"], dependencies=[require_read]
+    )
+    def get_document(doc_id: str, idx: Live) -> schemas.DocumentOut:
+        doc = idx.document(doc_id)
+        info = idx.snapshot.documents.get(doc_id)
+        passages = [idx.passage(pid) for pid in info.passage_ids] if info else []
+        return schemas.DocumentOut(
+            id=doc.id,
+            title=doc.title,
+            text=doc.text,
+            metadata=doc.metadata,
+            passages=[_passage(p) for p in passages],
+        )
+
+    @app.put(
+        "/v1/documents/{doc_id}",
+        response_model=schemas.DocumentWritten,
+        tags=["documents"],
+        dependencies=[require_write],
+    )
+    def put_document(
+        doc_id: str, body: schemas.DocumentUpdate, idx: Live, response: Response
+    ) -> schemas.DocumentWritten:
+        """Replace a document (or create it under this id)."""
+        _check_size(body.text)
+        result = idx.put(Document(doc_id, body.text, body.title, dict(body.metadata), "api"))
+        response.status_code = 201 if result.created else 200
+        return _written(result)
+
+    @app.delete("/v1/documents/{doc_id}", status_code=204, tags=["documents"], dependencies=[require_write])
+    def delete_document(doc_id: str, idx: Live) -> Response:
+        idx.delete(doc_id)
+        return Response(status_code=204)
+
+    @app.get(
+        "/v1/passages/{passage_id}", response_model=schemas.PassageOut, tags=["documents"], dependencies=[require_read]
+    )
+    def get_passage(passage_id: int, idx: Live) -> schemas.PassageOut:
+        return _passage(idx.passage(passage_id))
 
     return app
+
+
+def _passage(p: Any) -> schemas.PassageOut:
+    return schemas.PassageOut(
+        passage_id=p.id,
+        doc_id=p.doc_id,
+        title=p.title,
+        section=p.section,
+        section_path=list(p.section_path),
+        text=p.text,
+        start=p.start,
+        end=p.end,
+    )
+
+
+__all__ = ["create_app"]

@@ -3,20 +3,25 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from index import HashingEmbedder, Searcher
+from index import HashingEmbedder, build_index
+from index.live import LiveIndex
 from service.api import create_app
 
 
 @pytest.fixture(scope="module")
-def client(hash_index: Path):
-    searcher = Searcher.load(hash_index, HashingEmbedder())
-    with TestClient(create_app(searcher=searcher)) as test_client:
+def client(tmp_path_factory: pytest.TempPathFactory, seed_docs):
+    index_dir = tmp_path_factory.mktemp("api-index")
+    build_index(seed_docs, index_dir, HashingEmbedder())
+    live = LiveIndex.open(index_dir, HashingEmbedder())
+    with TestClient(create_app(index=live)) as test_client:
         yield test_client
+    live.close()
 
 
-def test_healthz(client: TestClient) -> None:
-    body = client.get("/healthz").json()
-    assert body["status"] == "ok" and body["passages"] > 0
+def test_healthz_and_readyz(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz").json()
+    assert ready["status"] == "ready" and ready["passages"] == ready["vectors"] == ready["lexical"] > 0
 
 
 def test_post_and_get_agree(client: TestClient) -> None:
@@ -25,7 +30,9 @@ def test_post_and_get_agree(client: TestClient) -> None:
     assert posted.status_code == got.status_code == 200
     assert [r["passage_id"] for r in posted.json()["results"]] == [r["passage_id"] for r in got.json()["results"]]
     first = posted.json()["results"][0]
-    assert set(first) == {"rank", "score", "passage_id", "doc_id", "title", "section", "text", "start", "end"}
+    assert set(first) == {
+        "rank", "score", "passage_id", "doc_id", "title", "section", "text", "start", "end", "highlights"
+    }
     assert first["rank"] == 1 and "took_ms" in posted.json()
 
 

@@ -1,0 +1,233 @@
+"""A served index that accepts document writes without a rebuild.
+
+SQLite is the record of what was acknowledged. A write is serialized by one
+lock and goes: chunk and embed the new text → one SQLite transaction (old
+passages out, new ones in; committed with ``synchronous=FULL``) → new FAISS
+and BM25 structures written to disk atomically → the in-memory snapshot
+swapped. Searches read whichever snapshot was current when they began.
+
+If the process dies between the commit and the index files, opening the index
+again reconciles the files with SQLite: passages missing from FAISS are
+embedded, stale vectors are removed, and BM25 is rebuilt. So every write that
+was acknowledged is searchable after a restart, and nothing else is.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import threading
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+import numpy as np
+
+from . import folder, store
+from .build import passage_text
+from .chunk import ChunkConfig, chunk, fit_token_limit
+from .clean import parse
+from .embed import Embedder
+from .errors import ConflictError, IndexError_, InvalidInputError, NotFoundError
+from .ingest import Document
+from .lexical import LexicalIndex
+from .manifest import Manifest
+from .normalize import normalize
+from .search import DocumentInfo, Searcher, Snapshot, check_compatible
+from .vectors import VectorIndex
+
+MAX_ID_CHARS = 200
+_BAD_ID = re.compile(r"[\x00-\x1f\x7f/]")
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    document: DocumentInfo
+    created: bool
+
+
+def _check_document(doc: Document) -> None:
+    if not doc.id.strip() or len(doc.id) > MAX_ID_CHARS or _BAD_ID.search(doc.id):
+        raise InvalidInputError(
+            f"document id must be 1-{MAX_ID_CHARS} characters without '/' or control characters"
+        )
+    if not doc.text.strip():
+        raise InvalidInputError(f"document {doc.id!r} has no text")
+
+
+def new_document_id() -> str:
+    return uuid.uuid4().hex
+
+
+class LiveIndex(Searcher):
+    """A ``Searcher`` that also adds, replaces and deletes documents, durably."""
+
+    def __init__(
+        self, path: Path, manifest: Manifest, snapshot: Snapshot, embedder: Embedder, held: IO[str]
+    ) -> None:
+        super().__init__(path, manifest, snapshot, embedder)
+        self._held = held
+        self._write_lock = threading.Lock()
+        self._conn = store.connect(path / folder.STORE)
+        self._config = ChunkConfig(**{k: v for k, v in manifest.chunking.items() if k != "version"})
+        self._next_id = store.max_passage_id(self._conn) + 1
+        self.repaired = 0
+
+    @classmethod
+    def open(cls, index_dir: Path, embedder: Embedder) -> LiveIndex:
+        held = folder.lock(index_dir, "zhsearch serve")
+        try:
+            path = folder.require_current(index_dir)
+            manifest = Manifest.read(path / folder.MANIFEST)
+            check_compatible(manifest, embedder)
+            vectors = VectorIndex.load(path / folder.VECTORS)
+            live = cls(path, manifest, Snapshot(vectors, LexicalIndex.build([], []), {}, {}), embedder, held)
+        except BaseException:
+            held.close()
+            raise
+        live._recover()
+        return live
+
+    def close(self) -> None:
+        self._conn.close()
+        self._held.close()
+
+    # -- opening ---------------------------------------------------------------
+
+    def _recover(self) -> None:
+        """Bring the FAISS and BM25 files in line with SQLite, the record of acknowledged writes."""
+        vectors = self.snapshot.vectors
+        rows = {p.id: p for p in store.all_passages(self._conn)}
+        in_faiss = set(vectors.ids().tolist())
+        missing = [rows[i] for i in sorted(set(rows) - in_faiss)]
+        extra = sorted(in_faiss - set(rows))
+        if missing or extra:
+            vectors = vectors.copy()
+            vectors.remove(extra)
+            if missing:
+                vectors.add(
+                    [p.id for p in missing],
+                    self.embedder.encode_documents([passage_text(p.section, p.text) for p in missing]),
+                )
+            vectors.save(self.path / folder.VECTORS)
+        lexical = self._load_lexical(set(rows))
+        if lexical is None:
+            lexical = LexicalIndex.build(list(rows), [rows[i].norm_text for i in rows])
+            self._save_lexical(lexical)
+        self.repaired = len(missing) + len(extra)
+        self.snapshot = Snapshot.from_store(self._conn, vectors, lexical)
+
+    def _load_lexical(self, expected: set[int]) -> LexicalIndex | None:
+        shutil.rmtree(self.path / (folder.LEXICAL + ".new"), ignore_errors=True)
+        try:
+            lexical = LexicalIndex.load(self.path / folder.LEXICAL)
+        except (OSError, ValueError, IndexError_):
+            return None
+        return lexical if set(lexical.ids.tolist()) == expected else None
+
+    def _save_lexical(self, lexical: LexicalIndex) -> None:
+        fresh = self.path / (folder.LEXICAL + ".new")
+        old = self.path / (folder.LEXICAL + ".old")
+        shutil.rmtree(fresh, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)
+        lexical.save(fresh)
+        live = self.path / folder.LEXICAL
+        if live.exists():
+            live.rename(old)
+        fresh.rename(live)
+        shutil.rmtree(old, ignore_errors=True)
+
+    # -- reading ---------------------------------------------------------------
+
+    def document(self, doc_id: str) -> store.StoredDocument:
+        with self._write_lock:
+            found = store.get_document(self._conn, doc_id)
+        if found is None:
+            raise NotFoundError(f"no document with id {doc_id!r}")
+        return found
+
+    def document_text(self, doc_id: str) -> str | None:
+        with self._write_lock:
+            found = store.get_document(self._conn, doc_id)
+        return found.text if found else None
+
+    def passage(self, passage_id: int) -> store.StoredPassage:
+        found = self.snapshot.passages.get(passage_id)
+        if found is None:
+            raise NotFoundError(f"no passage with id {passage_id}")
+        return found
+
+    def documents(self, offset: int = 0, limit: int = 20) -> tuple[int, list[DocumentInfo]]:
+        docs = self.snapshot.documents
+        ids = sorted(docs)
+        return len(ids), [docs[i] for i in ids[offset : offset + limit]]
+
+    # -- writing ---------------------------------------------------------------
+
+    def put(self, doc: Document, *, create_only: bool = False) -> WriteResult:
+        """Add or replace a document; returns once the change is durable."""
+        _check_document(doc)
+        doc = Document(doc.id, doc.text, doc.title, doc.metadata, doc.source or "api", doc.format, origin="api")
+        with self._write_lock:
+            snap = self.snapshot
+            existed = doc.id in snap.documents
+            if create_only and existed:
+                raise ConflictError(f"a document with id {doc.id!r} exists; use PUT to replace it")
+            layout = parse(doc)
+            chunks = fit_token_limit(
+                doc.text, chunk(doc.text, layout, self._config), self.embedder.count_tokens, self.embedder.max_tokens
+            )
+            first = self._next_id
+            passages = [
+                store.StoredPassage(
+                    first + n, doc.id, n, c.section, c.section_path, c.start, c.end,
+                    doc.text[c.start : c.end], normalize(doc.text[c.start : c.end]), layout.title,
+                )
+                for n, c in enumerate(chunks)
+            ]
+            embedded = self.embedder.encode_documents([passage_text(p.section, p.text) for p in passages])
+            stored = store.StoredDocument(
+                doc.id, layout.title, doc.text, layout.metadata, doc.content_hash, doc.source, doc.format, "api"
+            )
+            with self._conn:
+                removed = store.delete_document(self._conn, doc.id)
+                store.insert_document(self._conn, stored)
+                store.insert_passages(self._conn, passages)
+            self._next_id = first + len(passages)
+            info = DocumentInfo(doc.id, layout.title, layout.metadata, len(doc.text), tuple(p.id for p in passages))
+            self._publish(snap, removed, passages, embedded, doc.id, info)
+            return WriteResult(info, not existed)
+
+    def delete(self, doc_id: str) -> None:
+        with self._write_lock:
+            snap = self.snapshot
+            if doc_id not in snap.documents:
+                raise NotFoundError(f"no document with id {doc_id!r}")
+            with self._conn:
+                removed = store.delete_document(self._conn, doc_id)
+            self._publish(snap, removed, [], None, doc_id, None)
+
+    def _publish(
+        self,
+        snap: Snapshot,
+        removed: list[int],
+        passages: list[store.StoredPassage],
+        embedded: np.ndarray | None,
+        doc_id: str,
+        info: DocumentInfo | None,
+    ) -> None:
+        vectors = snap.vectors.copy()
+        vectors.remove(removed)
+        if passages and embedded is not None:
+            vectors.add([p.id for p in passages], embedded)
+        gone = set(removed)
+        rows = {pid: row for pid, row in snap.passages.items() if pid not in gone}
+        rows.update((p.id, p) for p in passages)
+        documents = {key: value for key, value in snap.documents.items() if key != doc_id}
+        if info is not None:
+            documents[doc_id] = info
+        lexical = LexicalIndex.build(list(rows), [rows[i].norm_text for i in rows])
+        vectors.save(self.path / folder.VECTORS)
+        self._save_lexical(lexical)
+        self.snapshot = Snapshot(vectors, lexical, rows, documents)

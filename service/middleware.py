@@ -1,0 +1,113 @@
+"""ASGI middleware: request ids, access logs, Prometheus metrics, body size limit."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+log = logging.getLogger("zhsearch.api")
+
+
+class Metrics:
+    """One registry per app, so tests can build several apps in one process."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "zhsearch_requests_total", "HTTP requests", ["method", "route", "status"], registry=self.registry
+        )
+        self.latency = Histogram(
+            "zhsearch_request_seconds",
+            "HTTP request latency",
+            ["method", "route"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=self.registry,
+        )
+        self.passages = Gauge("zhsearch_passages", "Passages indexed", registry=self.registry)
+        self.documents = Gauge("zhsearch_documents", "Documents indexed", registry=self.registry)
+        self.build_seconds = Gauge(
+            "zhsearch_index_build_seconds", "Time the loaded index took to build", registry=self.registry
+        )
+
+
+def _route_of(scope: Scope) -> str:
+    route = scope.get("route")
+    return getattr(route, "path", None) or "unmatched"
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class RequestContext:
+    """Request id header, access log line, metrics, and a hard cap on body size (413)."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics, max_body: int) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.max_body = max_body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        request_id = headers.get("x-request-id", "")[:100] or uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        began = time.perf_counter()
+        status = {"code": 500}
+
+        async def send_wrapped(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+                message["headers"] = list(message.get("headers", [])) + [
+                    (b"x-request-id", request_id.encode("latin-1"))
+                ]
+            await send(message)
+
+        declared = headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > self.max_body:
+            await self._reject(send_wrapped, request_id)
+        else:
+            received = {"bytes": 0}
+
+            async def receive_counted() -> Message:
+                message = await receive()
+                if message["type"] == "http.request":
+                    received["bytes"] += len(message.get("body", b""))
+                    if received["bytes"] > self.max_body:
+                        raise _TooLarge
+                return message
+
+            try:
+                await self.app(scope, receive_counted, send_wrapped)
+            except _TooLarge:
+                await self._reject(send_wrapped, request_id)
+        elapsed = time.perf_counter() - began
+        route = _route_of(scope)
+        method = scope.get("method", "")
+        self.metrics.requests.labels(method, route, str(status["code"])).inc()
+        self.metrics.latency.labels(method, route).observe(elapsed)
+        log.info(
+            "%s %s -> %d in %.1f ms [request_id=%s]",
+            method, scope.get("path", ""), status["code"], elapsed * 1000, request_id,
+        )
+
+    async def _reject(self, send: Any, request_id: str) -> None:
+        body = json.dumps(
+            {"error": {"code": "too_large", "message": f"the request body is larger than {self.max_body} bytes"}}
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})

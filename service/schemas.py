@@ -1,0 +1,143 @@
+"""Request and response models of the HTTP API (also the source of `/v1/tools`)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Mode = Literal["dense", "lexical", "hybrid"]
+
+
+class SearchFilters(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    doc_id: list[str] | None = Field(None, max_length=1000, description="Only these documents.")
+    metadata: dict[str, str | int | float | bool] = Field(
+        default_factory=dict, description="Only documents whose metadata has these exact values."
+    )
+
+
+class SearchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    query: str = Field(..., min_length=1, max_length=1000, description="Question or keywords, any Chinese script.")
+    k: int = Field(10, ge=1, le=100, description="How many passages to return.")
+    mode: Mode = Field("hybrid", description="Retrieval mode.")
+    filters: SearchFilters | None = Field(None, description="Restrict the search to some documents.")
+
+
+class AskRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    question: str = Field(..., min_length=1, max_length=1000, description="A question in any Chinese script.")
+    k: int = Field(5, ge=1, le=100, description="How many evidence passages to return.")
+    mode: Mode = Field("hybrid", description="Retrieval mode.")
+    filters: SearchFilters | None = None
+
+
+class SearchHit(BaseModel):
+    rank: int
+    score: float
+    passage_id: int
+    doc_id: str
+    title: str
+    section: str
+    text: str = Field(description="The passage in its original script.")
+    start: int = Field(description="Offset of the passage in the original document text.")
+    end: int
+    highlights: list[tuple[int, int]] = Field(
+        default_factory=list, description="[start, end) spans of `text` that match the query."
+    )
+
+
+class SearchResponse(BaseModel):
+    query: str
+    mode: str = Field(description="The retrieval mode that ran.")
+    results: list[SearchHit]
+    took_ms: float
+
+
+class AnswerModel(BaseModel):
+    text: str = Field(description="The answering sentence, in the document's original script.")
+    passage_id: int
+    doc_id: str
+    start: int = Field(description="Offset of the answer in the original document text.")
+    end: int
+    score: float
+
+
+class AskResponse(BaseModel):
+    question: str
+    mode: str
+    answer: AnswerModel | None = Field(description="null when nothing in the index answers confidently.")
+    passages: list[SearchHit]
+    took_ms: float
+
+
+class DocumentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str | None = Field(None, min_length=1, max_length=200, description="Chosen id; generated if absent.")
+    title: str = Field("", max_length=1000)
+    text: str = Field(..., min_length=1)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class DocumentUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    title: str = Field("", max_length=1000)
+    text: str = Field(..., min_length=1)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class DocumentSummary(BaseModel):
+    id: str
+    title: str
+    metadata: dict[str, Any]
+    chars: int
+    passages: int
+
+
+class DocumentWritten(DocumentSummary):
+    created: bool
+
+
+class UploadResponse(BaseModel):
+    documents: list[DocumentWritten]
+
+
+class DocumentList(BaseModel):
+    total: int
+    offset: int
+    limit: int
+    documents: list[DocumentSummary]
+
+
+class PassageOut(BaseModel):
+    passage_id: int
+    doc_id: str
+    title: str
+    section: str
+    section_path: list[str]
+    text: str
+    start: int
+    end: int
+
+
+class DocumentOut(BaseModel):
+    id: str
+    title: str
+    text: str
+    metadata: dict[str, Any]
+    passages: list[PassageOut]
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody
