@@ -77,7 +77,9 @@ class SentenceTransformerEmbedder:
 
     def __init__(self, name: str, path_or_id: str, *, device: str = "cpu", fingerprint: str = "") -> None:
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
 
+        hf_logging.disable_progress_bar()  # a weight-loading bar on every CLI call is noise
         try:
             self._model = SentenceTransformer(path_or_id, device=device)
         except (OSError, ValueError) as exc:

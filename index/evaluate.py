@@ -95,3 +95,53 @@ def evaluate(
         metrics["p50_ms"] = round(statistics.median(latencies), 2)
         metrics["p95_ms"] = round(latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))], 2)
     return EvalReport(outcomes, metrics)
+
+
+@dataclass
+class AnswerReport:
+    metrics: dict[str, float]
+    misses: list[tuple[EvalQuery, str | None]]
+
+
+def evaluate_answers(
+    searcher: Searcher,
+    answerable: Sequence[EvalQuery],
+    unanswerable: Sequence[EvalQuery] = (),
+    *,
+    k: int = 5,
+    progress: Callable[[int, int], None] | None = None,
+) -> AnswerReport:
+    """Share of questions whose extractive answer contains an expected answer, and abstention rates.
+
+    answer_contains     answerable questions whose answer text contains a normalized answer
+    abstain_answerable  answerable questions left unanswered (lower is better)
+    abstain_unanswerable  questions the corpus cannot answer that got ``null`` (higher is better)
+    """
+    from .answer import ask
+
+    misses: list[tuple[EvalQuery, str | None]] = []
+    correct = abstained = refused = 0
+    total = len(answerable) + len(unanswerable)
+    for done, query in enumerate([*answerable, *unanswerable], start=1):
+        answer = ask(searcher, query.text, k).answer
+        if query.answers:
+            expected = [normalize(a) for a in query.answers]
+            if answer is None:
+                abstained += 1
+                misses.append((query, None))
+            elif is_relevant(normalize(answer.text), expected):
+                correct += 1
+            else:
+                misses.append((query, answer.text))
+        elif answer is None:
+            refused += 1
+        else:
+            misses.append((query, answer.text))
+        if progress:
+            progress(done, total)
+    metrics = {
+        "answer_contains": round(correct / max(1, len(answerable)), 4),
+        "abstain_answerable": round(abstained / max(1, len(answerable)), 4),
+        "abstain_unanswerable": round(refused / max(1, len(unanswerable)), 4) if unanswerable else 0.0,
+    }
+    return AnswerReport(metrics, misses)

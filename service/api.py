@@ -12,11 +12,12 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Query, Request, Response, UploadFile
+from fastapi import Depends, FastAPI, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
+from starlette.datastructures import UploadFile as StarletteUploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from index import Settings, ZhsearchError, get_settings, load_embedder
@@ -223,6 +224,18 @@ def create_app(settings: Settings | None = None, *, index: LiveIndex | None = No
             took_ms=result.took_ms,
         )
 
+    async def _uploaded_documents(form: Any) -> list[Document]:
+        uploads = [v for _, v in form.multi_items() if isinstance(v, StarletteUploadFile)]
+        if not uploads:
+            raise ApiError(422, "invalid_request", "file: attach at least one file")
+        docs: list[Document] = []
+        for upload in uploads:
+            found = documents_from_upload(upload.filename or "upload.txt", await upload.read())
+            for doc in found:
+                _check_size(doc.text)
+            docs.extend(found)
+        return docs
+
     def _check_size(text: str) -> None:
         size = len(text.encode("utf-8"))
         if size > settings.max_document_bytes:
@@ -276,16 +289,10 @@ def create_app(settings: Settings | None = None, *, index: LiveIndex | None = No
                 form = await request.form()
             except (ValueError, KeyError, AssertionError) as exc:
                 raise ApiError(400, "bad_request", f"cannot read the multipart body: {exc}") from exc
-            uploads = [v for _, v in form.multi_items() if isinstance(v, UploadFile)]
-            if not uploads:
-                raise ApiError(422, "invalid_request", "file: attach at least one file")
-            docs: list[Document] = []
-            for upload in uploads:
-                content = await upload.read()
-                found = documents_from_upload(upload.filename or "upload.txt", content)
-                for doc in found:
-                    _check_size(doc.text)
-                docs.extend(found)
+            try:
+                docs = await _uploaded_documents(form)
+            finally:
+                await form.close()
             results = [await run_in_threadpool(idx.put, doc) for doc in docs]
         else:
             raise ApiError(415, "unsupported_media_type", "send application/json or multipart/form-data")

@@ -123,42 +123,94 @@ def search(
     typer.echo(f"({len(result.hits)} results in {result.took_ms:.0f} ms)")
 
 
-@app.command("eval")
-def eval_(
-    queries: Annotated[Path, typer.Argument(help="A queries.jsonl with answers, or a folder holding one.")],
-    k: Annotated[int, typer.Option("-k", help="Depth of the ranking judged.", min=1, max=100)] = 10,
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="A question, in any Chinese script.")],
+    k: Annotated[int, typer.Option("-k", "--k", help="Evidence passages.", min=1, max=100)] = 5,
     index_dir: IndexDir = None,
     model: Model = None,
     as_json: AsJson = False,
 ) -> None:
-    """Measure retrieval quality (hit@k, MRR@10) on answer-string judgments."""
-    from index.evaluate import evaluate, load_queries
+    """Answer a question with a sentence from the documents, and show the evidence."""
+    from index.answer import ask as ask_question
+
+    settings = get_settings()
+    try:
+        embedder = load_embedder(model or settings.model, settings.cache_dir, device=settings.device)
+        searcher = Searcher.load(index_dir or settings.index_dir, embedder)
+        result = ask_question(searcher, question, k)
+    except ZhsearchError as exc:
+        raise _fail(exc) from exc
+    if as_json or not sys.stdout.isatty():
+        _emit_json(
+            {
+                "question": result.question,
+                "answer": result.answer.__dict__ if result.answer else None,
+                "passages": [hit.__dict__ for hit in result.hits],
+                "took_ms": result.took_ms,
+            }
+        )
+        return
+    if result.answer is None:
+        typer.secho("沒有找到可信的答案 (no confident answer).", fg=typer.colors.YELLOW)
+    else:
+        a = result.answer
+        typer.secho(f"答案: {a.text}", bold=True)
+        typer.echo(f"      ({a.doc_id}:{a.start}-{a.end}, score {a.score:.2f})")
+    typer.echo("\n證據 (evidence):")
+    for hit in result.hits:
+        typer.echo(f"  {hit.rank}. [{hit.score:.3f}] {hit.section or hit.title}")
+        typer.echo(f"     {hit.text[:120]}{'…' if len(hit.text) > 120 else ''}")
+
+
+@app.command("eval")
+def eval_(
+    queries: Annotated[Path, typer.Argument(help="A queries.jsonl with answers, or a folder holding one.")],
+    k: Annotated[int, typer.Option("-k", help="Depth of the ranking judged.", min=1, max=100)] = 10,
+    with_answers: Annotated[bool, typer.Option("--answers", help="Also judge /v1/ask answers.")] = False,
+    index_dir: IndexDir = None,
+    model: Model = None,
+    as_json: AsJson = False,
+) -> None:
+    """Measure retrieval quality (hit@k, MRR@10) on answer-string judgments, and answers with --answers."""
+    from index.evaluate import evaluate, evaluate_answers, load_queries
 
     settings = get_settings()
     path = queries / "queries.jsonl" if queries.is_dir() else queries
+    negatives = path.parent / "unanswerable.jsonl"
     try:
         loaded = load_queries(path)
         embedder = load_embedder(model or settings.model, settings.cache_dir, device=settings.device)
         searcher = Searcher.load(index_dir or settings.index_dir, embedder)
         bars = _Bars(not as_json)
         report = evaluate(searcher, loaded, k=k, progress=lambda done, total: bars("evaluate", done, total))
+        answers = None
+        if with_answers:
+            unanswerable = load_queries(negatives) if negatives.exists() else []
+            answers = evaluate_answers(
+                searcher, loaded, unanswerable, progress=lambda done, total: bars("answer", done, total)
+            )
     except ZhsearchError as exc:
         raise _fail(exc) from exc
     if as_json:
-        _emit_json(
-            {
-                "metrics": report.metrics,
-                "queries": [
-                    {"id": o.query.id, "text": o.query.text, "first_relevant": o.first_relevant}
-                    for o in report.outcomes
-                ],
-            }
-        )
+        payload: dict[str, Any] = {
+            "metrics": report.metrics,
+            "queries": [
+                {"id": o.query.id, "text": o.query.text, "first_relevant": o.first_relevant} for o in report.outcomes
+            ],
+        }
+        if answers is not None:
+            payload["answers"] = answers.metrics
+        _emit_json(payload)
         return
     for o in report.outcomes:
         if o.first_relevant != 1:
             typer.echo(f"  {o.query.id} rank={o.first_relevant} {o.query.text} -> {o.top_text[:40]}")
     typer.echo("  ".join(f"{name}={value}" for name, value in report.metrics.items()))
+    if answers is not None:
+        for query, got in answers.misses:
+            typer.echo(f"  answer miss {query.id} {query.text} -> {got[:40] if got else None}")
+        typer.echo("  ".join(f"{name}={value}" for name, value in answers.metrics.items()))
 
 
 @app.command()

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -14,6 +10,7 @@ import pytest
 
 from index import Searcher
 from index.evaluate import evaluate, load_queries
+from tests import server
 from tests.conftest import SEEDS
 
 pytestmark = pytest.mark.model
@@ -41,34 +38,64 @@ def test_every_mode_answers(searcher: Searcher, mode: str) -> None:
     assert result.mode == mode and any("網際網路診療" in h.text for h in result.hits)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def test_served_api_done_when(real_index: Path, tmp_path: Path) -> None:
+    """The issue's 'done when', over HTTP against a real server process with the real model."""
+    import shutil
 
-
-def test_served_api_over_http(real_index: Path, tmp_path: Path) -> None:
-    port = _free_port()
-    env = os.environ | {"ZHSEARCH_INDEX_DIR": str(real_index)}
-    with (tmp_path / "server.log").open("w") as log:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "service.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=env, stdout=log, stderr=subprocess.STDOUT,
-        )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.5)
-        else:
-            pytest.fail("server did not become healthy: " + (tmp_path / "server.log").read_text())
-        body = httpx.get(f"{base}/v1/search", params={"q": "上半年地区生产总值是多少"}, timeout=30).json()
+    index_dir = tmp_path / "index"
+    shutil.copytree(real_index, index_dir, symlinks=True)
+    log = tmp_path / "server.log"
+    with server.serving(index_dir, log) as base, httpx.Client(base_url=base, timeout=60) as client:
+        body = client.get("/v1/search", params={"q": "上半年地区生产总值是多少"}).json()
         assert "1209.37億元" in body["results"][0]["text"]
-        assert httpx.get(f"{base}/v1/search", params={"q": ""}, timeout=30).status_code == 422
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+        assert client.get("/v1/search", params={"q": ""}).status_code == 422
+        answer = client.post("/v1/ask", json={"question": "上半年地区生产总值是多少"}).json()["answer"]
+        assert "1209.37億元" in answer["text"] and answer["end"] > answer["start"]
+        text = "區內推動網際網路醫院建設,遠距診療服務覆蓋所有社區衛生服務中心。"
+        doc = {"id": "tw-doc", "title": "醫療", "text": text}
+        began = time.monotonic()
+        assert client.post("/v1/documents", json=doc).status_code == 201
+        hits = client.get("/v1/search", params={"q": "互联网医院建设", "k": 3}).json()["results"]
+        assert time.monotonic() - began < 5 and hits[0]["doc_id"] == "tw-doc"
+        assert client.delete("/v1/documents/tw-doc").status_code == 204
+        hits = client.get("/v1/search", params={"q": "互联网医院建设", "k": 3}).json()["results"]
+        assert all(h["doc_id"] != "tw-doc" for h in hits)
+    with server.serving(index_dir, log) as base, httpx.Client(base_url=base, timeout=60) as client:
+        ids = [d["id"] for d in client.get("/v1/documents").json()["documents"]]
+        assert ids == ["000_faeb4e7ef88eceb9"]
+        assert client.get("/readyz").status_code == 200
+
+
+def test_ask_answers_with_offsets_into_the_original(searcher: Searcher, seed_docs) -> None:
+    from index.answer import ask
+
+    result = ask(searcher, "上半年地区生产总值是多少")
+    assert result.answer is not None and "1209.37億元" in result.answer.text
+    assert seed_docs[0].text[result.answer.start : result.answer.end] == result.answer.text
+
+
+@pytest.mark.parametrize(
+    "question", ["北京市海淀区2020年上半年的GDP是多少", "2023年黄浦区旧改签约了多少户", "台北市的捷運票價是多少"]
+)
+def test_ask_abstains_when_the_corpus_cannot_answer(searcher: Searcher, question: str) -> None:
+    from index.answer import ask
+
+    assert ask(searcher, question).answer is None
+
+
+def test_answer_quality_floor(searcher: Searcher) -> None:
+    from index.evaluate import evaluate_answers
+
+    report = evaluate_answers(
+        searcher, load_queries(SEEDS / "eval" / "queries.jsonl"), load_queries(SEEDS / "eval" / "unanswerable.jsonl")
+    )
+    assert report.metrics["answer_contains"] >= 0.7, report.metrics
+    assert report.metrics["abstain_unanswerable"] >= 0.9, report.metrics
+
+
+def test_highlights_cross_scripts(searcher: Searcher) -> None:
+    from index.highlight import highlights
+    from index.normalize import normalize
+
+    hit = next(h for h in searcher.search("互联网诊疗", 5).hits if "網際網路診療" in h.text)
+    assert "網際網路診療" in [hit.text[a:b] for a, b in highlights(normalize("互联网诊疗"), hit.text)]

@@ -1,0 +1,122 @@
+"""A real server process: SIGKILL in the middle of uploads, and searches during a stream of updates."""
+
+from __future__ import annotations
+
+import random
+import re
+import signal
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+from index import Document, HashingEmbedder, build_index
+from tests import server
+
+FAKE_MODEL = {"ZHSEARCH_MODEL": "hashing"}
+
+
+def _base_index(path: Path) -> Path:
+    build_index([Document("base", "黃浦區的基礎文件。講經濟發展。")], path, HashingEmbedder())
+    return path
+
+
+def _document(i: int) -> dict[str, str]:
+    body = "".join(f"第{n}段講述編號{i}號的事情,內容充實完整。" for n in range(40))
+    return {"id": f"doc{i}", "title": f"文件{i}", "text": f"唯一標記甲{i}乙。{body}"}
+
+
+def test_sigkill_mid_upload_loses_nothing_acknowledged(tmp_path: Path) -> None:
+    index_dir = _base_index(tmp_path / "index")
+    log = tmp_path / "server.log"
+    port = server.free_port()
+    base = f"http://127.0.0.1:{port}"
+    process = server.start(index_dir, log, port, **FAKE_MODEL)
+    acknowledged: list[str] = []
+    stop = threading.Event()
+
+    def upload() -> None:
+        with httpx.Client(base_url=base, timeout=10) as client:
+            for i in range(500):
+                if stop.is_set():
+                    return
+                try:
+                    response = client.post("/v1/documents", json=_document(i))
+                except httpx.TransportError:
+                    return  # the server died mid-request: this one was never acknowledged
+                if response.status_code == 201:
+                    acknowledged.append(f"doc{i}")
+
+    try:
+        server.wait_healthy(base, log)
+        writer = threading.Thread(target=upload)
+        writer.start()
+        deadline = time.monotonic() + 30
+        while len(acknowledged) < 5 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(random.uniform(0.0, 0.3))
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+        stop.set()
+        writer.join(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert 5 <= len(acknowledged) < 500, log.read_text()
+
+    with server.serving(index_dir, log, **FAKE_MODEL) as restarted, httpx.Client(base_url=restarted) as client:
+        assert client.get("/readyz").status_code == 200
+        listed = {d["id"] for d in client.get("/v1/documents", params={"limit": 1000}).json()["documents"]}
+        assert set(acknowledged) <= listed
+        for doc_id in acknowledged:
+            i = int(doc_id.removeprefix("doc"))
+            assert client.get(f"/v1/documents/{doc_id}").status_code == 200
+            hits = client.get("/v1/search", params={"q": f"唯一标记甲{i}乙", "k": 1, "mode": "lexical"}).json()
+            assert hits["results"][0]["doc_id"] == doc_id
+
+
+def test_searches_during_updates_see_whole_versions(tmp_path: Path) -> None:
+    index_dir = _base_index(tmp_path / "index")
+    errors: list[str] = []
+    done = threading.Event()
+    searches = {"count": 0}
+
+    def version_text(v: int) -> str:
+        return "".join(f"並發測試第{n}段,屬於版本{v}號,內容保持一致。" for n in range(12))
+
+    with server.serving(index_dir, tmp_path / "server.log", **FAKE_MODEL) as base:
+
+        def reader() -> None:
+            with httpx.Client(base_url=base, timeout=30) as client:
+                for _ in range(2000):
+                    if done.is_set():
+                        return
+                    response = client.get("/v1/search", params={"q": "并发测试", "k": 50, "mode": "lexical"})
+                    if response.status_code != 200:
+                        errors.append(f"search {response.status_code}: {response.text[:200]}")
+                        return
+                    versions = {
+                        m.group(1)
+                        for hit in response.json()["results"]
+                        if hit["doc_id"] == "cc"
+                        for m in [re.search(r"版本(\d+)號", hit["text"])]
+                        if m
+                    }
+                    if len(versions) > 1:
+                        errors.append(f"mixed versions in one result: {sorted(versions)}")
+                    searches["count"] += 1
+
+        readers = [threading.Thread(target=reader) for _ in range(3)]
+        for thread in readers:
+            thread.start()
+        with httpx.Client(base_url=base, timeout=30) as client:
+            for v in range(15):
+                response = client.put("/v1/documents/cc", json={"text": version_text(v)})
+                if response.status_code not in (200, 201):
+                    errors.append(f"put {response.status_code}: {response.text[:200]}")
+        done.set()
+        for thread in readers:
+            thread.join(timeout=60)
+    assert not errors, errors[:5]
+    assert searches["count"] > 10

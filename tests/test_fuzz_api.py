@@ -1,0 +1,30 @@
+"""Property-based fuzz of every route in the OpenAPI schema: nothing a client sends gives a 5xx."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import schemathesis
+from hypothesis import HealthCheck, settings
+
+from index import Document, HashingEmbedder, Settings, build_index
+from index.live import LiveIndex
+from service.api import create_app
+
+_DIR = Path(tempfile.mkdtemp(prefix="zhsearch-fuzz-"))
+build_index([Document("base", "黃浦區的基礎文件。講經濟發展和上半年生產總值。")], _DIR, HashingEmbedder())
+_LIVE = LiveIndex.open(_DIR, HashingEmbedder())
+APP = create_app(Settings(index_dir=_DIR, model="hashing"), index=_LIVE)
+
+schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
+
+
+@schema.parametrize()
+@settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
+def test_no_server_errors(case: schemathesis.Case) -> None:
+    response = case.call()
+    assert response.status_code < 500, f"{case.method} {case.path} -> {response.status_code}: {response.text[:300]}"
+    content_type = response.headers.get("content-type") or [""]
+    if response.status_code >= 400 and content_type[0].startswith("application/json"):
+        assert set(response.json()) == {"error"}, response.text[:300]

@@ -1,0 +1,115 @@
+"""Live writes: durability, recovery after a crash between commit and index files, snapshots."""
+
+from pathlib import Path
+
+import pytest
+
+from index import Document, HashingEmbedder, build_index
+from index.errors import ConflictError, IndexBusyError, InvalidInputError, NotFoundError
+from index.live import LiveIndex
+from index.vectors import VectorIndex
+
+
+@pytest.fixture
+def index_dir(tmp_path: Path) -> Path:
+    build_index([Document("base", "黃浦區的基礎文件。講經濟發展。")], tmp_path, HashingEmbedder())
+    return tmp_path
+
+
+def test_put_search_replace_delete(index_dir: Path) -> None:
+    live = LiveIndex.open(index_dir, HashingEmbedder())
+    try:
+        created = live.put(Document("tw", "網際網路診療服務覆蓋所有社區衛生服務中心。"), create_only=True)
+        assert created.created and created.document.passage_ids
+        assert live.search("互联网诊疗", 1, "lexical").hits[0].doc_id == "tw"
+        with pytest.raises(ConflictError):
+            live.put(Document("tw", "另一段。"), create_only=True)
+        replaced = live.put(Document("tw", "這份文件改成講舊區改造。"))
+        assert not replaced.created
+        assert all(h.doc_id != "tw" for h in live.search("互联网诊疗", 5, "lexical").hits)
+        live.delete("tw")
+        with pytest.raises(NotFoundError):
+            live.document("tw")
+        assert "tw" not in dict(live.snapshot.documents)
+    finally:
+        live.close()
+
+
+def test_restart_shows_exactly_what_was_acknowledged(index_dir: Path) -> None:
+    live = LiveIndex.open(index_dir, HashingEmbedder())
+    live.put(Document("a", "第一篇新增文件。"))
+    live.put(Document("b", "第二篇新增文件。"))
+    live.delete("a")
+    live.close()
+    again = LiveIndex.open(index_dir, HashingEmbedder())
+    try:
+        assert sorted(again.snapshot.documents) == ["b", "base"]
+        assert again.repaired == 0
+    finally:
+        again.close()
+
+
+def test_crash_after_commit_is_repaired_on_open(index_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    live = LiveIndex.open(index_dir, HashingEmbedder())
+
+    def die(self: VectorIndex, path: Path) -> None:
+        raise SystemExit("killed after the SQLite commit")
+
+    monkeypatch.setattr(VectorIndex, "save", die)
+    with pytest.raises(SystemExit):
+        live.put(Document("late", "在索引檔案寫入之前程序被終止的文件。"))
+    live.close()
+    monkeypatch.undo()
+    again = LiveIndex.open(index_dir, HashingEmbedder())
+    try:
+        assert again.repaired > 0
+        assert again.search("索引档案写入之前", 1, "hybrid").hits[0].doc_id == "late"
+        assert len(again.snapshot.vectors) == len(again.snapshot.passages) == len(again.snapshot.lexical)
+    finally:
+        again.close()
+
+
+def test_bad_documents_change_nothing(index_dir: Path) -> None:
+    live = LiveIndex.open(index_dir, HashingEmbedder())
+    try:
+        before = live.snapshot
+        for doc in (Document("x", "   "), Document("", "文字"), Document("a/b", "文字"), Document("x" * 201, "文字")):
+            with pytest.raises(InvalidInputError):
+                live.put(doc)
+        assert live.snapshot is before
+    finally:
+        live.close()
+
+
+def test_one_server_per_index_and_no_build_while_served(index_dir: Path) -> None:
+    live = LiveIndex.open(index_dir, HashingEmbedder())
+    try:
+        with pytest.raises(IndexBusyError, match="serve"):
+            LiveIndex.open(index_dir, HashingEmbedder())
+        with pytest.raises(IndexBusyError):
+            build_index([Document("z", "新的。")], index_dir, HashingEmbedder())
+    finally:
+        live.close()
+
+
+def test_rebuild_from_paths_keeps_live_documents(index_dir: Path) -> None:
+    live = LiveIndex.open(index_dir, HashingEmbedder())
+    live.put(Document("api-doc", "透過介面新增的文件。"))
+    live.close()
+    build_index([Document("base", "黃浦區的基礎文件。講經濟發展。改過。")], index_dir, HashingEmbedder())
+    again = LiveIndex.open(index_dir, HashingEmbedder())
+    try:
+        assert sorted(again.snapshot.documents) == ["api-doc", "base"]
+    finally:
+        again.close()
+
+
+def test_search_keeps_its_snapshot_during_a_write(index_dir: Path) -> None:
+    live = LiveIndex.open(index_dir, HashingEmbedder())
+    try:
+        old = live.snapshot
+        live.put(Document("new", "新文件的內容。"))
+        assert "new" not in old.documents and "new" in live.snapshot.documents
+        assert old.vectors is not live.snapshot.vectors
+    finally:
+        live.close()
