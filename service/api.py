@@ -35,7 +35,7 @@ from index.highlight import highlights
 from index.ingest import Document, documents_from_upload
 from index.live import LiveIndex, WriteResult, new_document_id
 from index.normalize import normalize
-from index.search import DocumentInfo, Filters, Hit, SearchResult
+from index.search import DocumentInfo, Filters, Hit, SearchResult, validate_query
 
 from . import schemas
 from .middleware import Metrics, RequestContext
@@ -200,6 +200,7 @@ def create_app(settings: Settings | None = None, *, index: LiveIndex | None = No
     @app.post("/v1/search", response_model=schemas.SearchResponse, tags=["search"], dependencies=[require_read])
     def search_post(body: schemas.SearchRequest, idx: Live) -> schemas.SearchResponse:
         """Ranked passages for a query in any Chinese script."""
+        _limits(body.query, body.k)
         return _search_response(idx.search(body.query, body.k, body.mode, _filters(body.filters)))
 
     @app.get("/v1/search", response_model=schemas.SearchResponse, tags=["search"], dependencies=[require_read])
@@ -209,11 +210,13 @@ def create_app(settings: Settings | None = None, *, index: LiveIndex | None = No
         k: Annotated[int, Query(ge=1, le=100)] = 10,
         mode: Annotated[schemas.Mode, Query()] = "hybrid",
     ) -> schemas.SearchResponse:
+        _limits(q, k)
         return _search_response(idx.search(q, k, mode))
 
     @app.post("/v1/ask", response_model=schemas.AskResponse, tags=["search"], dependencies=[require_read])
     def ask_post(body: schemas.AskRequest, idx: Live) -> schemas.AskResponse:
         """An extractive answer with its evidence passages; `answer` is null when nothing answers."""
+        _limits(body.question, body.k)
         result = ask(idx, body.question, body.k, body.mode, _filters(body.filters))
         answer = schemas.AnswerModel(**result.answer.__dict__) if result.answer else None
         return schemas.AskResponse(
@@ -235,6 +238,10 @@ def create_app(settings: Settings | None = None, *, index: LiveIndex | None = No
                 _check_size(doc.text)
             docs.extend(found)
         return docs
+
+    def _limits(query: str, k: int) -> None:
+        # The schema caps are 1000 characters and k <= 100; settings may tighten them.
+        validate_query(query, k, max_chars=settings.max_query_chars, max_k=settings.max_k)
 
     def _check_size(text: str) -> None:
         size = len(text.encode("utf-8"))

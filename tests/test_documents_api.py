@@ -182,3 +182,12 @@ def test_metrics_and_request_ids(client: TestClient) -> None:
     text = client.get("/metrics").text
     assert 'zhsearch_requests_total{method="GET",route="/v1/search",status="200"}' in text
     assert "zhsearch_request_seconds_bucket" in text and "zhsearch_passages" in text
+
+
+def test_query_limits_are_configurable(tmp_path: Path) -> None:
+    test_client, live = _client(tmp_path, max_query_chars=10, max_k=5)
+    with test_client as client:
+        assert client.get("/v1/search", params={"q": "字" * 11}).status_code == 422
+        assert client.get("/v1/search", params={"q": "经济", "k": 6}).status_code == 422
+        assert client.post("/v1/ask", json={"question": "经济", "k": 5}).status_code == 200
+    live.close()
