@@ -141,16 +141,15 @@ class LiveIndex(Searcher):
     # -- reading ---------------------------------------------------------------
 
     def document(self, doc_id: str) -> store.StoredDocument:
-        with self._write_lock:
-            found = store.get_document(self._conn, doc_id)
+        # A connection of its own: reads never wait for a write's embedding (WAL lets them run).
+        conn = store.connect(self.path / folder.STORE, readonly=True)
+        try:
+            found = store.get_document(conn, doc_id)
+        finally:
+            conn.close()
         if found is None:
             raise NotFoundError(f"no document with id {doc_id!r}")
         return found
-
-    def document_text(self, doc_id: str) -> str | None:
-        with self._write_lock:
-            found = store.get_document(self._conn, doc_id)
-        return found.text if found else None
 
     def passage(self, passage_id: int) -> store.StoredPassage:
         found = self.snapshot.passages.get(passage_id)
