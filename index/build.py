@@ -14,9 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import numpy as np
-
-from . import folder, store
+from . import dense, folder, store
 from .chunk import ChunkConfig, chunk, fit_token_limit
 from .clean import parse
 from .embed import Embedder
@@ -25,10 +23,9 @@ from .ingest import Document
 from .lexical import TOKENIZER, LexicalIndex
 from .manifest import Manifest
 from .normalize import PROFILE, dictionary_hash, normalize
-from .vectors import VectorIndex
 from .version import __version__
 
-PASSAGE_TEXT = "section+text-v1"
+PASSAGE_TEXT = dense.EMBEDDED_TEXT
 Progress = Callable[[str, int, int], None]
 
 
@@ -41,11 +38,6 @@ class BuildReport:
     embedded_passages: int
     seconds: float
     unchanged: bool
-
-
-def passage_text(section: str, text: str) -> str:
-    """What the model embeds for a passage: its section heading, then its text, normalized."""
-    return normalize(f"{section}\n{text}" if section else text)
 
 
 def corpus_hash(documents: Sequence[Document]) -> str:
@@ -179,12 +171,12 @@ def _build_into(
     batch_size: int,
 ) -> BuildReport:
     old_conn = store.connect(previous[0] / folder.STORE, readonly=True) if previous else None
-    old_vectors = VectorIndex.load(previous[0] / folder.VECTORS) if previous else None
+    old_vectors = dense.DenseIndex.load(previous[0]) if previous else None
     old_hashes = store.document_hashes(old_conn) if old_conn else {}
     next_id = store.max_passage_id(old_conn) + 1 if old_conn else 1
 
     conn = store.connect(target / folder.STORE)
-    vectors = VectorIndex.empty(embedder.dim)
+    vectors = dense.DenseIndex.empty(embedder.dim)
     pending: list[store.StoredPassage] = []
     reused = 0
     total_passages = 0
@@ -200,7 +192,7 @@ def _build_into(
                 if old_conn is not None and old_vectors is not None and old_hashes.get(doc.id) == doc.content_hash:
                     kept = store.passages_of(old_conn, doc.id)
                     store.insert_passages(conn, kept)
-                    vectors.add([p.id for p in kept], old_vectors.vectors([p.id for p in kept]))
+                    vectors.add(old_vectors.take(kept))
                     reused += 1
                     total_passages += len(kept)
                 else:
@@ -221,14 +213,11 @@ def _build_into(
             total_passages += len(pending)
             for offset in range(0, len(pending), batch_size * 8):
                 batch = pending[offset : offset + batch_size * 8]
-                embedded = embedder.encode_documents(
-                    [passage_text(p.section, p.text) for p in batch], batch_size=batch_size
-                )
-                vectors.add([p.id for p in batch], np.asarray(embedded))
+                vectors.add(dense.embed(batch, embedder, batch_size))
                 store.insert_passages(conn, batch)
                 if progress:
                     progress("embed", offset + len(batch), len(pending))
-        vectors.save(target / folder.VECTORS)
+        vectors.save(target)
         every = store.all_passages(conn)
         LexicalIndex.build([p.id for p in every], [p.norm_text for p in every]).save(target / folder.LEXICAL)
         # A published generation is one plain file: no -wal/-shm beside it.

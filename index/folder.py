@@ -1,7 +1,8 @@
 """An index folder and its generations.
 
 ``INDEX_DIR/current`` is a symlink to ``INDEX_DIR/generations/<name>``, which
-holds ``manifest.json``, ``vectors.faiss``, ``store.sqlite3`` and ``lexical/`` (BM25). A build writes
+holds ``manifest.json``, ``vectors.faiss`` and ``sentences.faiss`` (dense), ``store.sqlite3``
+and ``lexical/`` (BM25). A build writes
 a new generation beside the live one and publishes it by atomically replacing
 the symlink, so a killed build leaves the previous index untouched.
 """
@@ -19,7 +20,6 @@ from typing import IO
 from .errors import IndexBusyError, IndexNotFoundError
 
 MANIFEST = "manifest.json"
-VECTORS = "vectors.faiss"
 STORE = "store.sqlite3"
 LEXICAL = "lexical"
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-DENSE_WEIGHT = 0.3
+DENSE_WEIGHT = 0.4
 METHOD = f"minmax-weighted-{DENSE_WEIGHT}"
 
 

@@ -22,10 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-import numpy as np
-
-from . import folder, store
-from .build import passage_text
+from . import dense, folder, store
 from .chunk import ChunkConfig, chunk, fit_token_limit
 from .clean import parse
 from .embed import Embedder
@@ -35,7 +32,6 @@ from .lexical import LexicalIndex
 from .manifest import Manifest
 from .normalize import normalize
 from .search import DocumentInfo, Searcher, Snapshot, check_compatible
-from .vectors import VectorIndex
 
 MAX_ID_CHARS = 200
 _BAD_ID = re.compile(r"[\x00-\x1f\x7f/]")
@@ -81,7 +77,7 @@ class LiveIndex(Searcher):
             path = folder.require_current(index_dir)
             manifest = Manifest.read(path / folder.MANIFEST)
             check_compatible(manifest, embedder)
-            vectors = VectorIndex.load(path / folder.VECTORS)
+            vectors = dense.DenseIndex.load(path)
             live = cls(path, manifest, Snapshot(vectors, LexicalIndex.build([], []), {}, {}), embedder, held)
         except BaseException:
             held.close()
@@ -104,13 +100,11 @@ class LiveIndex(Searcher):
         extra = sorted(in_faiss - set(rows))
         if missing or extra:
             vectors = vectors.copy()
-            vectors.remove(extra)
+            # Sentence vectors of a half-written passage may exist: clear them before adding.
+            vectors.remove(extra + [p.id for p in missing])
             if missing:
-                vectors.add(
-                    [p.id for p in missing],
-                    self.embedder.encode_documents([passage_text(p.section, p.text) for p in missing]),
-                )
-            vectors.save(self.path / folder.VECTORS)
+                vectors.add(dense.embed(missing, self.embedder))
+            vectors.save(self.path)
         lexical = self._load_lexical(set(rows))
         if lexical is None:
             lexical = LexicalIndex.build(list(rows), [rows[i].norm_text for i in rows])
@@ -185,7 +179,7 @@ class LiveIndex(Searcher):
                 )
                 for n, c in enumerate(chunks)
             ]
-            embedded = self.embedder.encode_documents([passage_text(p.section, p.text) for p in passages])
+            embedded = dense.embed(passages, self.embedder)
             stored = store.StoredDocument(
                 doc.id, layout.title, doc.text, layout.metadata, doc.content_hash, doc.source, doc.format, "api"
             )
@@ -212,14 +206,14 @@ class LiveIndex(Searcher):
         snap: Snapshot,
         removed: list[int],
         passages: list[store.StoredPassage],
-        embedded: np.ndarray | None,
+        embedded: dense.Vectors | None,
         doc_id: str,
         info: DocumentInfo | None,
     ) -> None:
         vectors = snap.vectors.copy()
         vectors.remove(removed)
-        if passages and embedded is not None:
-            vectors.add([p.id for p in passages], embedded)
+        if embedded is not None:
+            vectors.add(embedded)
         gone = set(removed)
         rows = {pid: row for pid, row in snap.passages.items() if pid not in gone}
         rows.update((p.id, p) for p in passages)
@@ -227,6 +221,6 @@ class LiveIndex(Searcher):
         if info is not None:
             documents[doc_id] = info
         lexical = LexicalIndex.build(list(rows), [rows[i].norm_text for i in rows])
-        vectors.save(self.path / folder.VECTORS)
+        vectors.save(self.path)
         self._save_lexical(lexical)
         self.snapshot = Snapshot(vectors, lexical, rows, documents)

@@ -14,17 +14,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import faiss
 import numpy as np
 
 from . import folder, store
+from .dense import DenseIndex, sentence_count
 from .embed import Embedder
 from .errors import IndexMismatchError, InvalidInputError
 from .fusion import fuse
 from .lexical import TOKENIZER, LexicalIndex
 from .manifest import Manifest
 from .normalize import PROFILE, dictionary_hash, normalize
-from .vectors import VectorIndex
 
 MAX_QUERY_CHARS = 1000
 MAX_K = 100
@@ -83,13 +82,13 @@ class Filters:
 
 @dataclass(frozen=True)
 class Snapshot:
-    vectors: VectorIndex
+    vectors: DenseIndex
     lexical: LexicalIndex
     passages: dict[int, store.StoredPassage]
     documents: dict[str, DocumentInfo]
 
     @classmethod
-    def from_store(cls, conn: Any, vectors: VectorIndex, lexical: LexicalIndex) -> Snapshot:
+    def from_store(cls, conn: Any, vectors: DenseIndex, lexical: LexicalIndex) -> Snapshot:
         passages = {p.id: p for p in store.all_passages(conn)}
         by_doc: dict[str, list[int]] = {}
         for p in passages.values():
@@ -144,9 +143,7 @@ class Searcher:
         check_compatible(manifest, embedder)
         conn = store.connect(path / folder.STORE, readonly=True)
         try:
-            snapshot = Snapshot.from_store(
-                conn, VectorIndex.load(path / folder.VECTORS), LexicalIndex.load(path / folder.LEXICAL)
-            )
+            snapshot = Snapshot.from_store(conn, DenseIndex.load(path), LexicalIndex.load(path / folder.LEXICAL))
         finally:
             conn.close()
         return cls(path, manifest, snapshot, embedder)
@@ -164,7 +161,7 @@ class Searcher:
         return found.text if found else None
 
     @property
-    def vectors(self) -> VectorIndex:
+    def vectors(self) -> DenseIndex:
         return self.snapshot.vectors
 
     def _allowed(self, snap: Snapshot, filters: Filters | None) -> set[int] | None:
@@ -173,15 +170,13 @@ class Searcher:
         return {pid for doc in snap.documents.values() if filters.admits(doc) for pid in doc.passage_ids}
 
     @staticmethod
-    def _dense(snap: Snapshot, vector: np.ndarray, k: int, allowed: set[int] | None) -> dict[int, float]:
-        if allowed is not None:
-            if not allowed:
-                return {}
-            selector = faiss.IDSelectorBatch(np.fromiter(allowed, dtype=np.int64))
-            scores, ids = snap.vectors.search(vector, k, faiss.SearchParameters(sel=selector))  # type: ignore[call-arg]
-        else:
-            scores, ids = snap.vectors.search(vector, k)
-        return {int(i): float(s) for s, i in zip(scores[0], ids[0], strict=True) if i >= 0}
+    def _dense(
+        snap: Snapshot, vector: np.ndarray, k: int, allowed: set[int] | None, also: list[int] | None = None
+    ) -> dict[int, float]:
+        def counts(pid: int) -> int:
+            return sentence_count(snap.passages[pid].text) if pid in snap.passages else 0
+
+        return snap.vectors.search(vector[0], k, counts, allowed, also=also or [])
 
     @staticmethod
     def _lexical(snap: Snapshot, norm: str, k: int, allowed: set[int] | None) -> dict[int, float]:
@@ -201,13 +196,11 @@ class Searcher:
             return sorted(self._lexical(snap, norm, k, allowed).items(), key=lambda item: -item[1])
         vector = self.embedder.encode_queries([norm])
         if mode == "dense":
-            return sorted(self._dense(snap, vector, k, allowed).items(), key=lambda item: -item[1])
+            return sorted(self._dense(snap, vector, k, allowed).items(), key=lambda item: -item[1])[:k]
         depth = max(CANDIDATES, 5 * k)
-        dense = self._dense(snap, vector, depth, allowed)
         lexical = self._lexical(snap, norm, depth, allowed)
-        missing = [i for i in lexical if i not in dense]
-        if missing:  # exact dense scores for lexical-only candidates, so fusion compares like with like
-            dense.update(zip(missing, (snap.vectors.vectors(missing) @ vector[0]).tolist(), strict=True))
+        # Lexical-only candidates get exact dense scores too, so fusion compares like with like.
+        dense = self._dense(snap, vector, depth, allowed, also=list(lexical))
         return fuse(dense, lexical)[:k]
 
     def search(
@@ -217,10 +210,17 @@ class Searcher:
         query = validate_query(query, k, mode=mode)
         snap = self.snapshot  # one snapshot for the whole request
         hits: list[Hit] = []
-        for pid, score in self.rank(query, k, mode, filters, snap):
+        shown: dict[str, list[tuple[int, int]]] = {}
+        for pid, score in self.rank(query, min(MAX_K, 2 * k + 5), mode, filters, snap):
             row = snap.passages.get(pid)
+            if len(hits) == k:
+                break
             if row is None:
                 continue
+            spans = shown.setdefault(row.doc_id, [])
+            if any(row.start < end and start < row.end for start, end in spans):
+                continue  # an overlapping chunk of a passage already shown
+            spans.append((row.start, row.end))
             hits.append(
                 Hit(len(hits) + 1, round(score, 6), pid, row.doc_id, row.title, row.section, row.text,
                     row.start, row.end)

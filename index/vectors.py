@@ -50,6 +50,10 @@ class VectorIndex:
             return 0
         return int(self._index.remove_ids(np.asarray(ids, dtype=np.int64)))  # type: ignore[arg-type]
 
+    def remove_range(self, start: int, stop: int) -> int:
+        """Remove every id in ``[start, stop)``."""
+        return int(self._index.remove_ids(faiss.IDSelectorRange(start, stop)))
+
     def vectors(self, ids: Sequence[int]) -> np.ndarray:
         return np.stack([self._index.reconstruct(int(i)) for i in ids]) if len(ids) else np.zeros((0, self.dim))
 

@@ -37,8 +37,9 @@ def test_manifest_records_how_it_was_built(hash_index: Path) -> None:
 def test_rebuild_embeds_only_changed_documents(tmp_path: Path) -> None:
     docs = _docs(("a", "第一篇文章。講經濟。"), ("b", "第二篇文章。講教育。"))
     first = CountingEmbedder()
-    build_index(docs, tmp_path, first)
-    assert first.embedded == 2
+    report = build_index(docs, tmp_path, first)
+    assert report.embedded_passages == 2
+    assert first.embedded == 2 + 4  # each passage, and each of its two sentences
 
     again = CountingEmbedder()
     report = build_index(docs, tmp_path, again)
@@ -46,7 +47,7 @@ def test_rebuild_embeds_only_changed_documents(tmp_path: Path) -> None:
 
     changed = CountingEmbedder()
     report = build_index(_docs(("a", "第一篇文章。講經濟。"), ("b", "第二篇改過了。講醫療。")), tmp_path, changed)
-    assert changed.embedded == 1 and report.reused_documents == 1
+    assert changed.embedded == 1 + 2 and report.reused_documents == 1 and report.embedded_passages == 1
     hits = Searcher.load(tmp_path, HashingEmbedder()).search("醫療", 2).hits
     assert hits[0].doc_id == "b"
 
@@ -60,7 +61,9 @@ def test_reused_passages_keep_ids_and_vectors(tmp_path: Path) -> None:
     after = Searcher.load(tmp_path, HashingEmbedder())
     again = after.search("甲", 1).hits[0]
     assert (again.passage_id, again.doc_id) == (hit.passage_id, hit.doc_id)
-    np.testing.assert_allclose(after.vectors.vectors([hit.passage_id]), before.vectors.vectors([hit.passage_id]))
+    np.testing.assert_allclose(
+        after.vectors.passage_vectors([hit.passage_id]), before.vectors.passage_vectors([hit.passage_id])
+    )
 
 
 def test_killed_build_leaves_previous_index(tmp_path: Path) -> None:

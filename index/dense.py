@@ -1,0 +1,171 @@
+"""The dense half of retrieval: passage vectors plus sentence vectors.
+
+A passage's dense score is the larger of its own cosine with the query and the
+best cosine of any of its sentences. multilingual-e5-small averages a 200-
+character passage into a vague vector; a factoid question matches one sentence
+much more sharply. Measured on seeds/eval (66 questions, passage level):
+
+    dense scoring                       hit@1   mrr@10
+    passage vector                      0.652   0.698
+    best sentence                       0.818   0.867
+    max(passage, best sentence)         0.848   0.889
+
+Sentence ids are ``passage_id * SENTENCE_STRIDE + n``, so a sentence hit names
+its passage without a lookup table, and a passage's sentences are one id range.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from .chunk import sentences
+from .embed import Embedder
+from .normalize import normalize
+from .store import StoredPassage
+from .vectors import VectorIndex
+
+SENTENCE_STRIDE = 1024
+PASSAGES_FILE = "vectors.faiss"
+SENTENCES_FILE = "sentences.faiss"
+EMBEDDED_TEXT = "passage:section+text;sentence:text-v2"
+
+
+def passage_text(section: str, text: str) -> str:
+    """What the model embeds for a passage: its section heading, then its text, normalized."""
+    return normalize(f"{section}\n{text}" if section else text)
+
+
+def sentence_count(text: str) -> int:
+    return min(len(sentences(text, 0, len(text), 250)), SENTENCE_STRIDE)
+
+
+def sentence_texts(text: str) -> list[str]:
+    """Normalized sentences of a passage, in order (at most SENTENCE_STRIDE)."""
+    spans = sentences(text, 0, len(text), 250)[:SENTENCE_STRIDE]
+    return [normalize(text[a:b]) for a, b in spans]
+
+
+@dataclass
+class Vectors:
+    passage_ids: list[int]
+    passages: np.ndarray
+    sentence_ids: list[int]
+    sentences: np.ndarray
+
+
+def embed(passages: Sequence[StoredPassage], embedder: Embedder, batch_size: int = 32) -> Vectors:
+    sentence_ids: list[int] = []
+    sentence_inputs: list[str] = []
+    for p in passages:
+        for n, sentence in enumerate(sentence_texts(p.text)):
+            sentence_ids.append(p.id * SENTENCE_STRIDE + n)
+            sentence_inputs.append(sentence)
+    return Vectors(
+        [p.id for p in passages],
+        embedder.encode_documents([passage_text(p.section, p.text) for p in passages], batch_size=batch_size),
+        sentence_ids,
+        embedder.encode_documents(sentence_inputs, batch_size=batch_size),
+    )
+
+
+class DenseIndex:
+    def __init__(self, passages: VectorIndex, sentences: VectorIndex) -> None:
+        self._passages = passages
+        self._sentences = sentences
+
+    @classmethod
+    def empty(cls, dim: int) -> DenseIndex:
+        return cls(VectorIndex.empty(dim), VectorIndex.empty(dim))
+
+    @classmethod
+    def load(cls, folder: Path) -> DenseIndex:
+        return cls(VectorIndex.load(folder / PASSAGES_FILE), VectorIndex.load(folder / SENTENCES_FILE))
+
+    def save(self, folder: Path) -> None:
+        self._sentences.save(folder / SENTENCES_FILE)
+        self._passages.save(folder / PASSAGES_FILE)
+
+    def copy(self) -> DenseIndex:
+        return DenseIndex(self._passages.copy(), self._sentences.copy())
+
+    def __len__(self) -> int:
+        return len(self._passages)
+
+    @property
+    def dim(self) -> int:
+        return self._passages.dim
+
+    def ids(self) -> np.ndarray:
+        return self._passages.ids()
+
+    def add(self, vectors: Vectors) -> None:
+        self._passages.add(vectors.passage_ids, vectors.passages)
+        self._sentences.add(vectors.sentence_ids, vectors.sentences)
+
+    def take(self, passages: Sequence[StoredPassage]) -> Vectors:
+        """The stored vectors of these passages, to carry them into another index."""
+        ids = [p.id for p in passages]
+        sentence_ids = [p.id * SENTENCE_STRIDE + n for p in passages for n in range(sentence_count(p.text))]
+        return Vectors(ids, self._passages.vectors(ids), sentence_ids, self._sentences.vectors(sentence_ids))
+
+    def remove(self, passage_ids: Sequence[int]) -> None:
+        self._passages.remove(passage_ids)
+        for pid in passage_ids:
+            self._sentences.remove_range(pid * SENTENCE_STRIDE, (pid + 1) * SENTENCE_STRIDE)
+
+    def passage_vectors(self, ids: Sequence[int]) -> np.ndarray:
+        return self._passages.vectors(ids)
+
+    def search(
+        self,
+        vector: np.ndarray,
+        depth: int,
+        sentence_counts: Callable[[int], int],
+        allowed: set[int] | None = None,
+        *,
+        also: Sequence[int] = (),
+    ) -> dict[int, float]:
+        """Dense scores of the best ``depth`` passages (and of the passages in ``also``), by passage id.
+
+        ``sentence_counts`` gives a passage's number of sentences, to score candidates
+        that only the other retriever proposed.
+        """
+        q = vector.reshape(1, -1)
+        scores: dict[int, float] = {}
+        if allowed is not None and not allowed:
+            return scores
+        params = None
+        if allowed is not None:
+            selector = faiss.IDSelectorBatch(np.fromiter(allowed, dtype=np.int64))
+            params = faiss.SearchParameters(sel=selector)  # type: ignore[call-arg]
+        found, ids = self._passages.search(q, depth, params)
+        for s, i in zip(found[0], ids[0], strict=True):
+            if i >= 0:
+                scores[int(i)] = float(s)
+        found, ids = self._sentences.search(q, depth * 4)
+        best: dict[int, float] = {}
+        for s, i in zip(found[0], ids[0], strict=True):
+            pid = int(i) // SENTENCE_STRIDE
+            if i >= 0 and (allowed is None or pid in allowed) and s > best.get(pid, -2.0):
+                best[pid] = float(s)
+        wanted = set(scores) | set(best) | set(also)
+        missing_passage = [pid for pid in wanted if pid not in scores]
+        if missing_passage:
+            exact = self._passages.vectors(missing_passage) @ q[0]
+            scores.update(zip(missing_passage, exact.tolist(), strict=True))
+        missing_sentences = [pid for pid in wanted if pid not in best]
+        if missing_sentences:
+            owners, ids_ = [], []
+            for pid in missing_sentences:
+                for n in range(sentence_counts(pid)):
+                    owners.append(pid)
+                    ids_.append(pid * SENTENCE_STRIDE + n)
+            if ids_:
+                for pid, s in zip(owners, (self._sentences.vectors(ids_) @ q[0]).tolist(), strict=True):
+                    best[pid] = max(best.get(pid, -2.0), s)
+        return {pid: max(scores[pid], best.get(pid, -2.0)) for pid in wanted}
