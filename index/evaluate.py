@@ -1,12 +1,15 @@
-"""Measuring retrieval quality on answer-string judgments.
+"""Measuring retrieval quality with the formats and metrics the field uses.
 
-A query line (``queries.jsonl``) carries ``_id``, ``text`` and ``answers``; a
-retrieved passage is relevant when its normalized text contains a normalized
-answer, so judgments written in one script hold for passages in another.
+Inputs:
+- answer-string sets: ``queries.jsonl`` lines with ``_id``, ``text`` and ``answers``;
+  a passage is relevant when its normalized text contains a normalized answer,
+  so judgments written in one script hold for passages in another;
+- BEIR folders: ``corpus.jsonl``, ``queries.jsonl``, ``qrels/test.tsv``;
+- TREC qrels files (``qid 0 docid rel``) for any queries file.
 
-Metrics, for the rank r of the first relevant passage in the top k:
-    hit@k  = 1 if r <= k else 0
-    mrr@k  = 1 / r if r <= k else 0
+Relevance is judged per passage (``level="passage"``) or per document
+(``level="doc"``: a document's score is its best passage's). Metrics come from
+ranx: hit@k (ranx ``hit_rate``), recall@k, MRR@10, nDCG@10 and MAP@20.
 """
 
 from __future__ import annotations
@@ -16,38 +19,77 @@ import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from .errors import DocumentError
 from .normalize import normalize
-from .search import Searcher
+from .search import Mode, Searcher
+
+Level = Literal["passage", "doc"]
+MODES: tuple[Mode, ...] = ("dense", "lexical", "hybrid")
+DEPTH = 20
+# Our metric names, and ranx's names for them.
+METRICS = {
+    "hit@1": "hit_rate@1",
+    "hit@5": "hit_rate@5",
+    "recall@5": "recall@5",
+    "recall@10": "recall@10",
+    "mrr@10": "mrr@10",
+    "ndcg@10": "ndcg@10",
+    "map@20": "map@20",
+}
 
 
 @dataclass(frozen=True)
 class EvalQuery:
     id: str
     text: str
-    answers: tuple[str, ...]
+    answers: tuple[str, ...] = ()
     fields: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class QueryOutcome:
-    query: EvalQuery
-    first_relevant: int | None
-    top_text: str
-    took_ms: float
+@dataclass
+class EvalSet:
+    """Queries plus how to judge them: answer strings, or qrels naming documents."""
+
+    name: str
+    queries: list[EvalQuery]
+    qrels: dict[str, dict[str, int]] | None = None
+    corpus: Path | None = None
+    unanswerable: list[EvalQuery] = field(default_factory=list)
+
+    @property
+    def default_level(self) -> Level:
+        return "passage" if self.qrels is None else "doc"
+
+
+@dataclass
+class ModeResult:
+    mode: str
+    metrics: dict[str, float]
+    ranks: dict[str, int | None]
+    top: dict[str, str]
+    run: dict[str, dict[str, float]]
+    latencies_ms: list[float]
 
 
 @dataclass
 class EvalReport:
-    outcomes: list[QueryOutcome]
-    metrics: dict[str, float]
+    name: str
+    level: Level
+    queries: list[EvalQuery]
+    modes: dict[str, ModeResult]
+    groups: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
+    split_by: str | None = None
 
 
 def load_queries(path: Path) -> list[EvalQuery]:
     queries = []
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise DocumentError(f"cannot read {path}: {exc.strerror}") from exc
+    for lineno, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
@@ -63,38 +105,135 @@ def load_queries(path: Path) -> list[EvalQuery]:
     return queries
 
 
+def read_qrels(path: Path) -> dict[str, dict[str, int]]:
+    """BEIR ``query-id<TAB>corpus-id<TAB>score`` (with header) or TREC ``qid 0 docid rel``."""
+    qrels: dict[str, dict[str, int]] = {}
+    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        parts = line.split()
+        if not parts or (lineno == 1 and parts[0] == "query-id"):
+            continue
+        if len(parts) == 3:
+            qid, doc, rel = parts
+        elif len(parts) == 4:
+            qid, _, doc, rel = parts
+        else:
+            raise DocumentError(f"{path}:{lineno}: expected 3 (BEIR) or 4 (TREC) columns")
+        try:
+            qrels.setdefault(qid, {})[doc] = int(float(rel))
+        except ValueError as exc:
+            raise DocumentError(f"{path}:{lineno}: relevance {rel!r} is not a number") from exc
+    return qrels
+
+
+def load_eval_set(path: Path, *, qrels: Path | None = None) -> EvalSet:
+    """An answer-string folder or file, or a BEIR folder; ``qrels`` adds TREC/BEIR judgments."""
+    if path.is_dir():
+        queries_file = path / "queries.jsonl"
+        beir_qrels = path / "qrels" / "test.tsv"
+        judged = read_qrels(qrels) if qrels else read_qrels(beir_qrels) if beir_qrels.exists() else None
+        corpus = path / "corpus.jsonl" if (path / "corpus.jsonl").exists() else None
+        negatives = path / "unanswerable.jsonl"
+        extra = load_queries(negatives) if negatives.exists() else []
+        return EvalSet(path.as_posix().rstrip("/"), load_queries(queries_file), judged, corpus, extra)
+    return EvalSet(path.as_posix(), load_queries(path), read_qrels(qrels) if qrels else None)
+
+
 def is_relevant(norm_text: str, norm_answers: Sequence[str]) -> bool:
     return any(answer and answer in norm_text for answer in norm_answers)
 
 
-def metrics_from_ranks(ranks: Sequence[int | None], cutoffs: Sequence[int] = (1, 3, 5, 10)) -> dict[str, float]:
-    n = len(ranks) or 1
-    out = {f"hit@{k}": sum(1 for r in ranks if r is not None and r <= k) / n for k in cutoffs}
-    out["mrr@10"] = sum(1 / r for r in ranks if r is not None and r <= 10) / n
-    return {name: round(value, 4) for name, value in out.items()}
+def _judgments(searcher: Searcher, eval_set: EvalSet, level: Level) -> dict[str, dict[str, int]]:
+    """Relevant ids (passage ids as strings, or doc ids) for every judged query."""
+    snap = searcher.snapshot
+    if eval_set.qrels is not None:
+        if level == "doc":
+            return {q: {d: r for d, r in docs.items() if r > 0} for q, docs in eval_set.qrels.items()}
+        return {
+            qid: {str(pid): rel for doc, rel in docs.items() if rel > 0 and doc in snap.documents
+                  for pid in snap.documents[doc].passage_ids}
+            for qid, docs in eval_set.qrels.items()
+        }
+    judged: dict[str, dict[str, int]] = {}
+    for query in eval_set.queries:
+        answers = [normalize(a) for a in query.answers]
+        hits = {p for p in snap.passages.values() if is_relevant(p.norm_text, answers)}
+        judged[query.id] = {p.doc_id: 1 for p in hits} if level == "doc" else {str(p.id): 1 for p in hits}
+    return judged
+
+
+def _ranx_metrics(qrels: dict[str, dict[str, int]], run: dict[str, dict[str, float]]) -> dict[str, float]:
+    from ranx import Qrels, Run
+    from ranx import evaluate as ranx_evaluate
+
+    judged = {q: rels for q, rels in qrels.items() if rels}
+    if not judged:
+        return dict.fromkeys(METRICS, 0.0)
+    # ranx wants every judged query in the run; an empty ranking is a run of one unjudged id.
+    runs = {q: (run.get(q) or {"__nothing__": 0.0}) for q in judged}
+    scores = ranx_evaluate(Qrels.from_dict(judged), Run.from_dict(runs), list(METRICS.values()), make_comparable=True)
+    return {ours: round(float(scores[theirs]), 4) for ours, theirs in METRICS.items()}
+
+
+Ranking = list[tuple[str, float]]
+
+
+def _ranked(searcher: Searcher, query: EvalQuery, mode: Mode, level: Level) -> tuple[Ranking, str, float]:
+    result = searcher.search(query.text, DEPTH, mode)
+    top = result.hits[0].text if result.hits else ""
+    if level == "passage":
+        return [(str(h.passage_id), h.score) for h in result.hits], top, result.took_ms
+    seen: dict[str, float] = {}
+    for hit in result.hits:
+        seen.setdefault(hit.doc_id, hit.score)
+    return list(seen.items()), top, result.took_ms
 
 
 def evaluate(
     searcher: Searcher,
-    queries: Sequence[EvalQuery],
+    eval_set: EvalSet,
     *,
-    k: int = 10,
+    modes: Sequence[Mode] = MODES,
+    level: Level | None = None,
+    split_by: str | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> EvalReport:
-    outcomes = []
-    for done, query in enumerate(queries, start=1):
-        result = searcher.search(query.text, k)
-        answers = [normalize(a) for a in query.answers]
-        first = next((h.rank for h in result.hits if is_relevant(normalize(h.text), answers)), None)
-        outcomes.append(QueryOutcome(query, first, result.hits[0].text if result.hits else "", result.took_ms))
-        if progress:
-            progress(done, len(queries))
-    metrics = metrics_from_ranks([o.first_relevant for o in outcomes])
-    latencies = sorted(o.took_ms for o in outcomes)
-    if latencies:
-        metrics["p50_ms"] = round(statistics.median(latencies), 2)
-        metrics["p95_ms"] = round(latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))], 2)
-    return EvalReport(outcomes, metrics)
+    level = level or eval_set.default_level
+    qrels = _judgments(searcher, eval_set, level)
+    total = len(modes) * len(eval_set.queries)
+    done = 0
+    results: dict[str, ModeResult] = {}
+    for mode in modes:
+        run: dict[str, dict[str, float]] = {}
+        ranks: dict[str, int | None] = {}
+        tops: dict[str, str] = {}
+        latencies = []
+        for query in eval_set.queries:
+            ranked, top, took = _ranked(searcher, query, mode, level)
+            # ranx ranks by score; positions keep our order even when fused scores tie.
+            run[query.id] = {item: float(len(ranked) - i) for i, (item, _) in enumerate(ranked)}
+            relevant = qrels.get(query.id, {})
+            ranks[query.id] = next((i + 1 for i, (item, _) in enumerate(ranked) if item in relevant), None)
+            tops[query.id] = top
+            latencies.append(took)
+            done += 1
+            if progress:
+                progress(done, total)
+        metrics = _ranx_metrics(qrels, run)
+        ordered = sorted(latencies)
+        metrics["p50_ms"] = round(statistics.median(ordered), 2) if ordered else 0.0
+        metrics["p95_ms"] = round(ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))], 2) if ordered else 0.0
+        results[mode] = ModeResult(mode, metrics, ranks, tops, run, latencies)
+    report = EvalReport(eval_set.name, level, eval_set.queries, results, split_by=split_by)
+    if split_by:
+        values = sorted({str(q.fields.get(split_by, "")) for q in eval_set.queries})
+        for value in values:
+            members = {q.id for q in eval_set.queries if str(q.fields.get(split_by, "")) == value}
+            sub = {q: r for q, r in qrels.items() if q in members}
+            report.groups[value] = {
+                mode: _ranx_metrics(sub, {q: r for q, r in res.run.items() if q in members})
+                for mode, res in results.items()
+            }
+    return report
 
 
 @dataclass
@@ -113,8 +252,8 @@ def evaluate_answers(
 ) -> AnswerReport:
     """Share of questions whose extractive answer contains an expected answer, and abstention rates.
 
-    answer_contains     answerable questions whose answer text contains a normalized answer
-    abstain_answerable  answerable questions left unanswered (lower is better)
+    answer_contains       answerable questions whose answer text contains a normalized answer
+    abstain_answerable    answerable questions left unanswered (lower is better)
     abstain_unanswerable  questions the corpus cannot answer that got ``null`` (higher is better)
     """
     from .answer import ask

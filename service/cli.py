@@ -163,56 +163,6 @@ def ask(
         typer.echo(f"     {hit.text[:120]}{'…' if len(hit.text) > 120 else ''}")
 
 
-@app.command("eval")
-def eval_(
-    queries: Annotated[Path, typer.Argument(help="A queries.jsonl with answers, or a folder holding one.")],
-    k: Annotated[int, typer.Option("-k", help="Depth of the ranking judged.", min=1, max=100)] = 10,
-    with_answers: Annotated[bool, typer.Option("--answers", help="Also judge /v1/ask answers.")] = False,
-    index_dir: IndexDir = None,
-    model: Model = None,
-    as_json: AsJson = False,
-) -> None:
-    """Measure retrieval quality (hit@k, MRR@10) on answer-string judgments, and answers with --answers."""
-    from index.evaluate import evaluate, evaluate_answers, load_queries
-
-    settings = get_settings()
-    path = queries / "queries.jsonl" if queries.is_dir() else queries
-    negatives = path.parent / "unanswerable.jsonl"
-    try:
-        loaded = load_queries(path)
-        embedder = load_embedder(model or settings.model, settings.cache_dir, device=settings.device)
-        searcher = Searcher.load(index_dir or settings.index_dir, embedder)
-        bars = _Bars(not as_json)
-        report = evaluate(searcher, loaded, k=k, progress=lambda done, total: bars("evaluate", done, total))
-        answers = None
-        if with_answers:
-            unanswerable = load_queries(negatives) if negatives.exists() else []
-            answers = evaluate_answers(
-                searcher, loaded, unanswerable, progress=lambda done, total: bars("answer", done, total)
-            )
-    except ZhsearchError as exc:
-        raise _fail(exc) from exc
-    if as_json:
-        payload: dict[str, Any] = {
-            "metrics": report.metrics,
-            "queries": [
-                {"id": o.query.id, "text": o.query.text, "first_relevant": o.first_relevant} for o in report.outcomes
-            ],
-        }
-        if answers is not None:
-            payload["answers"] = answers.metrics
-        _emit_json(payload)
-        return
-    for o in report.outcomes:
-        if o.first_relevant != 1:
-            typer.echo(f"  {o.query.id} rank={o.first_relevant} {o.query.text} -> {o.top_text[:40]}")
-    typer.echo("  ".join(f"{name}={value}" for name, value in report.metrics.items()))
-    if answers is not None:
-        for query, got in answers.misses:
-            typer.echo(f"  answer miss {query.id} {query.text} -> {got[:40] if got else None}")
-        typer.echo("  ".join(f"{name}={value}" for name, value in answers.metrics.items()))
-
-
 @app.command()
 def model(
     cache_dir: Annotated[
@@ -252,6 +202,9 @@ def serve(
 
 
 def main() -> None:
+    from .cli_eval import eval_command
+
+    app.command("eval")(eval_command)
     app()
 
 
