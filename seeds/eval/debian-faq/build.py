@@ -6,7 +6,9 @@ ships as packages (install them first, as root):
     apt-get update
     apt-get install debian-faq-zh-cn debian-reference-zh-cn
 
-Run with the project's virtual environment (it needs lxml):
+Only the FAQ's question chapters and chapters 2 to 5 of the Debian Reference
+are used (no title page, preface, table of contents or licence text).  Run
+with the project's virtual environment (it needs lxml):
 
     . /work/main/.venv/bin/activate
     python seeds/eval/debian-faq/build.py          # rebuild corpus.jsonl, check
@@ -14,9 +16,9 @@ Run with the project's virtual environment (it needs lxml):
 
 Each DocBook section (div.section with an h2/h3/h4 heading) becomes one
 document: its heading is the title, and its text is the section's own body,
-without its sub-sections (which become documents of their own), with
-whitespace collapsed.  Chapter introductions (the text before the first
-section) become documents too.  Documents shorter than MIN_CHARS or longer
+without its sub-sections (which become documents of their own) and without
+footnotes, with whitespace collapsed.  Chapter introductions (the text before
+the first section) become documents too.  Documents shorter than MIN_CHARS or longer
 than MAX_CHARS characters, and documents whose text is mostly code listings or
 tables, are dropped.  queries.jsonl and qrels/test.tsv are written by hand;
 this script only checks them.
@@ -30,6 +32,7 @@ import re
 import subprocess
 import sys
 from collections import Counter
+from functools import cache
 from pathlib import Path
 
 from lxml import html
@@ -89,6 +92,7 @@ def normalize(text: str) -> str:
     return SPACE_RE.sub(" ", text).strip()
 
 
+@cache
 def package_version(package: str) -> str:
     """The installed version of a Debian package, or '?' when unknown."""
     try:
@@ -125,7 +129,7 @@ def heading(section) -> tuple[str, str, str]:
     full = normalize(head.text_content())
     match = NUMBER_RE.match(full)
     number = match.group(1) if match else ""
-    title = full[match.end():].strip() if match else full
+    title = full[match.end() :].strip() if match else full
     return anchor, number, title
 
 
@@ -141,7 +145,8 @@ def section_text(parts) -> tuple[str, float]:
         if part.tag in ("pre", "table"):
             code += len(text)
         else:
-            code += sum(len(normalize(x.text_content())) for x in part.xpath(CODE_XPATH))
+            inner = part.xpath(CODE_XPATH)
+            code += sum(len(normalize(x.text_content())) for x in inner)
     body = " ".join(texts)
     return body, (code / len(body) if body else 0.0)
 
@@ -166,8 +171,7 @@ def extract(package: str, prefix: str, directory: Path, name: str) -> list[dict]
                     "_id": f"{prefix}-{number}",
                     "title": title,
                     "text": body,
-                    "source": f"{package} {package_version(package)}: "
-                    f"{path}#{anchor}",
+                    "source": f"{package} {package_version(package)}: {path}#{anchor}",
                     "code_share": code_share,
                 }
             )

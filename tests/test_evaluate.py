@@ -1,0 +1,119 @@
+"""Evaluation: metrics against values worked out by hand, input formats, reports."""
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from index import Document, HashingEmbedder, Searcher, build_index
+from index.evaluate import _ranx_metrics, evaluate, load_eval_set, read_qrels
+from index.report import write_report
+
+
+def test_metrics_match_hand_computation() -> None:
+    qrels = {"a": {"d1": 1}, "b": {"d2": 1, "d3": 1}}
+    run = {"a": {"x": 3.0, "d1": 2.0, "y": 1.0}, "b": {"d2": 3.0, "z": 2.0, "d3": 1.0}}
+    m = _ranx_metrics(qrels, run)
+    assert m["hit@1"] == 0.5  # only b has a relevant result first
+    assert m["hit@5"] == 1.0
+    assert m["mrr@10"] == pytest.approx((1 / 2 + 1 / 1) / 2)
+    assert m["recall@5"] == 1.0
+    # nDCG@10: a = (1/log2(3)) / 1; b = (1 + 1/log2(4)) / (1 + 1/log2(3))
+    ndcg_a = 1 / math.log2(3)
+    ndcg_b = (1 + 1 / math.log2(4)) / (1 + 1 / math.log2(3))
+    assert m["ndcg@10"] == pytest.approx((ndcg_a + ndcg_b) / 2, abs=1e-4)
+    # AP: a = 1/2; b = (1/1 + 2/3) / 2
+    assert m["map@20"] == pytest.approx((0.5 + (1 + 2 / 3) / 2) / 2, abs=1e-4)
+
+
+def test_empty_run_counts_as_a_miss() -> None:
+    m = _ranx_metrics({"a": {"d1": 1}, "b": {"d2": 1}}, {"a": {"d1": 1.0}})
+    assert m["hit@1"] == 0.5
+
+
+@pytest.mark.parametrize(
+    "content",
+    ["query-id\tcorpus-id\tscore\nq1\td1\t1\nq1\td2\t0\nq2\td3\t2\n", "q1 0 d1 1\nq1 0 d2 0\nq2 0 d3 2\n"],
+)
+def test_read_qrels_beir_and_trec(tmp_path: Path, content: str) -> None:
+    path = tmp_path / "qrels.tsv"
+    path.write_text(content, encoding="utf-8")
+    assert read_qrels(path) == {"q1": {"d1": 1, "d2": 0}, "q2": {"d3": 2}}
+
+
+def _beir(tmp_path: Path) -> Path:
+    folder = tmp_path / "tiny"
+    (folder / "qrels").mkdir(parents=True)
+    corpus = [
+        {"_id": "econ", "title": "經濟", "text": "上半年地區生產總值一千億元。財政收入增長。"},
+        {"_id": "health", "title": "醫療", "text": "網際網路診療服務覆蓋社區衛生服務中心。"},
+        {"_id": "school", "title": "教育", "text": "推進國小和國中的教育綜合改革。"},
+    ]
+    queries = [
+        {"_id": "q1", "text": "地区生产总值", "script": "simplified"},
+        {"_id": "q2", "text": "互联网诊疗", "script": "simplified"},
+        {"_id": "q3", "text": "國小教育改革", "script": "traditional"},
+    ]
+    (folder / "corpus.jsonl").write_text("\n".join(json.dumps(c, ensure_ascii=False) for c in corpus), "utf-8")
+    (folder / "queries.jsonl").write_text("\n".join(json.dumps(q, ensure_ascii=False) for q in queries), "utf-8")
+    (folder / "qrels" / "test.tsv").write_text(
+        "query-id\tcorpus-id\tscore\nq1\tecon\t1\nq2\thealth\t1\nq3\tschool\t1\n"
+    )
+    return folder
+
+
+def test_beir_folder_end_to_end(tmp_path: Path) -> None:
+    from index import load_paths
+
+    folder = _beir(tmp_path)
+    eval_set = load_eval_set(folder)
+    assert eval_set.default_level == "doc" and eval_set.corpus == folder / "corpus.jsonl"
+    build_index(load_paths([eval_set.corpus]), tmp_path / "idx", HashingEmbedder())
+    report = evaluate(Searcher.load(tmp_path / "idx", HashingEmbedder()), eval_set, split_by="script")
+    assert set(report.modes) == {"dense", "lexical", "hybrid"}
+    assert report.modes["lexical"].metrics["hit@1"] == 1.0
+    assert report.modes["lexical"].ranks == {"q1": 1, "q2": 1, "q3": 1}
+    assert set(report.groups) == {"simplified", "traditional"}
+
+    written = write_report([report], tmp_path / "out", command="zhsearch eval tiny")
+    text = written.read_text(encoding="utf-8")
+    assert "| hybrid |" in text and "### By script" in text and "### Per query" in text
+    assets = tmp_path / "out" / "quality"
+    assert (assets / f"{report.name.replace('/', '-').strip('-')}.png").exists() or list(assets.glob("*.png"))
+    trec = sorted(assets.glob("*.lexical.trec"))[0].read_text().splitlines()
+    assert trec[0].split()[:4] == ["q1", "Q0", "econ", "1"]
+
+
+def test_answer_strings_judge_passages_and_documents(tmp_path: Path) -> None:
+    docs = [Document("a", "黃浦區上半年地區生產總值1209.37億元。"), Document("b", "舊區改造加速推進。")]
+    build_index(docs, tmp_path / "idx", HashingEmbedder())
+    queries = tmp_path / "q.jsonl"
+    queries.write_text(json.dumps({"_id": "1", "text": "生产总值", "answers": ["1209.37亿元"]}, ensure_ascii=False))
+    searcher = Searcher.load(tmp_path / "idx", HashingEmbedder())
+    eval_set = load_eval_set(queries)
+    by_passage = evaluate(searcher, eval_set, modes=["lexical"])
+    by_doc = evaluate(searcher, eval_set, modes=["lexical"], level="doc")
+    assert by_passage.level == "passage" and by_doc.level == "doc"
+    assert by_passage.modes["lexical"].ranks["1"] == by_doc.modes["lexical"].ranks["1"] == 1
+    assert list(by_doc.modes["lexical"].run["1"])[0] == "a"
+
+
+def test_cli_eval_json_on_a_beir_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from service.cli import app
+    from service.cli_eval import eval_command
+
+    app.command("eval")(eval_command)
+    monkeypatch.setenv("ZHSEARCH_MODEL", "hashing")
+    monkeypatch.setenv("ZHSEARCH_CACHE_DIR", str(tmp_path / "cache"))
+    folder = _beir(tmp_path)
+    result = CliRunner().invoke(
+        app, ["eval", str(folder), "--json", "--modes", "lexical,hybrid", "--report", str(tmp_path / "r")]
+    )
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.output)
+    assert payload["level"] == "doc" and set(payload["metrics"]) == {"lexical", "hybrid"}
+    assert (tmp_path / "r" / "quality.md").exists()
+    bad = CliRunner().invoke(app, ["eval", str(folder), "--modes", "fuzzy"])
+    assert bad.exit_code == 1
