@@ -15,6 +15,8 @@ TRIPLES = [
     ("小学和初中", "小學和初中", "國小和國中"),
     ("程序员写软件", "程序員寫軟件", "程式設計師寫軟體"),
     ("防护网络", "防護網絡", "防護網路"),
+    ("怎么查看软件包的配置文件", "怎麼查看軟件包的配置文件", "怎麼查看套件的設定檔"),
+    ("硬盘分区的缓存", "硬盤分區的緩存", "硬碟分割區的快取"),
 ]
 
 
@@ -55,6 +57,8 @@ def test_normalize_is_idempotent_on_the_seed() -> None:
 
 
 def test_no_replacement_contains_a_key() -> None:
-    keys = {key for key, _ in _pairs()}
-    for _, value in _pairs():
-        assert not any(key in value for key in keys), value
+    # Identity entries (方程式) exist only to shield a longer word from a shorter key (程式).
+    keys = {key for key, value in _pairs() if key != value}
+    for key, value in _pairs():
+        if key != value:
+            assert not any(k in value for k in keys), value
