@@ -219,7 +219,7 @@ def _build_into(
                     progress("embed", offset + len(batch), len(pending))
         vectors.save(target)
         every = store.all_passages(conn)
-        LexicalIndex.build([p.id for p in every], [p.norm_text for p in every]).save(target / folder.LEXICAL)
+        LexicalIndex.build(every).save(target / folder.LEXICAL)
         # A published generation is one plain file: no -wal/-shm beside it.
         conn.execute("PRAGMA journal_mode=DELETE")
     finally:

@@ -78,7 +78,7 @@ class LiveIndex(Searcher):
             manifest = Manifest.read(path / folder.MANIFEST)
             check_compatible(manifest, embedder)
             vectors = dense.DenseIndex.load(path)
-            live = cls(path, manifest, Snapshot(vectors, LexicalIndex.build([], []), {}, {}), embedder, held)
+            live = cls(path, manifest, Snapshot(vectors, LexicalIndex.build([]), {}, {}), embedder, held)
         except BaseException:
             held.close()
             raise
@@ -107,7 +107,7 @@ class LiveIndex(Searcher):
             vectors.save(self.path)
         lexical = self._load_lexical(set(rows))
         if lexical is None:
-            lexical = LexicalIndex.build(list(rows), [rows[i].norm_text for i in rows])
+            lexical = LexicalIndex.build(list(rows.values()))
             self._save_lexical(lexical)
         self.repaired = len(missing) + len(extra)
         self.snapshot = Snapshot.from_store(self._conn, vectors, lexical)
@@ -220,7 +220,7 @@ class LiveIndex(Searcher):
         documents = {key: value for key, value in snap.documents.items() if key != doc_id}
         if info is not None:
             documents[doc_id] = info
-        lexical = LexicalIndex.build(list(rows), [rows[i].norm_text for i in rows])
+        lexical = LexicalIndex.build(list(rows.values()))
         vectors.save(self.path)
         self._save_lexical(lexical)
         self.snapshot = Snapshot(vectors, lexical, rows, documents)
