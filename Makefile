@@ -6,7 +6,7 @@ STAMP := $(VENV)/.zhsearch-installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install serve test lint bench clean
+.PHONY: install serve test lint bench quality clean
 
 install: $(STAMP)
 
@@ -38,6 +38,10 @@ lint: install
 
 bench: install
 	$(BIN)/python benchmarks/search_latency.py
+
+# Regenerates docs/quality.md (dense vs lexical vs hybrid on every shipped set).
+quality: install
+	$(BIN)/zhsearch eval seeds/eval seeds/eval/debian-faq --split-by script --answers --report docs
 
 clean:
 	rm -rf .zhsearch .pytest_cache test-output
