@@ -133,3 +133,15 @@ def original_span(offsets: list[int], start: int, end: int) -> tuple[int, int]:
     if end <= start:
         return offsets[start], offsets[start]
     return offsets[start], offsets[end - 1] + 1
+
+
+@lru_cache(maxsize=2)
+def _display_converter(config: str) -> opencc.OpenCC:
+    return opencc.OpenCC(config)
+
+
+def convert_script(texts: list[str], to: str) -> list[str]:
+    """Plain OpenCC t2s or s2t, for display (not matching): no phrase rewriting."""
+    converter = _display_converter("t2s" if to == "simplified" else "s2t")
+    with _lock:
+        return [converter.convert(text) for text in texts]

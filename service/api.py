@@ -10,11 +10,12 @@ import logging
 import secrets
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import FileResponse, JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile as StarletteUploadFile
@@ -34,13 +35,15 @@ from index.errors import (
 from index.highlight import highlights
 from index.ingest import Document, documents_from_upload
 from index.live import LiveIndex, WriteResult, new_document_id
-from index.normalize import normalize
+from index.normalize import convert_script, normalize
 from index.search import DocumentInfo, Filters, Hit, SearchResult, validate_query
 
 from . import schemas
 from .middleware import Metrics, RequestContext
+from .tools import tool_definitions
 
 log = logging.getLogger("zhsearch.api")
+STATIC = Path(__file__).parent / "static"
 
 _STATUS = (
     (InvalidInputError, 422),
@@ -176,6 +179,23 @@ def create_app(settings: Settings | None = None, *, index: LiveIndex | None = No
 
     require_write = Depends(_key_checker(lambda: settings.api_key))
     require_read = Depends(_key_checker(lambda: settings.read_key, lambda: settings.api_key))
+
+    @app.get("/", include_in_schema=False)
+    def web_page() -> FileResponse:
+        """The question page: one self-contained HTML file, no external resources."""
+        return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8")
+
+    @app.get("/v1/tools", response_model=schemas.ToolsResponse, tags=["tools"])
+    def tools() -> schemas.ToolsResponse:
+        """`search` and `ask` as JSON Schema function definitions for LLM tool calling."""
+        return schemas.ToolsResponse(tools=tool_definitions())
+
+    @app.post("/v1/convert", response_model=schemas.ConvertResponse, tags=["tools"], dependencies=[require_read])
+    def convert(body: schemas.ConvertRequest) -> schemas.ConvertResponse:
+        """Texts in simplified or traditional script (OpenCC t2s / s2t), for showing passages either way."""
+        if any(len(text) > 20_000 for text in body.texts):
+            raise ApiError(422, "invalid_request", "texts: each text may have at most 20000 characters")
+        return schemas.ConvertResponse(texts=convert_script(body.texts, body.to))
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, str]:

@@ -141,3 +141,29 @@ class ErrorBody(BaseModel):
 
 class ErrorResponse(BaseModel):
     error: ErrorBody
+
+
+class ConvertRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    texts: list[str] = Field(..., max_length=500, description="Texts to convert (each up to 20,000 characters).")
+    to: Literal["simplified", "traditional"] = Field(description="Target script.")
+
+
+class ConvertResponse(BaseModel):
+    texts: list[str]
+
+
+class ToolFunction(BaseModel):
+    name: str
+    description: str
+    parameters: dict[str, Any]
+
+
+class ToolDefinition(BaseModel):
+    type: Literal["function"] = "function"
+    function: ToolFunction
+
+
+class ToolsResponse(BaseModel):
+    tools: list[ToolDefinition]
