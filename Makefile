@@ -6,7 +6,7 @@ STAMP := $(VENV)/.zhsearch-installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install serve test lint bench quality clean
+.PHONY: install system-deps serve test lint bench quality clean
 
 install: $(STAMP)
 
@@ -29,7 +29,14 @@ serve: install
 	$(BIN)/zhsearch build
 	$(BIN)/zhsearch serve --host $(HOST) --port $(PORT)
 
-test: install
+# The browser test drives Debian's Chromium; as root with apt we install it, otherwise we say what is missing.
+system-deps:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver fonts-noto-cjk >/dev/null; \
+	else echo "note: install Debian's chromium, chromium-driver and fonts-noto-cjk for the browser test"; fi
+
+test: install system-deps
 	$(BIN)/python -m pytest
 
 lint: install
@@ -38,6 +45,7 @@ lint: install
 
 bench: install
 	$(BIN)/python benchmarks/search_latency.py
+	$(BIN)/python benchmarks/bench.py
 
 # Regenerates docs/quality.md (dense vs lexical vs hybrid on every shipped set).
 quality: install

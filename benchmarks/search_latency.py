@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import socket
 import statistics
 import subprocess
 import sys
@@ -25,28 +24,11 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import QUERIES, pct  # noqa: E402
+
 from index import build_index, get_settings, load_embedder, load_paths  # noqa: E402
 from index.normalize import normalize  # noqa: E402
-
-QUERIES = [
-    "上半年地区生产总值是多少",
-    "互联网诊疗服务覆盖到哪里了",
-    "舊區改造完成了多少戶",
-    "黃浦如何最佳化營商環境",
-    "下半年要举办什么活动",
-    "区属国有企业为中小企业减免了多少租金",
-]
-
-
-def _pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.server import free_port  # noqa: E402
 
 
 def main() -> None:
@@ -66,7 +48,7 @@ def main() -> None:
             embedder.encode_queries([normalize(QUERIES[i % len(QUERIES)])])
             bare.append((time.perf_counter() - began) * 1000)
 
-        port = _free_port()
+        port = free_port()
         env = os.environ | {"ZHSEARCH_INDEX_DIR": str(index_dir)}
         server = subprocess.Popen(
             [sys.executable, "-m", "service.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
@@ -102,8 +84,8 @@ def main() -> None:
     print(f"index: {report.passages} passages, built in {report.seconds:.1f}s ({settings.model})\n")
     print("| measure | p50 ms | p95 ms |")
     print("|---|---|---|")
-    print(f"| bare encode_query | {p50_bare:.1f} | {_pct(bare, 0.95):.1f} |")
-    print(f"| GET /v1/search (hybrid, k=10), {args.requests} sequential | {p50:.1f} | {_pct(latencies, 0.95):.1f} |")
+    print(f"| bare encode_query | {p50_bare:.1f} | {pct(bare, 0.95):.1f} |")
+    print(f"| GET /v1/search (hybrid, k=10), {args.requests} sequential | {p50:.1f} | {pct(latencies, 0.95):.1f} |")
     print(f"\nrequest p50 / bare encode p50 = {p50 / p50_bare:.2f} (target <= 1.5)")
 
 

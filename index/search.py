@@ -17,6 +17,7 @@ from typing import Any, Literal
 import numpy as np
 
 from . import folder, store
+from .batching import QueryBatcher
 from .dense import DenseIndex, sentence_count
 from .embed import Embedder
 from .errors import IndexMismatchError, InvalidInputError
@@ -135,6 +136,13 @@ class Searcher:
         self.manifest = manifest
         self.embedder = embedder
         self.snapshot = snapshot
+        self.batcher: QueryBatcher | None = None
+
+    def encode_query(self, norm_query: str) -> np.ndarray:
+        """The query vector, through the micro-batcher when one is attached (servers)."""
+        if self.batcher is not None:
+            return self.batcher.encode(norm_query)
+        return self.embedder.encode_queries([norm_query])
 
     @classmethod
     def load(cls, index_dir: Path, embedder: Embedder) -> Searcher:
@@ -194,7 +202,7 @@ class Searcher:
         norm = normalize(query)
         if mode == "lexical":
             return sorted(self._lexical(snap, norm, k, allowed).items(), key=lambda item: -item[1])
-        vector = self.embedder.encode_queries([norm])
+        vector = self.encode_query(norm)
         if mode == "dense":
             return sorted(self._dense(snap, vector, k, allowed).items(), key=lambda item: -item[1])[:k]
         depth = max(CANDIDATES, 5 * k)

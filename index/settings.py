@@ -23,7 +23,10 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=1, le=65535, description="Port the API listens on.")
     max_query_chars: int = Field(1000, ge=1, description="Longest accepted query or question.")
     max_k: int = Field(100, ge=1, description="Largest accepted k.")
-    threads: int | None = Field(None, ge=1, description="Torch intra-op threads (default: torch's choice).")
+    threads: int | None = Field(
+        None, ge=1, description="Torch intra-op threads (default: 1 per encoding worker when serving)."
+    )
+    encode_workers: int = Field(2, ge=1, le=64, description="Query-encoding threads of the server (micro-batching).")
     api_key: str | None = Field(None, description="If set, write endpoints need `Authorization: Bearer <key>`.")
     read_key: str | None = Field(None, description="If set, read endpoints need this key (or the API key).")
     max_document_bytes: int = Field(5 * 1024 * 1024, ge=1, description="Largest accepted document.")

@@ -1,0 +1,82 @@
+"""Micro-batching of query encoding for a server under concurrent load.
+
+Requests put their query on a queue; worker threads take one, then drain
+whatever else is already waiting (up to ``max_batch``) and encode them in one
+model call. Nothing waits for a batch to fill, so a lone query pays no extra
+latency, while queries that arrive together share one forward pass instead of
+queueing behind one another. With one torch intra-op thread per worker and one
+worker per core, two batches run in parallel on a 2-core machine.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from concurrent.futures import Future
+
+import numpy as np
+
+from .embed import Embedder
+
+
+class _Job:
+    __slots__ = ("text", "future")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.future: Future[np.ndarray] = Future()
+
+
+class QueryBatcher:
+    def __init__(self, embedder: Embedder, *, workers: int = 2, max_batch: int = 32) -> None:
+        self._embedder = embedder
+        self._queue: queue.Queue[_Job | None] = queue.Queue()  # None stops one worker
+        self._max_batch = max_batch
+        self._threads = [
+            threading.Thread(target=self._work, name=f"zhsearch-encode-{i}", daemon=True) for i in range(workers)
+        ]
+        self.batches = 0
+        self.queries = 0
+        for thread in self._threads:
+            thread.start()
+
+    def encode(self, text: str) -> np.ndarray:
+        """The query vector of ``text`` (shape ``(1, dim)``), encoded in whatever batch it lands in."""
+        job = _Job(text)
+        self._queue.put(job)
+        return job.future.result()
+
+    def close(self) -> None:
+        for _ in self._threads:
+            self._queue.put(None)
+        for thread in self._threads:
+            thread.join(timeout=10)
+
+    def _work(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            stop_after = False
+            while len(batch) < self._max_batch:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stop_after = True
+                    break
+                batch.append(item)
+            try:
+                vectors = self._embedder.encode_queries([job.text for job in batch])
+            except Exception as exc:  # noqa: BLE001 - handed to every waiting caller, not swallowed
+                for job in batch:
+                    job.future.set_exception(exc)
+            else:
+                self.batches += 1
+                self.queries += len(batch)
+                for i, job in enumerate(batch):
+                    job.future.set_result(vectors[i : i + 1])
+            if stop_after:
+                return
