@@ -1,10 +1,13 @@
 """Reading documents from files and folders.
 
-Accepted inputs: ``.txt`` and ``.md`` (one document per file, id = file stem)
-and ``.jsonl`` in BEIR corpus form (``_id`` or ``id``, ``title``, ``text``; any
-other field is kept as metadata). Folders are walked recursively in name order,
-skipping hidden folders and folders named ``eval`` (evaluation sets live beside
-the documents they judge, as in ``seeds/eval``).
+Accepted inputs: ``.txt`` and ``.md`` (one document per file, id = file stem),
+``.jsonl`` in BEIR corpus form (``_id`` or ``id``, ``title``, ``text``; any
+other field is kept as metadata), and ``.json`` collections: a JSON array of
+records such as chinese-poetry's ``{"title", "author", "paragraphs": [...]}``,
+mapped to documents by ``JsonFields`` (a list of strings is joined by lines).
+Folders are walked recursively in name order, skipping hidden folders and
+folders named ``eval`` (evaluation sets live beside the documents they judge,
+as in ``seeds/eval``).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import Any
 
 from .errors import DocumentError, UnsupportedFormatError
 
-SUFFIXES = (".txt", ".md", ".jsonl")
+SUFFIXES = (".txt", ".md", ".jsonl", ".json")
 UPLOAD_SUFFIXES = (".txt", ".md", ".jsonl", ".html", ".htm")
 SKIPPED_FOLDERS = frozenset({"eval"})
 
@@ -81,11 +84,57 @@ def _load_jsonl(path: Path, text: str | None = None) -> Iterator[Document]:
         )
 
 
-def load_file(path: Path) -> list[Document]:
+@dataclass(frozen=True)
+class JsonFields:
+    """Which record fields of a ``.json`` collection hold the id, title and text (first present wins)."""
+
+    id: tuple[str, ...] = ("_id", "id")
+    title: tuple[str, ...] = ("title", "rhythmic")
+    text: tuple[str, ...] = ("text", "paragraphs", "content")
+
+
+def _first(record: dict[str, Any], names: tuple[str, ...]) -> tuple[str | None, Any]:
+    for name in names:
+        if name in record:
+            return name, record[name]
+    return None, None
+
+
+def _load_json_collection(path: Path, fields: JsonFields) -> Iterator[Document]:
+    try:
+        records = json.loads(_read_text(path))
+    except json.JSONDecodeError as exc:
+        raise DocumentError(f"{path}: invalid JSON ({exc.msg} at line {exc.lineno})") from exc
+    if not isinstance(records, list):
+        raise DocumentError(f"{path}: a .json collection must be an array of records")
+    for n, record in enumerate(records):
+        if not isinstance(record, dict):
+            raise DocumentError(f"{path}: record {n} is not an object")
+        text_key, text = _first(record, fields.text)
+        if isinstance(text, list):
+            text = "\n".join(str(line) for line in text)
+        if not isinstance(text, str) or not text.strip():
+            continue  # records without text (some collections carry empty entries) are skipped
+        id_key, doc_id = _first(record, fields.id)
+        title_key, title = _first(record, fields.title)
+        metadata = {k: v for k, v in record.items() if k not in (text_key, id_key, title_key)}
+        yield Document(
+            id=str(doc_id) if doc_id is not None else f"{path.stem}-{n}",
+            text=text,
+            title=str(title or ""),
+            metadata=metadata,
+            source=str(path),
+            format="json",
+        )
+
+
+def load_file(path: Path, fields: JsonFields | None = None) -> list[Document]:
     """All documents in one file."""
     suffix = path.suffix.lower()
     if suffix == ".jsonl":
         return list(_load_jsonl(path))
+    if suffix == ".json":
+        return list(_load_json_collection(path, fields or JsonFields()))
     if suffix in (".txt", ".md"):
         return [Document(id=path.stem, text=_read_text(path), source=str(path), format=suffix[1:])]
     raise UnsupportedFormatError(f"{path}: unsupported file type (expected one of {', '.join(SUFFIXES)})")
@@ -100,7 +149,7 @@ def _walk(folder: Path) -> Iterator[Path]:
             yield entry
 
 
-def load_paths(paths: Iterable[Path]) -> list[Document]:
+def load_paths(paths: Iterable[Path], fields: JsonFields | None = None) -> list[Document]:
     """Documents from files and folders; duplicate ids are an error, not an overwrite."""
     documents: dict[str, Document] = {}
     for path in paths:
@@ -108,7 +157,7 @@ def load_paths(paths: Iterable[Path]) -> list[Document]:
             raise DocumentError(f"{path}: no such file or folder")
         files = list(_walk(path)) if path.is_dir() else [path]
         for file in files:
-            for doc in load_file(file):
+            for doc in load_file(file, fields):
                 if doc.id in documents:
                     raise DocumentError(
                         f"duplicate document id {doc.id!r} in {doc.source} and {documents[doc.id].source}"

@@ -49,3 +49,28 @@ def test_bad_files_are_clear_errors(tmp_path: Path, name: str, content: bytes, m
 def test_missing_path(tmp_path: Path) -> None:
     with pytest.raises(DocumentError, match="no such file"):
         load_paths([tmp_path / "nope"])
+
+
+def test_json_collection_like_chinese_poetry(tmp_path: Path) -> None:
+    from index.ingest import JsonFields
+
+    poems = [
+        {"author": "李白", "paragraphs": ["床前明月光，疑是地上霜。", "舉頭望明月，低頭思故鄉。"], "title": "靜夜思"},
+        {"author": "蘇軾", "paragraphs": ["明月幾時有？把酒問青天。"], "rhythmic": "水調歌頭"},
+        {"author": "無名", "paragraphs": []},
+    ]
+    (tmp_path / "poet.tang.0.json").write_text(json.dumps(poems, ensure_ascii=False), encoding="utf-8")
+    docs = load_paths([tmp_path])
+    assert [(d.id, d.title, d.metadata) for d in docs] == [
+        ("poet.tang.0-0", "靜夜思", {"author": "李白"}),
+        ("poet.tang.0-1", "水調歌頭", {"author": "蘇軾"}),
+    ]
+    assert docs[0].text == "床前明月光，疑是地上霜。\n舉頭望明月，低頭思故鄉。"
+    custom = load_paths([tmp_path], JsonFields(title=("author",)))
+    assert custom[0].title == "李白" and custom[0].metadata == {"title": "靜夜思"}
+
+
+def test_json_collection_must_be_an_array(tmp_path: Path) -> None:
+    (tmp_path / "x.json").write_text('{"a": 1}', encoding="utf-8")
+    with pytest.raises(DocumentError, match="array"):
+        load_paths([tmp_path / "x.json"])
