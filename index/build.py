@@ -176,7 +176,7 @@ def _build_into(
     next_id = store.max_passage_id(old_conn) + 1 if old_conn else 1
 
     conn = store.connect(target / folder.STORE)
-    vectors = dense.DenseIndex.empty(embedder.dim)
+    carried: list[dense.Vectors] = []
     pending: list[store.StoredPassage] = []
     reused = 0
     total_passages = 0
@@ -192,7 +192,7 @@ def _build_into(
                 if old_conn is not None and old_vectors is not None and old_hashes.get(doc.id) == doc.content_hash:
                     kept = store.passages_of(old_conn, doc.id)
                     store.insert_passages(conn, kept)
-                    vectors.add(old_vectors.take(kept))
+                    carried.append(old_vectors.take(kept))
                     reused += 1
                     total_passages += len(kept)
                 else:
@@ -211,6 +211,12 @@ def _build_into(
                 if progress:
                     progress("read", done, len(documents))
             total_passages += len(pending)
+            sentences = sum(len(c.sentence_ids) for c in carried)
+            sentences += sum(dense.sentence_count(p.text) for p in pending)
+            vectors = dense.DenseIndex.for_size(embedder.dim, total_passages, sentences)
+            manifest.vector_index = vectors.kind
+            for kept_vectors in carried:
+                vectors.add(kept_vectors)
             for offset in range(0, len(pending), batch_size * 8):
                 batch = pending[offset : offset + batch_size * 8]
                 vectors.add(dense.embed(batch, embedder, batch_size))

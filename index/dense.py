@@ -83,6 +83,19 @@ class DenseIndex:
         return cls(VectorIndex.empty(dim), VectorIndex.empty(dim))
 
     @classmethod
+    def for_size(cls, dim: int, passages: int, sentences: int) -> DenseIndex:
+        """Exact or IVF per part, by how many vectors each will hold (see ``vectors``)."""
+        return cls(VectorIndex.for_size(dim, passages), VectorIndex.for_size(dim, sentences))
+
+    @property
+    def kind(self) -> str:
+        return f"passages={self._passages.kind}; sentences={self._sentences.kind}"
+
+    def set_nprobe(self, nprobe: int) -> None:
+        """IVF lists searched per query (ignored by exact indexes): higher is slower and closer to exact."""
+        self._passages.nprobe = self._sentences.nprobe = nprobe
+
+    @classmethod
     def load(cls, folder: Path) -> DenseIndex:
         return cls(VectorIndex.load(folder / PASSAGES_FILE), VectorIndex.load(folder / SENTENCES_FILE))
 

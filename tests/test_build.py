@@ -31,7 +31,7 @@ def test_manifest_records_how_it_was_built(hash_index: Path) -> None:
                 "corpus_hash", "built_at"):
         assert manifest[key], key
     assert manifest["model"] == "hashing-bigram-256"
-    assert manifest["vector_index"] == "IndexIDMap2(IndexFlatIP)"
+    assert manifest["vector_index"] == "passages=IndexIDMap2(IndexFlatIP); sentences=IndexIDMap2(IndexFlatIP)"
 
 
 def test_rebuild_embeds_only_changed_documents(tmp_path: Path) -> None:
