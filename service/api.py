@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from index import Settings, ZhsearchError, get_settings, load_embedder
 from index.answer import ask, warm_up
+from index.batching import QueryBatcher
 from index.errors import (
     ConflictError,
     DocumentError,
@@ -39,6 +40,7 @@ from index.normalize import convert_script, normalize
 from index.search import DocumentInfo, Filters, Hit, SearchResult, validate_query
 
 from . import schemas
+from .mcp_server import create_mcp, http_endpoint
 from .middleware import Metrics, RequestContext
 from .tools import tool_definitions
 
@@ -117,23 +119,31 @@ def create_app(settings: Settings | None = None, *, index: LiveIndex | None = No
     """The API app; the model and index load once, in ``lifespan``, unless an index is given."""
     settings = settings or get_settings()
     metrics = Metrics()
+    mcp_route, mcp_running = http_endpoint(
+        create_mcp(lambda: app.state.index, max_query_chars=settings.max_query_chars, max_k=settings.max_k),
+        settings,
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         loaded = index
         if loaded is None:
-            if settings.threads:
-                import torch
+            import torch
 
-                torch.set_num_threads(settings.threads)
+            # One intra-op thread per encoding worker: the workers, not torch, spread load over the cores.
+            torch.set_num_threads(settings.threads or 1)
             embedder = load_embedder(settings.model, settings.cache_dir, device=settings.device)
             loaded = LiveIndex.open(settings.index_dir, embedder)
+            loaded.batcher = QueryBatcher(embedder, workers=settings.encode_workers)
         warm_up()
         app.state.index = loaded
         metrics.build_seconds.set(loaded.manifest.build_seconds)
         log.info("index loaded from %s (%d passages, %d repaired)", loaded.path, len(loaded.vectors), loaded.repaired)
-        yield
+        async with mcp_running():  # a routed sub-app's lifespan does not run on its own
+            yield
         if index is None:
+            if loaded.batcher is not None:
+                loaded.batcher.close()
             loaded.close()
 
     app = FastAPI(
@@ -179,6 +189,8 @@ def create_app(settings: Settings | None = None, *, index: LiveIndex | None = No
 
     require_write = Depends(_key_checker(lambda: settings.api_key))
     require_read = Depends(_key_checker(lambda: settings.read_key, lambda: settings.api_key))
+
+    app.router.routes.append(mcp_route)  # MCP (streamable HTTP) at /mcp: search, ask and the documents
 
     @app.get("/", include_in_schema=False)
     def web_page() -> FileResponse:
