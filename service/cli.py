@@ -65,15 +65,28 @@ def build(
         list[Path] | None,
         typer.Option("--docs", help="Files or folders (.txt, .md, BEIR .jsonl); repeatable. Default: seeds/."),
     ] = None,
+    json_text: Annotated[
+        list[str] | None, typer.Option("--json-text", help="Field(s) holding the text in .json collections.")
+    ] = None,
+    json_title: Annotated[list[str] | None, typer.Option("--json-title", help="Title field(s) in .json.")] = None,
+    json_id: Annotated[list[str] | None, typer.Option("--json-id", help="Id field(s) in .json.")] = None,
     index_dir: IndexDir = None,
     model: Model = None,
     as_json: AsJson = False,
 ) -> None:
     """Build or update the index (unchanged documents are not embedded again)."""
+    from index.ingest import JsonFields
+
     settings = get_settings()
     target = index_dir or settings.index_dir
+    defaults = JsonFields()
+    fields = JsonFields(
+        id=tuple(json_id or defaults.id),
+        title=tuple(json_title or defaults.title),
+        text=tuple(json_text or defaults.text),
+    )
     try:
-        documents = load_paths(docs or settings.docs)
+        documents = load_paths(docs or settings.docs, fields)
         embedder = load_embedder(model or settings.model, settings.cache_dir, device=settings.device)
         report = build_index(documents, target, embedder, progress=_Bars(not as_json))
     except ZhsearchError as exc:
@@ -103,6 +116,7 @@ def search(
     try:
         embedder = load_embedder(model or settings.model, settings.cache_dir, device=settings.device)
         searcher = Searcher.load(index_dir or settings.index_dir, embedder)
+        searcher.vectors.set_nprobe(settings.nprobe)
         result = searcher.search(query, k, mode)  # type: ignore[arg-type]
     except ZhsearchError as exc:
         raise _fail(exc) from exc

@@ -37,3 +37,12 @@ def test_search_without_index_is_a_clear_error(env: Path) -> None:
 def test_build_with_bad_path(env: Path, tmp_path: Path) -> None:
     result = runner.invoke(app, ["build", "--docs", str(tmp_path / "missing")])
     assert result.exit_code == 1 and "no such file" in result.output
+
+
+def test_build_json_collection_with_field_mapping(env: Path, tmp_path: Path) -> None:
+    poems = [{"author": "李白", "paragraphs": ["床前明月光，疑是地上霜。"], "title": "靜夜思"}]
+    (tmp_path / "poems.json").write_text(json.dumps(poems, ensure_ascii=False), encoding="utf-8")
+    built = runner.invoke(app, ["build", "--docs", str(tmp_path / "poems.json"), "--json-title", "author", "--json"])
+    assert built.exit_code == 0, built.output
+    found = json.loads(runner.invoke(app, ["search", "明月光", "--json"]).output)
+    assert found["results"][0]["title"] == "李白"
