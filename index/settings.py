@@ -19,6 +19,12 @@ class Settings(BaseSettings):
     model: str = Field(DEFAULT_MODEL_NAME, description="Embedding model: the default, a path or a hub id.")
     cache_dir: Path = Field(Path.home() / ".cache" / "zhsearch", description="Where converted models live.")
     device: str = Field("cpu", description="Torch device for the model.")
+    backend: str = Field(
+        "torch",
+        pattern=r"^(torch|onnx|onnx-int8|onnx-int8-queries)$",
+        description="How the default model runs: torch, onnx (ONNX Runtime fp32), onnx-int8 (int8, new index "
+        "vectors) or onnx-int8-queries (int8 queries against torch document vectors). See index/embed.py.",
+    )
     host: str = Field("127.0.0.1", description="Address the API binds to.")
     port: int = Field(8000, ge=1, le=65535, description="Port the API listens on.")
     max_query_chars: int = Field(1000, ge=1, description="Longest accepted query or question.")
@@ -27,6 +33,7 @@ class Settings(BaseSettings):
         None, ge=1, description="Torch intra-op threads (default: 1 per encoding worker when serving)."
     )
     encode_workers: int = Field(2, ge=1, le=64, description="Query-encoding threads of the server (micro-batching).")
+    nprobe: int = Field(16, ge=1, le=4096, description="IVF lists searched per query on large (approximate) indexes.")
     api_key: str | None = Field(None, description="If set, write endpoints need `Authorization: Bearer <key>`.")
     read_key: str | None = Field(None, description="If set, read endpoints need this key (or the API key).")
     max_document_bytes: int = Field(5 * 1024 * 1024, ge=1, description="Largest accepted document.")
