@@ -31,7 +31,7 @@ serve: install
 
 # The browser test drives Debian's Chromium; as root with apt we install it, otherwise we say what is missing.
 system-deps:
-	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null && fc-list :lang=zh | grep -q .; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver fonts-noto-cjk >/dev/null; \
 	else echo "note: install Debian's chromium, chromium-driver and fonts-noto-cjk for the browser test"; fi

@@ -141,7 +141,14 @@ def _display_converter(config: str) -> opencc.OpenCC:
 
 
 def convert_script(texts: list[str], to: str) -> list[str]:
-    """Plain OpenCC t2s or s2t, for display (not matching): no phrase rewriting."""
-    converter = _display_converter("t2s" if to == "simplified" else "s2t")
+    """Texts for display in the other script (not for matching: no folding).
+
+    Simplified uses the matching conversion (tw2s plus the phrase table), so a
+    mainland reader sees 互联网诊疗 rather than a character-for-character
+    网际网路诊疗; traditional is OpenCC s2t.
+    """
+    if to == "simplified":
+        return [to_simplified(text) for text in texts]
+    converter = _display_converter("s2t")
     with _lock:
         return [converter.convert(text) for text in texts]
