@@ -14,7 +14,6 @@ ranx: hit@k (ranx ``hit_rate``), recall@k, MRR@10, nDCG@10 and MAP@20.
 
 from __future__ import annotations
 
-import json
 import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .errors import DocumentError
+from .ingest import read_jsonl
 from .normalize import normalize
 from .search import Mode, Searcher
 
@@ -85,17 +85,7 @@ class EvalReport:
 
 def load_queries(path: Path) -> list[EvalQuery]:
     queries = []
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise DocumentError(f"cannot read {path}: {exc.strerror}") from exc
-    for lineno, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DocumentError(f"{path}:{lineno}: invalid JSON ({exc.msg})") from exc
+    for lineno, record in read_jsonl(path):
         qid = record.pop("_id", None) or record.pop("id", None)
         text = record.pop("text", None)
         if qid is None or not isinstance(text, str):

@@ -63,7 +63,8 @@ def _read_text(path: Path) -> str:
     return _decode(raw, str(path))
 
 
-def _load_jsonl(path: Path, text: str | None = None) -> Iterator[Document]:
+def read_jsonl(path: Path, text: str | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) of every non-blank line; a bad line is a ``DocumentError`` naming it."""
     content = _read_text(path) if text is None else text
     for lineno, line in enumerate(content.splitlines(), start=1):
         if not line.strip():
@@ -74,6 +75,11 @@ def _load_jsonl(path: Path, text: str | None = None) -> Iterator[Document]:
             raise DocumentError(f"{path}:{lineno}: invalid JSON ({exc.msg})") from exc
         if not isinstance(record, dict):
             raise DocumentError(f"{path}:{lineno}: expected a JSON object")
+        yield lineno, record
+
+
+def _load_jsonl(path: Path, text: str | None = None) -> Iterator[Document]:
+    for lineno, record in read_jsonl(path, text):
         doc_id = record.pop("_id", None) or record.pop("id", None)
         text = record.pop("text", None)
         if doc_id is None or not isinstance(text, str):

@@ -59,6 +59,15 @@ class _Bars:
             bar.close()
 
 
+def open_searcher(index_dir: Path | None, model: str | None) -> Searcher:
+    """The index read-only, with the configured model and search-time settings."""
+    settings = get_settings()
+    embedder = load_embedder(model or settings.model, settings.cache_dir, device=settings.device)
+    searcher = Searcher.load(index_dir or settings.index_dir, embedder)
+    searcher.vectors.set_nprobe(settings.nprobe)
+    return searcher
+
+
 @app.command()
 def build(
     docs: Annotated[
@@ -112,12 +121,8 @@ def search(
     as_json: AsJson = False,
 ) -> None:
     """Search the index and print ranked passages."""
-    settings = get_settings()
     try:
-        embedder = load_embedder(model or settings.model, settings.cache_dir, device=settings.device)
-        searcher = Searcher.load(index_dir or settings.index_dir, embedder)
-        searcher.vectors.set_nprobe(settings.nprobe)
-        result = searcher.search(query, k, mode)  # type: ignore[arg-type]
+        result = open_searcher(index_dir, model).search(query, k, mode)  # type: ignore[arg-type]
     except ZhsearchError as exc:
         raise _fail(exc) from exc
     if as_json or not sys.stdout.isatty():
@@ -148,11 +153,8 @@ def ask(
     """Answer a question with a sentence from the documents, and show the evidence."""
     from index.answer import ask as ask_question
 
-    settings = get_settings()
     try:
-        embedder = load_embedder(model or settings.model, settings.cache_dir, device=settings.device)
-        searcher = Searcher.load(index_dir or settings.index_dir, embedder)
-        result = ask_question(searcher, question, k)
+        result = ask_question(open_searcher(index_dir, model), question, k)
     except ZhsearchError as exc:
         raise _fail(exc) from exc
     if as_json or not sys.stdout.isatty():
