@@ -248,6 +248,8 @@ class OnnxEmbedder:
             options = ort.SessionOptions()
             options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1
+            # Idle ORT threads spin by default, stealing the cores FAISS and BM25 need right after encoding.
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
             options.log_severity_level = 3
             self._session = ort.InferenceSession(str(onnx_file), options, providers=["CPUExecutionProvider"])
         except (OSError, ValueError, KeyError, RuntimeError) as exc:
