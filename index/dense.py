@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import faiss
@@ -40,6 +41,7 @@ def passage_text(section: str, text: str) -> str:
     return normalize(f"{section}\n{text}" if section else text)
 
 
+@lru_cache(maxsize=65536)  # asked for every lexical-only candidate of every query
 def sentence_count(text: str) -> int:
     return min(len(sentences(text, 0, len(text), 250)), SENTENCE_STRIDE)
 

@@ -11,6 +11,7 @@ occurs in the query, unless it consists only of function words (的, 是, 多少
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from .normalize import normalize_with_map, original_span
 
@@ -53,8 +54,13 @@ def normalized_spans(fragments: set[str], norm_text: str) -> list[tuple[int, int
     return spans
 
 
+@lru_cache(maxsize=8192)  # the same passages come back query after query
+def _mapped(text: str) -> tuple[str, list[int]]:
+    return normalize_with_map(text)
+
+
 def highlights(norm_query: str, text: str) -> list[tuple[int, int]]:
     """``[start, end)`` spans of ``text`` (original script) that match the query."""
-    norm_text, offsets = normalize_with_map(text)
+    norm_text, offsets = _mapped(text)
     fragments = query_fragments(norm_query)
     return [original_span(offsets, a, b) for a, b in normalized_spans(fragments, norm_text)]

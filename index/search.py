@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import faiss
 import numpy as np
 
 from . import folder, store
@@ -137,6 +138,9 @@ class Searcher:
         self.embedder = embedder
         self.snapshot = snapshot
         self.batcher: QueryBatcher | None = None
+        # One query at a time needs no OpenMP team, and an idle one spinning beside the
+        # encoder's threads made each FAISS search 20x slower (6 ms instead of 0.3 ms).
+        faiss.omp_set_num_threads(1)
 
     def encode_query(self, norm_query: str) -> np.ndarray:
         """The query vector, through the micro-batcher when one is attached (servers)."""

@@ -135,7 +135,9 @@ class VectorIndex:
 
     def vectors(self, ids: Sequence[int]) -> np.ndarray:
         self.flush()
-        return np.stack([self._index.reconstruct(int(i)) for i in ids]) if len(ids) else np.zeros((0, self.dim))
+        if not len(ids):
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return self._index.reconstruct_batch(np.asarray(ids, dtype=np.int64))
 
     def search(
         self, queries: np.ndarray, k: int, params: faiss.SearchParameters | None = None
