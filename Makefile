@@ -17,7 +17,7 @@ install: $(STAMP)
 # it goes in with --no-deps. The last step converts the default model once
 # into ~/.cache/zhsearch (or $$ZHSEARCH_CACHE_DIR).
 $(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	test -x $(BIN)/pip || $(PYTHON) -m venv --clear $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e '.[dev]'
