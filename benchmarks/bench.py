@@ -1,10 +1,12 @@
 """`make bench`: speed, memory and size figures, written to docs/benchmarks.md.
 
-For the seed index: build throughput, index size, the server's peak memory,
-the bare query encoding time and the bare FAISS search time, then `/v1/search`
-latency (p50/p95/p99) and throughput at concurrency 1, 4, 8 and 16. The load
-generator talks to 127.0.0.1 only and sends a fixed number of requests.
-Bare timings are taken in the same run, so ratios compare across machines.
+For the seed index (built here) and, when `benchmarks/poetry.py` has built it,
+the chinese-poetry index: build throughput, index size, the server's peak
+memory, the bare query encoding time and the bare FAISS search time, then
+`/v1/search` latency (p50/p95/p99) and throughput at concurrency 1, 4, 8 and 16.
+The load generator (benchmarks/loadgen.py) talks to 127.0.0.1 only and sends a
+fixed number of requests. Bare timings are taken in the same run, so ratios
+compare across machines.
 
     .venv/bin/python benchmarks/bench.py [--requests 200] [--out docs/benchmarks.md]
 """
@@ -12,24 +14,27 @@ Bare timings are taken in the same run, so ratios compare across machines.
 from __future__ import annotations
 
 import argparse
-import asyncio
+import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import httpx
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import loadgen  # noqa: E402
+
 from index import Searcher, build_index, get_settings, load_embedder, load_paths  # noqa: E402
+from index.embed import Embedder  # noqa: E402
 from index.normalize import normalize  # noqa: E402
-from tests.server import free_port, wait_healthy  # noqa: E402
+from tests.server import free_port, start, wait_healthy  # noqa: E402
+
+POETRY_RESULTS = ROOT / "benchmarks" / "out" / "poetry.json"
+LEVELS = (1, 4, 8, 16)
 
 QUERIES = [
     "上半年地区生产总值是多少",
@@ -59,25 +64,122 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
-async def load(base: str, concurrency: int, total: int) -> tuple[list[float], float, int]:
-    latencies: list[float] = []
-    errors = 0
-    counter = iter(range(total))
+def bare_timings(
+    searcher: Searcher, embedder: Embedder, queries: list[str], n: int = 100
+) -> tuple[list[float], list[float]]:
+    """Milliseconds of one query encoding and of the dense search it feeds, ``n`` times each."""
+    encode, dense = [], []
+    for i in range(n):
+        norm = normalize(queries[i % len(queries)])
+        t0 = time.perf_counter()
+        vector = embedder.encode_queries([norm])
+        t1 = time.perf_counter()
+        searcher.vectors.search(vector[0], 50, lambda pid: 0)
+        encode.append((t1 - t0) * 1000)
+        dense.append((time.perf_counter() - t1) * 1000)
+    return encode, dense
 
-    async def worker(client: httpx.AsyncClient) -> None:
-        nonlocal errors
-        for i in counter:
-            began = time.perf_counter()
-            response = await client.get("/v1/search", params={"q": QUERIES[i % len(QUERIES)], "k": 10})
-            latencies.append((time.perf_counter() - began) * 1000)
-            errors += response.status_code != 200
 
-    limits = httpx.Limits(max_connections=concurrency)
-    async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as client:
+def serve_and_load(index_dir: Path, queries: list[str], requests: int) -> tuple[list[loadgen.LoadResult], float]:
+    """Start a server on the index, run each concurrency level, stop it; returns the levels and peak RSS."""
+    with tempfile.TemporaryDirectory(prefix="zhsearch-bench-") as tmp:
+        port = free_port()
+        log = Path(tmp) / "server.log"
+        server = start(index_dir, log, port)
+        try:
+            wait_healthy(f"http://127.0.0.1:{port}", log, timeout=600)
+            loadgen.run(port, queries, 2, 20)  # warm-up
+            rows = [loadgen.run(port, queries, level, requests) for level in LEVELS]
+            peak = peak_rss_mb(server.pid)
+        finally:
+            server.terminate()
+            server.wait(timeout=60)
+    return rows, peak
+
+
+def load_table(rows: list[loadgen.LoadResult], p50_encode: float, requests: int) -> list[str]:
+    lines = [
+        f"`GET /v1/search` (hybrid, k=10), {requests} requests per level:",
+        "",
+        "| concurrency | p50 ms | p95 ms | p99 ms | searches/s | errors | p50 / bare encode |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        p50 = statistics.median(row.latencies_ms)
+        lines.append(
+            f"| {row.concurrency} | {p50:.1f} | {pct(row.latencies_ms, 0.95):.1f} | "
+            f"{pct(row.latencies_ms, 0.99):.1f} | {row.per_second:.1f} | {row.errors} | {p50 / p50_encode:.2f} |"
+        )
+    return lines
+
+
+def seed_section(embedder: Embedder, requests: int) -> list[str]:
+    with tempfile.TemporaryDirectory(prefix="zhsearch-bench-") as tmp:
+        index_dir = Path(tmp) / "index"
+        docs = load_paths([ROOT / "seeds"])
         began = time.perf_counter()
-        await asyncio.gather(*(worker(client) for _ in range(concurrency)))
-        elapsed = time.perf_counter() - began
-    return latencies, total / elapsed, errors
+        report = build_index(docs, index_dir, embedder)
+        build_s = time.perf_counter() - began
+        size_mb = folder_size(index_dir) / 1e6
+        searcher = Searcher.load(index_dir, embedder)
+        encode, dense = bare_timings(searcher, embedder, QUERIES)
+        rows, peak = serve_and_load(index_dir, QUERIES, requests)
+    p50_encode = statistics.median(encode)
+    return [
+        "## Seed index",
+        "",
+        f"- {report.passages} passages from {report.documents} document(s); built in {build_s:.1f} s "
+        f"({report.passages / build_s:.1f} passages/s, each passage plus its sentences embedded; "
+        "the model was loaded before the clock started)",
+        f"- vector index: {searcher.vectors.kind}",
+        f"- index size on disk: {size_mb:.2f} MB; server peak memory (VmHWM): {peak:.0f} MB",
+        f"- bare `encode_query`: p50 {p50_encode:.1f} ms, p95 {pct(encode, 0.95):.1f} ms",
+        f"- bare dense search (passages + sentences, top 50): p50 {statistics.median(dense):.2f} ms",
+        "",
+        *load_table(rows, p50_encode, requests),
+    ]
+
+
+def poetry_section(embedder: Embedder, requests: int) -> list[str]:
+    """The chinese-poetry index that benchmarks/poetry.py built, with its build and recall figures."""
+    if not POETRY_RESULTS.exists():
+        return ["## chinese-poetry", "", "Not measured in this run: `benchmarks/poetry.py` has not built the index."]
+    facts = json.loads(POETRY_RESULTS.read_text(encoding="utf-8"))
+    index_dir = Path(facts["index_dir"])
+    searcher = Searcher.load(index_dir, embedder)
+    queries = facts["queries"]
+    encode, dense = bare_timings(searcher, embedder, queries)
+    del searcher
+    rows, peak = serve_and_load(index_dir, queries, requests)
+    p50_encode = statistics.median(encode)
+    return [
+        "## chinese-poetry",
+        "",
+        f"Built by `{facts['command']}` on {facts['date']}.",
+        "",
+        f"- {facts['passages']} passages from {facts['documents']} documents (of {facts['available']} in the "
+        f"package); {facts['sentence_vectors']} sentence vectors",
+        f"- build: {facts['build_s']:.0f} s, {facts['passages'] / facts['build_s']:.1f} passages/s "
+        f"({facts['embedded_texts'] / facts['build_s']:.1f} texts/s embedded, passages and sentences; "
+        f"peak memory {facts['build_peak_mb']:.0f} MB)",
+        f"- vector index: {facts['vector_index']}",
+        f"- index size on disk: {facts['size_mb']:.1f} MB; server peak memory (VmHWM): {peak:.0f} MB",
+        f"- bare `encode_query`: p50 {p50_encode:.1f} ms, p95 {pct(encode, 0.95):.1f} ms",
+        f"- bare dense search (passages + sentences, top 50): p50 {statistics.median(dense):.2f} ms",
+        "",
+        *load_table(rows, p50_encode, requests),
+        "",
+        "Recall@10 of the approximate index against exact search over the same vectors "
+        f"({facts['recall_queries']} queries; p50 ms of one search, one thread):",
+        "",
+        "| vectors | ef_search | recall@10 | p50 ms | exact p50 ms |",
+        "|---|---|---|---|---|",
+        *(
+            f"| {r['part']} ({r['size']}) | {r['ef_search']} | {r['recall']:.3f} | {r['ms']:.2f} "
+            f"| {r['exact_ms']:.2f} |"
+            for r in facts["recall"]
+        ),
+    ]
 
 
 def main() -> None:
@@ -88,74 +190,18 @@ def main() -> None:
 
     settings = get_settings()
     embedder = load_embedder(settings.model, settings.cache_dir)
-    lines: list[str] = []
-    with tempfile.TemporaryDirectory(prefix="zhsearch-bench-") as tmp:
-        index_dir = Path(tmp) / "index"
-        docs = load_paths([ROOT / "seeds"])
-        began = time.perf_counter()
-        report = build_index(docs, index_dir, embedder)
-        build_s = time.perf_counter() - began
-        size_mb = folder_size(index_dir) / 1e6
-
-        searcher = Searcher.load(index_dir, embedder)
-        bare_encode, bare_faiss = [], []
-        for i in range(100):
-            norm = normalize(QUERIES[i % len(QUERIES)])
-            t0 = time.perf_counter()
-            vector = embedder.encode_queries([norm])
-            t1 = time.perf_counter()
-            searcher.vectors.search(vector[0], 50, lambda pid: 0)
-            bare_encode.append((t1 - t0) * 1000)
-            bare_faiss.append((time.perf_counter() - t1) * 1000)
-
-        port = free_port()
-        log = Path(tmp) / "server.log"
-        env = os.environ | {"ZHSEARCH_INDEX_DIR": str(index_dir)}
-        with log.open("wb") as out:
-            server = subprocess.Popen(
-                [sys.executable, "-m", "service.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
-                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-            )
-        base = f"http://127.0.0.1:{port}"
-        rows = []
-        try:
-            wait_healthy(base, log)
-            asyncio.run(load(base, 2, 20))  # warm-up
-            for concurrency in (1, 4, 8, 16):
-                latencies, throughput, errors = asyncio.run(load(base, concurrency, args.requests))
-                rows.append((concurrency, latencies, throughput, errors))
-            peak = peak_rss_mb(server.pid)
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
-
-    p50_encode = statistics.median(bare_encode)
-    lines += [
+    lines = [
         "# Benchmarks",
         "",
         f"Produced by `make bench` ({' '.join(sys.argv[1:]) or 'defaults'}) on {time.strftime('%Y-%m-%d')}: "
         f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, model "
-        f"{settings.model}. The load generator runs on the same machine, over 127.0.0.1.",
+        f"{settings.model}, backend {settings.backend}. The load generator runs on the same machine, "
+        "over 127.0.0.1.",
         "",
-        "## Seed index",
+        *seed_section(embedder, args.requests),
         "",
-        f"- {report.passages} passages from {report.documents} document(s); built in {build_s:.1f} s "
-        f"({report.passages / build_s:.1f} passages/s, each passage plus its sentences embedded)",
-        f"- index size on disk: {size_mb:.2f} MB; server peak memory (VmHWM): {peak:.0f} MB",
-        f"- bare `encode_query`: p50 {p50_encode:.1f} ms, p95 {pct(bare_encode, 0.95):.1f} ms",
-        f"- bare dense search (passages + sentences, top 50): p50 {statistics.median(bare_faiss):.2f} ms",
-        "",
-        f"`GET /v1/search` (hybrid, k=10), {args.requests} requests per level:",
-        "",
-        "| concurrency | p50 ms | p95 ms | p99 ms | searches/s | errors | p50 / bare encode |",
-        "|---|---|---|---|---|---|---|",
+        *poetry_section(embedder, args.requests),
     ]
-    for concurrency, latencies, throughput, errors in rows:
-        p50 = statistics.median(latencies)
-        lines.append(
-            f"| {concurrency} | {p50:.1f} | {pct(latencies, 0.95):.1f} | {pct(latencies, 0.99):.1f} | "
-            f"{throughput:.1f} | {errors} | {p50 / p50_encode:.2f} |"
-        )
     text = "\n".join(lines) + "\n"
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text, encoding="utf-8")

@@ -17,7 +17,7 @@ from pathlib import Path
 from . import dense, folder, store
 from .chunk import ChunkConfig, chunk, fit_token_limit
 from .clean import parse
-from .embed import Embedder
+from .embed import DOCUMENT_BATCH, Embedder
 from .errors import IndexError_, InvalidInputError
 from .ingest import Document
 from .lexical import TOKENIZER, LexicalIndex
@@ -26,6 +26,8 @@ from .normalize import PROFILE, dictionary_hash, normalize
 from .version import __version__
 
 PASSAGE_TEXT = dense.EMBEDDED_TEXT
+# Passages embedded (and written to SQLite) per step: long enough to sort by length, short enough for steady progress.
+EMBED_GROUP = 256
 Progress = Callable[[str, int, int], None]
 
 
@@ -114,7 +116,7 @@ def build_index(
     *,
     config: ChunkConfig | None = None,
     progress: Progress | None = None,
-    batch_size: int = 32,
+    batch_size: int = DOCUMENT_BATCH,
 ) -> BuildReport:
     """Build (or incrementally rebuild) the index in ``index_dir`` and publish it atomically."""
     config = config or ChunkConfig()
@@ -217,8 +219,8 @@ def _build_into(
             manifest.vector_index = vectors.kind
             for kept_vectors in carried:
                 vectors.add(kept_vectors)
-            for offset in range(0, len(pending), batch_size * 8):
-                batch = pending[offset : offset + batch_size * 8]
+            for offset in range(0, len(pending), EMBED_GROUP):
+                batch = pending[offset : offset + EMBED_GROUP]
                 vectors.add(dense.embed(batch, embedder, batch_size))
                 store.insert_passages(conn, batch)
                 if progress:

@@ -109,6 +109,12 @@ import numpy as np
 from .errors import ModelError
 
 HASHING_MODEL_NAME = "hashing-bigram-256"
+#: Texts per model call when embedding documents. Small batches win on a CPU: the
+#: activations stay in cache and sorted-by-length batches pad less. Measured on this
+#: 2-core machine (passages/s, 500 Tang poems / 64 seed passages of 250 characters):
+#: onnx-int8 batch 4: 38.1/25.9, 8: 41.2/24.7, 16: 35.0/19.4, 32: 28.2/20.3;
+#: torch batch 4: 28.9/13.8, 8: 31.3/16.1, 16: 26.7/15.6, 32: 24.5/14.7.
+DOCUMENT_BATCH = 8
 #: Values of ``ZHSEARCH_BACKEND`` / ``load_embedder(backend=...)``; see the module docstring.
 BACKENDS = ("torch", "onnx", "onnx-int8", "onnx-int8-queries")
 
@@ -121,7 +127,7 @@ class Embedder(Protocol):
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray: ...
 
-    def encode_documents(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray: ...
+    def encode_documents(self, texts: Sequence[str], batch_size: int = DOCUMENT_BATCH) -> np.ndarray: ...
 
     def count_tokens(self, text: str) -> int: ...
 
@@ -157,7 +163,7 @@ class HashingEmbedder:
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
         return self._encode(texts)
 
-    def encode_documents(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+    def encode_documents(self, texts: Sequence[str], batch_size: int = DOCUMENT_BATCH) -> np.ndarray:
         return self._encode(texts)
 
     def count_tokens(self, text: str) -> int:
@@ -192,7 +198,7 @@ class SentenceTransformerEmbedder:
         vectors = self._model.encode_query(list(texts), normalize_embeddings=True, convert_to_numpy=True)
         return np.asarray(vectors, dtype=np.float32)
 
-    def encode_documents(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+    def encode_documents(self, texts: Sequence[str], batch_size: int = DOCUMENT_BATCH) -> np.ndarray:
         vectors = self._model.encode_document(
             list(texts), batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True
         )
@@ -302,7 +308,7 @@ class OnnxEmbedder:
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
         return self._encode(texts, self._query_prompt, 32)
 
-    def encode_documents(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+    def encode_documents(self, texts: Sequence[str], batch_size: int = DOCUMENT_BATCH) -> np.ndarray:
         return self._encode(texts, self._document_prompt, batch_size)
 
     def count_tokens(self, text: str) -> int:
@@ -336,7 +342,7 @@ class QueryOnlyEmbedder:
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
         return self._queries.encode_queries(texts)
 
-    def encode_documents(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+    def encode_documents(self, texts: Sequence[str], batch_size: int = DOCUMENT_BATCH) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         return self._document_embedder().encode_documents(texts, batch_size)

@@ -29,20 +29,33 @@ def _is_term(fragment: str) -> bool:
     return not all(ch in STOP_CHARS or not _WORDY.match(ch) for ch in fragment)
 
 
-def query_fragments(norm_query: str) -> set[str]:
+@lru_cache(maxsize=256)
+def query_fragments(norm_query: str) -> frozenset[str]:
     """Every substring of 2..MAX_TERM characters of the normalized query."""
     n = len(norm_query)
-    return {norm_query[i:j] for i in range(n) for j in range(i + 2, min(n, i + MAX_TERM) + 1)}
+    return frozenset(norm_query[i:j] for i in range(n) for j in range(i + 2, min(n, i + MAX_TERM) + 1))
 
 
-def normalized_spans(fragments: set[str], norm_text: str) -> list[tuple[int, int]]:
-    """Greedy longest matches of query fragments in normalized text, merged when adjacent."""
+def normalized_spans(fragments: frozenset[str], norm_text: str) -> list[tuple[int, int]]:
+    """Greedy longest matches of query fragments in normalized text, merged when adjacent.
+
+    Every fragment's prefixes (of 2+ characters) are fragments too, so the matches
+    at a position are the lengths 2..L for the longest L found by extending one
+    character at a time; most positions fail at the first bigram.
+    """
     spans: list[tuple[int, int]] = []
+    n = len(norm_text)
     i = 0
-    while i < len(norm_text):
-        for length in range(min(MAX_TERM, len(norm_text) - i), 1, -1):
-            piece = norm_text[i : i + length]
-            if piece in fragments and _is_term(piece):
+    while i < n - 1:
+        if norm_text[i : i + 2] not in fragments:
+            i += 1
+            continue
+        longest = 2
+        limit = min(MAX_TERM, n - i)
+        while longest < limit and norm_text[i : i + longest + 1] in fragments:
+            longest += 1
+        for length in range(longest, 1, -1):
+            if _is_term(norm_text[i : i + length]):
                 if spans and spans[-1][1] == i:
                     spans[-1] = (spans[-1][0], i + length)
                 else:

@@ -34,7 +34,9 @@ class Settings(BaseSettings):
         None, ge=1, description="Torch intra-op threads (default: 1 per encoding worker when serving)."
     )
     encode_workers: int = Field(2, ge=1, le=64, description="Query-encoding threads of the server (micro-batching).")
-    nprobe: int = Field(16, ge=1, le=4096, description="IVF lists searched per query on large (approximate) indexes.")
+    ef_search: int = Field(
+        128, ge=1, le=4096, description="HNSW candidates kept per query on large (approximate) indexes."
+    )
     api_key: str | None = Field(None, description="If set, write endpoints need `Authorization: Bearer <key>`.")
     read_key: str | None = Field(None, description="If set, read endpoints need this key (or the API key).")
     max_document_bytes: int = Field(5 * 1024 * 1024, ge=1, description="Largest accepted document.")

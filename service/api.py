@@ -135,7 +135,7 @@ def create_app(settings: Settings | None = None, *, index: LiveIndex | None = No
             embedder = load_embedder(settings.model, settings.cache_dir, device=settings.device)
             loaded = LiveIndex.open(settings.index_dir, embedder)
             loaded.batcher = QueryBatcher(embedder, workers=settings.encode_workers)
-            loaded.vectors.set_nprobe(settings.nprobe)
+            loaded.vectors.set_ef_search(settings.ef_search)
         warm_up()
         app.state.index = loaded
         metrics.build_seconds.set(loaded.manifest.build_seconds)

@@ -64,7 +64,7 @@ def open_searcher(index_dir: Path | None, model: str | None) -> Searcher:
     settings = get_settings()
     embedder = load_embedder(model or settings.model, settings.cache_dir, device=settings.device)
     searcher = Searcher.load(index_dir or settings.index_dir, embedder)
-    searcher.vectors.set_nprobe(settings.nprobe)
+    searcher.vectors.set_ef_search(settings.ef_search)
     return searcher
 
 

@@ -35,19 +35,20 @@ def test_manifest_records_how_it_was_built(hash_index: Path) -> None:
 
 
 def test_rebuild_embeds_only_changed_documents(tmp_path: Path) -> None:
-    docs = _docs(("a", "第一篇文章。講經濟。"), ("b", "第二篇文章。講教育。"))
+    long_text = "第一篇文章" + "經濟發展" * 30 + "。講經濟。"  # long enough for sentence vectors
+    docs = _docs(("a", long_text), ("b", "第二篇文章。講教育。"))
     first = CountingEmbedder()
     report = build_index(docs, tmp_path, first)
     assert report.embedded_passages == 2
-    assert first.embedded == 2 + 4  # each passage, and each of its two sentences
+    assert first.embedded == 2 + 2  # each passage, and the two sentences of the long one
 
     again = CountingEmbedder()
     report = build_index(docs, tmp_path, again)
     assert report.unchanged and again.embedded == 0
 
     changed = CountingEmbedder()
-    report = build_index(_docs(("a", "第一篇文章。講經濟。"), ("b", "第二篇改過了。講醫療。")), tmp_path, changed)
-    assert changed.embedded == 1 + 2 and report.reused_documents == 1 and report.embedded_passages == 1
+    report = build_index(_docs(("a", long_text), ("b", "第二篇改過了。講醫療。")), tmp_path, changed)
+    assert changed.embedded == 1 and report.reused_documents == 1 and report.embedded_passages == 1
     hits = Searcher.load(tmp_path, HashingEmbedder()).search("醫療", 2).hits
     assert hits[0].doc_id == "b"
 
