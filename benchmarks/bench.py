@@ -189,6 +189,11 @@ def main() -> None:
     args = parser.parse_args()
 
     settings = get_settings()
+    import torch
+
+    # As the server does (service.api lifespan): one intra-op thread per encoding worker, so the bare
+    # encode below runs exactly like one of the server's encodes.
+    torch.set_num_threads(settings.threads or 1)
     embedder = load_embedder(settings.model, settings.cache_dir)
     lines = [
         "# Benchmarks",
@@ -196,7 +201,7 @@ def main() -> None:
         f"Produced by `make bench` ({' '.join(sys.argv[1:]) or 'defaults'}) on {time.strftime('%Y-%m-%d')}: "
         f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, model "
         f"{settings.model}, backend {settings.backend}. The load generator runs on the same machine, "
-        "over 127.0.0.1.",
+        "over 127.0.0.1. Bare encodes use one intra-op thread, as each of the server's encoding workers does.",
         "",
         *seed_section(embedder, args.requests),
         "",

@@ -73,9 +73,10 @@ class VectorIndex:
         return cls(faiss.IndexIDMap2(faiss.IndexFlatIP(dim)))
 
     @classmethod
-    def for_size(cls, dim: int, expected: int, *, flat_limit: int = FLAT_LIMIT) -> VectorIndex:
-        """Exact for up to ``flat_limit`` vectors, HNSW beyond."""
-        return cls.empty(dim) if expected <= flat_limit else cls(_hnsw(dim))
+    def for_size(cls, dim: int, expected: int, *, flat_limit: int | None = None) -> VectorIndex:
+        """Exact for up to ``flat_limit`` (default ``FLAT_LIMIT``) vectors, HNSW beyond."""
+        limit = FLAT_LIMIT if flat_limit is None else flat_limit
+        return cls.empty(dim) if expected <= limit else cls(_hnsw(dim))
 
     @property
     def kind(self) -> str:

@@ -7,6 +7,7 @@ import pytest
 from index import Document, HashingEmbedder, build_index
 from index.errors import ConflictError, IndexBusyError, InvalidInputError, NotFoundError
 from index.live import LiveIndex
+from index.search import Filters
 from index.vectors import VectorIndex
 
 
@@ -113,3 +114,30 @@ def test_search_keeps_its_snapshot_during_a_write(index_dir: Path) -> None:
         assert old.vectors is not live.snapshot.vectors
     finally:
         live.close()
+
+
+def test_live_writes_on_an_approximate_index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The HNSW kind (forced here by a tiny size limit): writes, deletes and a restart keep results right."""
+    monkeypatch.setattr("index.vectors.FLAT_LIMIT", 5)
+    topics = ["經濟發展", "舊區改造", "醫療服務", "教育資源", "交通建設", "文化旅遊", "生態環境", "社區治理"]
+    docs = [Document(f"d{i}", f"第{i}篇文件講{topic}。" + "黃浦區的工作報告。" * 3) for i, topic in enumerate(topics)]
+    build_index(docs, tmp_path, HashingEmbedder())
+    live = LiveIndex.open(tmp_path, HashingEmbedder())
+    try:
+        assert "HNSW" in live.manifest.vector_index and live.vectors.kind.count("HNSW") == 1
+        live.put(Document("new", "網際網路診療服務覆蓋所有社區衛生服務中心。"))
+        assert live.search("互联网诊疗服务", 1, "dense").hits[0].doc_id == "new"
+        live.delete("d2")
+        found = {h.doc_id for h in live.search("醫療服務", 10, "dense").hits}
+        assert "d2" not in found and "new" in found
+        filtered = live.search("醫療服務", 3, "dense", Filters(doc_ids=frozenset({"d5", "d6"}))).hits
+        assert {h.doc_id for h in filtered} == {"d5", "d6"}
+    finally:
+        live.close()
+    again = LiveIndex.open(tmp_path, HashingEmbedder())
+    try:
+        assert again.repaired == 0 and "d2" not in again.snapshot.documents
+        assert all(h.doc_id != "d2" for h in again.search("醫療服務", 10, "dense").hits)
+        assert len(again.vectors) == len(again.snapshot.passages)
+    finally:
+        again.close()
