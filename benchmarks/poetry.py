@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 from bench import POETRY_RESULTS, folder_size  # noqa: E402
 
 from index import Searcher, build_index, get_settings, load_embedder, load_paths  # noqa: E402
-from index.dense import sentence_texts  # noqa: E402
+from index.chunk import sentences  # noqa: E402
 from index.normalize import normalize  # noqa: E402
 from index.vectors import VectorIndex  # noqa: E402
 
@@ -133,8 +133,11 @@ def main() -> None:
 
     # Recall queries: the benchmark's own questions plus lines of indexed poems, asked as queries.
     rng = np.random.default_rng(0)
-    lines = [line for i in rng.choice(len(docs), 400, replace=False) for line in sentence_texts(docs[i].text)[:1]]
-    recall_queries = embedder.encode_queries([normalize(q) for q in QUERIES + lines[:192]])
+    lines = []
+    for i in rng.choice(len(docs), 400, replace=False):
+        text = docs[i].text
+        lines += [normalize(text[a:b]) for a, b in sentences(text, 0, len(text), 250)[:1]]
+    recall_queries = embedder.encode_queries([normalize(q) for q in QUERIES] + lines[:192])
     rows = recall_rows("passages", parts[0], recall_queries) + recall_rows("sentences", parts[1], recall_queries)
 
     facts = {

@@ -35,7 +35,7 @@ class Settings(BaseSettings):
     )
     encode_workers: int = Field(2, ge=1, le=64, description="Query-encoding threads of the server (micro-batching).")
     ef_search: int = Field(
-        128, ge=1, le=4096, description="HNSW candidates kept per query on large (approximate) indexes."
+        256, ge=1, le=4096, description="HNSW candidates kept per query on large (approximate) indexes."
     )
     api_key: str | None = Field(None, description="If set, write endpoints need `Authorization: Bearer <key>`.")
     read_key: str | None = Field(None, description="If set, read endpoints need this key (or the API key).")
