@@ -105,20 +105,20 @@ class LiveIndex(Searcher):
             if missing:
                 vectors.add(dense.embed(missing, self.embedder))
             vectors.save(self.path)
-        lexical = self._load_lexical(set(rows))
+        lexical = self._load_lexical(rows)
         if lexical is None:
             lexical = LexicalIndex.build(list(rows.values()))
             self._save_lexical(lexical)
         self.repaired = len(missing) + len(extra)
-        self.snapshot = Snapshot.from_store(self._conn, vectors, lexical)
+        self.snapshot = Snapshot.from_store(self._conn, vectors, lexical, rows)
 
-    def _load_lexical(self, expected: set[int]) -> LexicalIndex | None:
+    def _load_lexical(self, rows: dict[int, store.StoredPassage]) -> LexicalIndex | None:
         shutil.rmtree(self.path / (folder.LEXICAL + ".new"), ignore_errors=True)
         try:
-            lexical = LexicalIndex.load(self.path / folder.LEXICAL)
+            lexical = LexicalIndex.load(self.path / folder.LEXICAL, rows)
         except (OSError, ValueError, IndexError_):
             return None
-        return lexical if set(lexical.ids.tolist()) == expected else None
+        return lexical if set(lexical.ids.tolist()) == set(rows) else None
 
     def _save_lexical(self, lexical: LexicalIndex) -> None:
         fresh = self.path / (folder.LEXICAL + ".new")
@@ -220,7 +220,10 @@ class LiveIndex(Searcher):
         documents = {key: value for key, value in snap.documents.items() if key != doc_id}
         if info is not None:
             documents[doc_id] = info
-        lexical = LexicalIndex.build(list(rows.values()))
+        lexical, rebuilt = snap.lexical.updated(removed, passages, lambda: list(rows.values()))
         vectors.save(self.path)
-        self._save_lexical(lexical)
+        if rebuilt:
+            self._save_lexical(lexical)
+        else:
+            lexical.save_delta(self.path / folder.LEXICAL)
         self.snapshot = Snapshot(vectors, lexical, rows, documents)

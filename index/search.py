@@ -90,8 +90,10 @@ class Snapshot:
     documents: dict[str, DocumentInfo]
 
     @classmethod
-    def from_store(cls, conn: Any, vectors: DenseIndex, lexical: LexicalIndex) -> Snapshot:
-        passages = {p.id: p for p in store.all_passages(conn)}
+    def from_store(
+        cls, conn: Any, vectors: DenseIndex, lexical: LexicalIndex, passages: dict[int, store.StoredPassage]
+    ) -> Snapshot:
+        """A snapshot of ``passages`` (all of the store's) with the documents read from ``conn``."""
         by_doc: dict[str, list[int]] = {}
         for p in passages.values():
             by_doc.setdefault(p.doc_id, []).append(p.id)
@@ -155,7 +157,9 @@ class Searcher:
         check_compatible(manifest, embedder)
         conn = store.connect(path / folder.STORE, readonly=True)
         try:
-            snapshot = Snapshot.from_store(conn, DenseIndex.load(path), LexicalIndex.load(path / folder.LEXICAL))
+            passages = {p.id: p for p in store.all_passages(conn)}
+            lexical = LexicalIndex.load(path / folder.LEXICAL, passages)
+            snapshot = Snapshot.from_store(conn, DenseIndex.load(path), lexical, passages)
         finally:
             conn.close()
         return cls(path, manifest, snapshot, embedder)

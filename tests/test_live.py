@@ -141,3 +141,59 @@ def test_live_writes_on_an_approximate_index(tmp_path: Path, monkeypatch: pytest
         assert len(again.vectors) == len(again.snapshot.passages)
     finally:
         again.close()
+
+
+def test_writes_to_a_large_index_touch_only_the_lexical_delta(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Above REBUILD_BELOW passages a write saves delta.json instead of rebuilding BM25; a crash before
+    that file is written is repaired on open."""
+    monkeypatch.setattr("index.lexical.REBUILD_BELOW", 0)
+    docs = [Document(f"d{i}", f"第{i}篇：黃浦區的工作報告，講經濟發展。") for i in range(30)]
+    build_index(docs, tmp_path, HashingEmbedder())
+    live = LiveIndex.open(tmp_path, HashingEmbedder())
+    lexical_dir = live.path / "lexical"
+    base_files = {p.name: p.stat().st_mtime_ns for p in lexical_dir.iterdir()}
+    try:
+        live.put(Document("new", "網際網路診療服務覆蓋所有社區衛生服務中心。"))
+        live.delete("d3")
+        assert live.snapshot.lexical.delta_size == 1
+        assert live.search("互联网诊疗", 1, "lexical").hits[0].doc_id == "new"
+        assert all(h.doc_id != "d3" for h in live.search("第3篇", 30, "lexical").hits)
+        assert (lexical_dir / "delta.json").exists()
+        assert {p.name: p.stat().st_mtime_ns for p in lexical_dir.iterdir() if p.name in base_files} == base_files
+
+        def die(self: object, folder: Path) -> None:
+            raise SystemExit("killed before the lexical delta was saved")
+
+        monkeypatch.setattr("index.lexical.LexicalIndex.save_delta", die)
+        with pytest.raises(SystemExit):
+            live.put(Document("late", "在索引檔案寫入之前程序被終止的文件。"))
+    finally:
+        live.close()
+    monkeypatch.undo()
+    monkeypatch.setattr("index.lexical.REBUILD_BELOW", 0)
+    again = LiveIndex.open(tmp_path, HashingEmbedder())
+    try:
+        assert sorted(again.snapshot.documents) == sorted([f"d{i}" for i in range(30) if i != 3] + ["new", "late"])
+        assert again.search("索引档案写入之前", 1, "lexical").hits[0].doc_id == "late"
+        assert again.search("互联网诊疗", 1, "lexical").hits[0].doc_id == "new"
+        assert len(again.snapshot.vectors) == len(again.snapshot.passages) == len(again.snapshot.lexical)
+    finally:
+        again.close()
+
+
+def test_a_clean_restart_loads_the_lexical_delta(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("index.lexical.REBUILD_BELOW", 0)
+    build_index([Document(f"d{i}", f"第{i}篇文件。") for i in range(10)], tmp_path, HashingEmbedder())
+    live = LiveIndex.open(tmp_path, HashingEmbedder())
+    live.put(Document("new", "網際網路診療服務。"))
+    live.delete("d1")
+    live.close()
+    again = LiveIndex.open(tmp_path, HashingEmbedder())
+    try:
+        assert again.repaired == 0 and again.snapshot.lexical.delta_size == 1
+        assert again.search("互联网诊疗", 1, "lexical").hits[0].doc_id == "new"
+        assert "d1" not in {h.doc_id for h in again.search("第1篇文件", 10, "lexical").hits}
+    finally:
+        again.close()

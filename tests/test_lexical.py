@@ -1,0 +1,99 @@
+"""The lexical index: base + removed mask + delta, against a full rebuild."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from index import lexical
+from index.lexical import LexicalIndex, tokenize
+from index.normalize import normalize
+from index.store import StoredPassage
+
+TOPICS = [
+    "黃浦區上半年地區生產總值一千二百億元",
+    "網際網路診療服務覆蓋所有社區衛生服務中心",
+    "舊區改造完成二千戶居民搬遷",
+    "外灘金融集聚帶吸引外資金融機構",
+    "社區雲覆蓋全部街道與居委會",
+    "營商環境最佳化服務企業",
+    "城市更新與歷史風貌保護",
+    "教育資源均衡發展新建學校",
+    "養老服務床位增加",
+    "文化旅遊節吸引遊客",
+]
+
+
+def _passage(pid: int, text: str, title: str = "") -> StoredPassage:
+    return StoredPassage(pid, f"d{pid}", 0, "", (), 0, len(text), text, normalize(text), title)
+
+
+def _corpus(n: int) -> list[StoredPassage]:
+    return [_passage(i, f"{TOPICS[i % len(TOPICS)]}，第{i}段。") for i in range(1, n + 1)]
+
+
+@pytest.fixture(autouse=True)
+def _always_delta(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(lexical, "REBUILD_BELOW", 0)  # small test corpora would otherwise always rebuild
+
+
+def test_tokens_are_unigrams_and_bigrams() -> None:
+    assert tokenize("互联网abc") == ["互", "联", "网", "互联", "联网", "abc"]
+
+
+def test_delta_ranks_like_a_full_rebuild() -> None:
+    base = _corpus(60)
+    added = [_passage(100, "互联网诊疗服务新增夜间门诊"), _passage(101, "旧区改造新开工三个地块")]
+    removed = [2, 12, 22]
+    index, rebuilt = LexicalIndex.build(base).updated(removed, added, lambda: [])
+    assert not rebuilt and index.delta_size == 2 and len(index) == 60 - 3 + 2
+    full = LexicalIndex.build([p for p in base if p.id not in removed] + added)
+    for query in ("互联网诊疗", "旧区改造", "营商环境", "夜间门诊"):
+        ids, scores = index.search(normalize(query), 10)
+        want, want_scores = full.search(normalize(query), 10)
+        assert not set(ids.tolist()) & set(removed)
+        assert ids[0] == want[0]
+        assert len(set(ids.tolist()) & set(want.tolist())) >= min(8, len(want))
+        # Base scores keep the base's statistics until the next rebuild, so scores differ (here by up
+        # to 17%: half the passages matching 互联网诊疗 were removed), but not the ranking.
+        assert scores[0] > 0 and want_scores[0] > 0
+    assert index.search(normalize("夜间门诊"), 1)[0].tolist() == [100]
+
+
+def test_removing_a_delta_passage_and_readding_an_id() -> None:
+    index, _ = LexicalIndex.build(_corpus(20)).updated([], [_passage(50, "夜间门诊开放")], lambda: [])
+    index, _ = index.updated([50], [], lambda: [])
+    assert index.delta_size == 0 and 50 not in set(index.ids.tolist())
+    assert 50 not in index.search(normalize("夜间门诊"), 5)[0].tolist()
+
+
+def test_an_empty_base_grows_by_delta_with_real_idf() -> None:
+    index, rebuilt = LexicalIndex.build([]).updated([], _corpus(10), lambda: [])
+    assert not rebuilt and len(index) == 10
+    ids, scores = index.search(normalize("社区云覆盖"), 3)
+    assert ids[0] == 4 and scores[0] > scores[-1]  # passage i is about TOPICS[i % 10]
+
+
+def test_save_and_load_keep_the_delta(tmp_path: Path) -> None:
+    base = _corpus(30)
+    added = [_passage(100, "互联网诊疗服务新增夜间门诊", title="衛生")]
+    LexicalIndex.build(base).save(tmp_path)
+    index, _ = LexicalIndex.build(base).updated([3], added, lambda: [])
+    index.save_delta(tmp_path)
+    rows = {p.id: p for p in base + added}
+    loaded = LexicalIndex.load(tmp_path, rows)
+    assert sorted(loaded.ids.tolist()) == sorted(index.ids.tolist())
+    for query in ("夜间门诊", "旧区改造", "卫生"):
+        got, want = loaded.search(normalize(query), 5), index.search(normalize(query), 5)
+        assert got[0].tolist() == want[0].tolist()
+        np.testing.assert_allclose(got[1], want[1], rtol=1e-5)
+
+
+def test_too_many_changes_rebuild_the_base(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(lexical, "DELTA_LIMIT", 3)
+    base = _corpus(40)
+    everything = base + [_passage(100 + i, f"新增第{i}段") for i in range(4)]
+    index, rebuilt = LexicalIndex.build(base).updated([], everything[40:], lambda: everything)
+    assert rebuilt and index.delta_size == 0 and len(index) == 44
+    index, rebuilt = LexicalIndex.build(base).updated(range(1, 6), [], lambda: base[5:])  # 5 of 40 removed
+    assert rebuilt and len(index) == 35
