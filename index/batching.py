@@ -42,9 +42,13 @@ class QueryBatcher:
 
     def encode(self, text: str) -> np.ndarray:
         """The query vector of ``text`` (shape ``(1, dim)``), encoded in whatever batch it lands in."""
+        return self.submit(text).result()
+
+    def submit(self, text: str) -> Future[np.ndarray]:
+        """Queue ``text`` for encoding; the caller can do other work before asking for the result."""
         job = _Job(text)
         self._queue.put(job)
-        return job.future.result()
+        return job.future
 
     def close(self) -> None:
         for _ in self._threads:

@@ -9,7 +9,7 @@ starts after sees the new one, never a mix.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -146,9 +146,17 @@ class Searcher:
 
     def encode_query(self, norm_query: str) -> np.ndarray:
         """The query vector, through the micro-batcher when one is attached (servers)."""
+        return self._encoding(norm_query)()
+
+    def _encoding(self, norm_query: str) -> Callable[[], np.ndarray]:
+        """Start encoding the query; the returned function gives the vector.
+
+        With a micro-batcher (servers) the model runs on an encoding thread, so the
+        caller can run BM25 meanwhile on the other core; without one it runs when asked.
+        """
         if self.batcher is not None:
-            return self.batcher.encode(norm_query)
-        return self.embedder.encode_queries([norm_query])
+            return self.batcher.submit(norm_query).result
+        return lambda: self.embedder.encode_queries([norm_query])
 
     @classmethod
     def load(cls, index_dir: Path, embedder: Embedder) -> Searcher:
@@ -210,13 +218,13 @@ class Searcher:
         norm = normalize(query)
         if mode == "lexical":
             return sorted(self._lexical(snap, norm, k, allowed).items(), key=lambda item: -item[1])
-        vector = self.encode_query(norm)
+        vector = self._encoding(norm)
         if mode == "dense":
-            return sorted(self._dense(snap, vector, k, allowed).items(), key=lambda item: -item[1])[:k]
+            return sorted(self._dense(snap, vector(), k, allowed).items(), key=lambda item: -item[1])[:k]
         depth = max(CANDIDATES, 5 * k)
-        lexical = self._lexical(snap, norm, depth, allowed)
+        lexical = self._lexical(snap, norm, depth, allowed)  # while the query is being encoded
         # Lexical-only candidates get exact dense scores too, so fusion compares like with like.
-        dense = self._dense(snap, vector, depth, allowed, also=list(lexical))
+        dense = self._dense(snap, vector(), depth, allowed, also=list(lexical))
         return fuse(dense, lexical)[:k]
 
     def search(
