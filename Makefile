@@ -44,7 +44,6 @@ lint: install
 	$(BIN)/mypy
 
 bench: install
-	$(BIN)/python benchmarks/search_latency.py
 	$(BIN)/python benchmarks/bench.py
 
 # Regenerates docs/quality.md (dense vs lexical vs hybrid on every shipped set).
