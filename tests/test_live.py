@@ -197,3 +197,41 @@ def test_a_clean_restart_loads_the_lexical_delta(tmp_path: Path, monkeypatch: py
         assert "d1" not in {h.doc_id for h in again.search("第1篇文件", 10, "lexical").hits}
     finally:
         again.close()
+
+
+def test_searches_during_writes_on_the_delta_and_graph_paths(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Readers never see two versions of a document, with BM25 deltas and HNSW tombstones in play."""
+    import re
+    import threading
+
+    monkeypatch.setattr("index.lexical.REBUILD_BELOW", 0)
+    monkeypatch.setattr("index.vectors.FLAT_LIMIT", 5)
+    build_index([Document(f"d{i}", f"第{i}篇：黃浦區的工作報告。") for i in range(20)], tmp_path, HashingEmbedder())
+    live = LiveIndex.open(tmp_path, HashingEmbedder())
+    errors: list[str] = []
+    done = threading.Event()
+
+    def reader() -> None:
+        while not done.is_set():
+            for mode in ("lexical", "dense", "hybrid"):
+                hits = [h for h in live.search("并发测试版本", 30, mode).hits if h.doc_id == "cc"]
+                versions = {m.group(1) for h in hits for m in [re.search(r"版本(\d+)", h.text)] if m}
+                if len(versions) > 1:
+                    errors.append(f"{mode}: mixed versions {sorted(versions)}")
+
+    threads = [threading.Thread(target=reader) for _ in range(2)]
+    try:
+        for thread in threads:
+            thread.start()
+        for v in range(30):
+            live.put(Document("cc", "".join(f"並發測試第{n}段，版本{v}。" for n in range(6))))
+        done.set()
+        for thread in threads:
+            thread.join(timeout=30)
+        assert not errors, errors[:3]
+        assert "版本29" in live.search("并发测试", 1, "lexical").hits[0].text
+    finally:
+        done.set()
+        live.close()
