@@ -247,9 +247,9 @@ def test_export_is_idempotent(cache_dir: Path, embedders: dict, monkeypatch: pyt
     def must_not_export(*args, **kwargs):
         raise AssertionError("ensure_onnx exported an up-to-date file")
 
-    monkeypatch.setattr(mc, "_export_fp32", must_not_export)
-    monkeypatch.setattr(mc, "_export_qint8", must_not_export)
-    monkeypatch.setattr(mc, "_torch_reference", must_not_export)
+    monkeypatch.setattr(ox, "_export_fp32", must_not_export)
+    monkeypatch.setattr(ox, "_export_qint8", must_not_export)
+    monkeypatch.setattr(ox, "_torch_reference", must_not_export)
     start = time.perf_counter()
     assert ox.ensure_onnx(cache_dir) == onnx_dir / ox.ONNX_FILE
     int8 = ox.ensure_onnx(cache_dir, quantized=True)
