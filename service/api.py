@@ -17,7 +17,7 @@ from fastapi import Depends, FastAPI, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from starlette.datastructures import UploadFile as StarletteUploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -90,9 +90,22 @@ def _hits(query: str, hits: list[Hit]) -> list[schemas.SearchHit]:
     return [schemas.SearchHit(**hit.__dict__, highlights=highlights(norm, hit.text)) for hit in hits]
 
 
-def _search_response(result: SearchResult) -> schemas.SearchResponse:
-    return schemas.SearchResponse(
-        query=result.query, mode=result.mode, results=_hits(result.query, result.hits), took_ms=result.took_ms
+def _json(model: BaseModel) -> Response:
+    """A model already validated on construction, serialized once.
+
+    Returning the model itself makes FastAPI validate and encode it again through
+    ``response_model``; for a search response that was about a tenth of the
+    request's time beside the query encoding. The route keeps ``response_model``
+    for its OpenAPI schema.
+    """
+    return Response(content=model.model_dump_json(), media_type="application/json")
+
+
+def _search_response(result: SearchResult) -> Response:
+    return _json(
+        schemas.SearchResponse(
+            query=result.query, mode=result.mode, results=_hits(result.query, result.hits), took_ms=result.took_ms
+        )
     )
 
 
@@ -231,7 +244,7 @@ def create_app(settings: Settings | None = None, *, index: LiveIndex | None = No
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.post("/v1/search", response_model=schemas.SearchResponse, tags=["search"], dependencies=[require_read])
-    def search_post(body: schemas.SearchRequest, idx: Live) -> schemas.SearchResponse:
+    def search_post(body: schemas.SearchRequest, idx: Live) -> Response:
         """Ranked passages for a query in any Chinese script."""
         _limits(body.query, body.k)
         return _search_response(idx.search(body.query, body.k, body.mode, _filters(body.filters)))
@@ -242,22 +255,24 @@ def create_app(settings: Settings | None = None, *, index: LiveIndex | None = No
         q: Annotated[str, Query(min_length=1, max_length=1000, description="The query.")],
         k: Annotated[int, Query(ge=1, le=100)] = 10,
         mode: Annotated[schemas.Mode, Query()] = "hybrid",
-    ) -> schemas.SearchResponse:
+    ) -> Response:
         _limits(q, k)
         return _search_response(idx.search(q, k, mode))
 
     @app.post("/v1/ask", response_model=schemas.AskResponse, tags=["search"], dependencies=[require_read])
-    def ask_post(body: schemas.AskRequest, idx: Live) -> schemas.AskResponse:
+    def ask_post(body: schemas.AskRequest, idx: Live) -> Response:
         """An extractive answer with its evidence passages; `answer` is null when nothing answers."""
         _limits(body.question, body.k)
         result = ask(idx, body.question, body.k, body.mode, _filters(body.filters))
         answer = schemas.AnswerModel(**result.answer.__dict__) if result.answer else None
-        return schemas.AskResponse(
-            question=result.question,
-            mode=result.mode,
-            answer=answer,
-            passages=_hits(result.question, result.hits),
-            took_ms=result.took_ms,
+        return _json(
+            schemas.AskResponse(
+                question=result.question,
+                mode=result.mode,
+                answer=answer,
+                passages=_hits(result.question, result.hits),
+                took_ms=result.took_ms,
+            )
         )
 
     async def _uploaded_documents(form: Any) -> list[Document]:
