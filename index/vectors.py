@@ -189,22 +189,19 @@ class VectorIndex:
         """
         k = max(1, min(k, len(self))) if len(self) else 1
         x = np.ascontiguousarray(queries, dtype=np.float32)
-        if allowed is not None and (self._graph is None or len(allowed) > FLAT_LIMIT):
-            sel: faiss.IDSelector | None = faiss.IDSelectorBatch(np.asarray(allowed, dtype=np.int64))
-        elif allowed is not None:
+        if self._graph is not None and allowed is not None and len(allowed) <= FLAT_LIMIT:
             return self._exact_among(x, k, np.asarray(allowed, dtype=np.int64))
-        else:
-            sel = None
+        # Each selector is held by a local until the search returns: FAISS keeps raw pointers to them.
+        wanted = None if allowed is None else faiss.IDSelectorBatch(np.asarray(allowed, dtype=np.int64))
         if self._graph is None:
-            if sel is None:
+            if wanted is None:
                 return self._index.search(x, k)
-            return self._index.search(x, k, params=faiss.SearchParameters(sel=sel))  # type: ignore[call-arg]
+            return self._index.search(x, k, params=faiss.SearchParameters(sel=wanted))  # type: ignore[call-arg]
+        sel: faiss.IDSelector | None = wanted
         if self._dead:
-            sel = _LIVE if sel is None else faiss.IDSelectorAnd(_LIVE, sel)
+            sel = _LIVE if wanted is None else faiss.IDSelectorAnd(_LIVE, wanted)
         params = faiss.SearchParametersHNSW(efSearch=max(self.ef_search, k), sel=sel)  # type: ignore[attr-defined]
-        found = self._index.search(x, k, params=params)
-        del sel  # the selectors must outlive the search call
-        return found
+        return self._index.search(x, k, params=params)
 
     def _exact_among(self, x: np.ndarray, k: int, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         live = np.intersect1d(allowed, self.ids())
