@@ -4,26 +4,36 @@ Requests put their query on a queue; worker threads take one, then drain
 whatever else is already waiting (up to ``max_batch``) and encode them in one
 model call. Nothing waits for a batch to fill, so a lone query pays no extra
 latency, while queries that arrive together share one forward pass instead of
-queueing behind one another. With one torch intra-op thread per worker and one
+queueing behind one another. With one intra-op thread per worker and one
 worker per core, two batches run in parallel on a 2-core machine.
+
+A failed batch does not fail its neighbours: each query in it is encoded again
+alone, and only a query that fails alone gets the error. Failures are logged
+with the request ids of the queries involved (``index.tracing``).
 """
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 from concurrent.futures import Future
 
 import numpy as np
 
+from . import tracing
 from .embed import Embedder
+from .errors import ZhsearchError
+
+log = logging.getLogger("zhsearch.batching")
 
 
 class _Job:
-    __slots__ = ("text", "future")
+    __slots__ = ("text", "future", "request_id")
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, request_id: str) -> None:
         self.text = text
+        self.request_id = request_id
         self.future: Future[np.ndarray] = Future()
 
 
@@ -37,6 +47,7 @@ class QueryBatcher:
         ]
         self.batches = 0
         self.queries = 0
+        self.retried_batches = 0
         for thread in self._threads:
             thread.start()
 
@@ -46,7 +57,7 @@ class QueryBatcher:
 
     def submit(self, text: str) -> Future[np.ndarray]:
         """Queue ``text`` for encoding; the caller can do other work before asking for the result."""
-        job = _Job(text)
+        job = _Job(text, tracing.request_id.get())
         self._queue.put(job)
         return job.future
 
@@ -72,15 +83,32 @@ class QueryBatcher:
                     stop_after = True
                     break
                 batch.append(item)
-            try:
-                vectors = self._embedder.encode_queries([job.text for job in batch])
-            except Exception as exc:  # noqa: BLE001 - handed to every waiting caller, not swallowed
-                for job in batch:
-                    job.future.set_exception(exc)
-            else:
-                self.batches += 1
-                self.queries += len(batch)
-                for i, job in enumerate(batch):
-                    job.future.set_result(vectors[i : i + 1])
+            self._encode(batch)
             if stop_after:
                 return
+
+    def _encode(self, batch: list[_Job]) -> None:
+        try:
+            vectors = self._embedder.encode_queries([job.text for job in batch])
+        except Exception as exc:  # noqa: BLE001 - retried alone below, then handed to the caller
+            if len(batch) == 1:
+                self._fail(batch[0], exc)
+                return
+            self.retried_batches += 1
+            log.warning(
+                "encoding a batch of %d queries failed (%s: %s); encoding each alone [request_ids=%s]",
+                len(batch), type(exc).__name__, exc, ",".join(job.request_id for job in batch),
+            )
+            for job in batch:
+                self._encode([job])
+            return
+        self.batches += 1
+        self.queries += len(batch)
+        for i, job in enumerate(batch):
+            job.future.set_result(vectors[i : i + 1])
+
+    @staticmethod
+    def _fail(job: _Job, exc: Exception) -> None:
+        if not isinstance(exc, ZhsearchError):  # not a refusal the library meant: a bug
+            log.error("encoding a query failed [request_id=%s]", job.request_id, exc_info=exc)
+        job.future.set_exception(exc)

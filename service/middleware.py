@@ -1,4 +1,10 @@
-"""ASGI middleware: request ids, access logs, Prometheus metrics, body size limit."""
+"""ASGI middleware: request ids, access logs, Prometheus metrics, body size limit.
+
+The request id (``X-Request-Id``, or a fresh one) is set in ``index.tracing`` for
+the library's log lines, echoed in the response header, and named in the body of a
+500: a failure that escapes a handler is logged once with its traceback and that
+id, and the client gets the one JSON error shape instead of Starlette's plain text.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +16,8 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from index import tracing
 
 log = logging.getLogger("zhsearch.api")
 
@@ -60,12 +68,14 @@ class RequestContext:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         request_id = headers.get("x-request-id", "")[:100] or uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
+        token = tracing.request_id.set(request_id)
         began = time.perf_counter()
-        status = {"code": 500}
+        status = {"code": 500, "started": False}
 
         async def send_wrapped(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status["code"] = message["status"]
+                status["started"] = True
                 message["headers"] = list(message.get("headers", [])) + [
                     (b"x-request-id", request_id.encode("latin-1"))
                 ]
@@ -89,6 +99,15 @@ class RequestContext:
                 await self.app(scope, receive_counted, send_wrapped)
             except _TooLarge:
                 await self._reject(send_wrapped, request_id)
+            except Exception:  # noqa: BLE001 - logged with its traceback, answered as JSON
+                log.exception("unhandled error [request_id=%s]", request_id)
+                status["code"] = 500
+                if not status["started"]:
+                    await self._send_json(
+                        send_wrapped, 500, "internal",
+                        f"internal error; the server log has its traceback under request id {request_id}",
+                    )
+        tracing.request_id.reset(token)
         elapsed = time.perf_counter() - began
         route = _route_of(scope)
         method = scope.get("method", "")
@@ -100,13 +119,15 @@ class RequestContext:
         )
 
     async def _reject(self, send: Any, request_id: str) -> None:
-        body = json.dumps(
-            {"error": {"code": "too_large", "message": f"the request body is larger than {self.max_body} bytes"}}
-        ).encode()
+        await self._send_json(send, 413, "too_large", f"the request body is larger than {self.max_body} bytes")
+
+    @staticmethod
+    async def _send_json(send: Any, status: int, code: str, message: str) -> None:
+        body = json.dumps({"error": {"code": code, "message": message}}).encode()
         await send(
             {
                 "type": "http.response.start",
-                "status": 413,
+                "status": status,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
             }
         )

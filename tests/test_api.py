@@ -70,3 +70,22 @@ def test_unknown_route_is_json_404(client: TestClient) -> None:
     response = client.get("/v1/nothing")
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "http_error"
+
+
+def test_an_unexpected_failure_is_a_json_500_naming_the_request(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    live = client.app.state.index
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(live, "search", broken)
+    with caplog.at_level("ERROR", logger="zhsearch.api"):
+        response = client.post("/v1/search", json={"query": "黃浦"}, headers={"X-Request-Id": "trace-me"})
+    assert response.status_code == 500
+    assert response.headers["x-request-id"] == "trace-me"
+    assert response.json()["error"]["code"] == "internal"
+    assert "trace-me" in response.json()["error"]["message"]
+    logged = [r for r in caplog.records if "trace-me" in r.getMessage()]
+    assert logged and logged[0].exc_info and "a bug" in str(logged[0].exc_info[1])
