@@ -6,7 +6,7 @@ STAMP := $(VENV)/.zhsearch-installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install system-deps serve test lint bench quality clean
+.PHONY: install system-deps serve test lint bench quality soak clean
 
 install: $(STAMP)
 
@@ -52,3 +52,8 @@ quality: install
 
 clean:
 	rm -rf .zhsearch .pytest_cache test-output
+
+# Mixed load with SIGKILLs and restarts, then an audit (docs/reliability.md); SOAK_SECONDS=600 by default.
+SOAK_SECONDS ?= 600
+soak: install
+	$(BIN)/python benchmarks/soak.py --duration $(SOAK_SECONDS)
