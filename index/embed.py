@@ -33,7 +33,7 @@ without a rebuild and documents keep full-precision vectors.
 
 The ONNX files (``onnx/model.onnx`` and ``onnx/model_qint8_<preset>_ffn_out_fp32.onnx``
 in the model folder) are exported once by ``onnx_export.ensure_onnx``, on first
-use or ahead with ``python -m index.model_convert --backend onnx-int8``.  Why not
+use or ahead with ``zhsearch model --backend onnx-int8``.  Why not
 ``SentenceTransformer(..., backend="onnx")``: it loads through optimum-onnx, whose
 only release (0.1.0) pins transformers<4.58 and fails to import with transformers 5,
 which sentence-transformers 6 requires (huggingface/optimum-onnx#114).  So the export
@@ -402,7 +402,8 @@ def load_embedder(model: str, cache_dir: Path, *, device: str = "cpu", backend: 
     Other models, and any ``device`` but ``cpu``, run on torch unless an ONNX backend
     was asked for explicitly (argument or ``ZHSEARCH_BACKEND``), which is an error.
     """
-    from .model_convert import DEFAULT_MODEL_NAME, ensure_model
+    from .model_cache import DEFAULT_MODEL_NAME
+    from .model_convert import ensure_model
     from .onnx_export import ensure_onnx, onnx_record
 
     explicit = backend is not None

