@@ -28,10 +28,11 @@ sys.path.insert(0, str(ROOT))
 
 import loadgen  # noqa: E402
 
-from index import Searcher, build_index, get_settings, load_embedder, load_paths  # noqa: E402
-from index.dense import passage_text, sentence_texts  # noqa: E402
-from index.embed import Embedder  # noqa: E402
-from index.normalize import normalize  # noqa: E402
+from index import Searcher, build_index, get_settings, load_configured_embedder, load_paths  # noqa: E402
+from index.models import Embedder  # noqa: E402
+from index.retrieval.search import serve_queries_single_threaded  # noqa: E402
+from index.storage.dense import passage_text, sentence_texts  # noqa: E402
+from index.text.normalize import normalize  # noqa: E402
 from tests.server import free_port, start, wait_healthy  # noqa: E402
 
 POETRY_RESULTS = ROOT / "benchmarks" / "out" / "poetry.json"
@@ -209,7 +210,8 @@ def main() -> None:
     # As the server does (service.api lifespan): one intra-op thread per encoding worker, so the bare
     # encode below runs exactly like one of the server's encodes.
     torch.set_num_threads(settings.threads or 1)
-    embedder = load_embedder(settings.model, settings.cache_dir)
+    embedder = load_configured_embedder(settings, threads=settings.threads or 1)
+    serve_queries_single_threaded()
     lines = [
         "# Benchmarks",
         "",

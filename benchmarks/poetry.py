@@ -34,10 +34,10 @@ sys.path.insert(0, str(ROOT))
 
 from bench import POETRY_RESULTS, folder_size  # noqa: E402
 
-from index import Searcher, build_index, get_settings, load_embedder, load_paths  # noqa: E402
-from index.chunk import sentences  # noqa: E402
-from index.normalize import normalize  # noqa: E402
-from index.vectors import VectorIndex  # noqa: E402
+from index import Searcher, build_index, get_settings, load_configured_embedder, load_paths  # noqa: E402
+from index.storage.vectors import VectorIndex  # noqa: E402
+from index.text.chunk import sentences  # noqa: E402
+from index.text.normalize import normalize  # noqa: E402
 
 EF_SEARCH = (16, 32, 64, 128, 256)
 
@@ -120,13 +120,13 @@ def main() -> None:
         step = len(docs) / args.limit
         docs = [docs[int(i * step)] for i in range(args.limit)]
     settings = get_settings()
-    embedder = load_embedder(settings.model, settings.cache_dir)
+    embedder = load_configured_embedder(settings)
     index_dir = (args.out / f"poetry-index-{len(docs)}").resolve()
-    from service.cli import _Bars
+    from service.cli.app import Bars
 
     embedder.encode_documents(["预热"])  # the document model loads outside the build's clock
     began = time.perf_counter()
-    report = build_index(docs, index_dir, embedder, progress=_Bars(True))
+    report = build_index(docs, index_dir, embedder, progress=Bars(True))
     build_s = time.perf_counter() - began
     build_peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     searcher = Searcher.load(index_dir, embedder)

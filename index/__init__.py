@@ -4,9 +4,6 @@ The library: ingest, normalize, chunk, embed, index, search. It imports neither
 the web framework nor the CLI framework; ``service`` wraps it.
 """
 
-from .build import BuildReport, build_index, is_up_to_date
-from .chunk import ChunkConfig
-from .embed import Embedder, HashingEmbedder, load_embedder
 from .errors import (
     DocumentError,
     IndexMismatchError,
@@ -15,11 +12,14 @@ from .errors import (
     ModelError,
     ZhsearchError,
 )
-from .ingest import Document, load_paths
-from .normalize import normalize
-from .search import Hit, Searcher, SearchResult
+from .models import Embedder, HashingEmbedder, load_configured_embedder, load_embedder
+from .retrieval.search import Hit, Searcher, SearchResult
 from .settings import Settings, get_settings
+from .text.chunk import ChunkConfig
+from .text.ingest import Document, load_paths
+from .text.normalize import normalize
 from .version import __version__
+from .writing.build import BuildReport, build_index, is_up_to_date
 
 __all__ = [
     "BuildReport",
@@ -41,6 +41,7 @@ __all__ = [
     "build_index",
     "get_settings",
     "is_up_to_date",
+    "load_configured_embedder",
     "load_embedder",
     "load_paths",
     "normalize",

@@ -8,7 +8,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from .model_cache import DEFAULT_MODEL_NAME
+from .models.base import Backend
+from .models.cache import DEFAULT_MODEL_NAME
 
 
 class Settings(BaseSettings):
@@ -19,9 +20,8 @@ class Settings(BaseSettings):
     model: str = Field(DEFAULT_MODEL_NAME, description="Embedding model: the default, a path or a hub id.")
     cache_dir: Path = Field(Path.home() / ".cache" / "zhsearch", description="Where converted models live.")
     device: str = Field("cpu", description="Torch device for the model.")
-    backend: str = Field(
+    backend: Backend = Field(
         "onnx-int8-queries",
-        pattern=r"^(torch|onnx|onnx-int8|onnx-int8-queries)$",
         description="How the default model runs: onnx-int8-queries (int8 ONNX Runtime queries, torch documents; "
         "indexes stay torch-compatible), torch, onnx (ONNX Runtime fp32) or onnx-int8 (int8 everywhere: a new "
         "index fingerprint). See index/embed.py.",

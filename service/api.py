@@ -21,9 +21,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.datastructures import UploadFile as StarletteUploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from index import Settings, ZhsearchError, get_settings, load_embedder
-from index.answer import ask, warm_up
-from index.batching import QueryBatcher
+from index import Settings, ZhsearchError, get_settings, load_configured_embedder
 from index.errors import (
     ConflictError,
     DocumentError,
@@ -33,11 +31,20 @@ from index.errors import (
     NotFoundError,
     UnsupportedFormatError,
 )
-from index.highlight import highlights
-from index.ingest import Document, documents_from_upload
-from index.live import LiveIndex, WriteResult, new_document_id
-from index.normalize import convert_script, normalize
-from index.search import DocumentInfo, Filters, Hit, SearchResult, validate_query
+from index.models.batching import QueryBatcher
+from index.retrieval.answer import ask, warm_up
+from index.retrieval.search import (
+    DocumentInfo,
+    Filters,
+    Hit,
+    SearchResult,
+    serve_queries_single_threaded,
+    validate_query,
+)
+from index.text.highlight import highlights
+from index.text.ingest import Document, documents_from_upload
+from index.text.normalize import convert_script, normalize
+from index.writing.live import LiveIndex, WriteResult, new_document_id
 
 from . import schemas
 from .mcp_server import create_mcp, http_endpoint
@@ -145,7 +152,9 @@ def create_app(settings: Settings | None = None, *, index: LiveIndex | None = No
 
             # One intra-op thread per encoding worker: the workers, not torch, spread load over the cores.
             torch.set_num_threads(settings.threads or 1)
-            embedder = load_embedder(settings.model, settings.cache_dir, device=settings.device)
+            # ONNX Runtime gets the same one thread per encoding worker.
+            embedder = load_configured_embedder(settings, threads=settings.threads or 1)
+            serve_queries_single_threaded()
             loaded = LiveIndex.open(settings.index_dir, embedder)
             loaded.batcher = QueryBatcher(embedder, workers=settings.encode_workers)
             loaded.vectors.set_ef_search(settings.ef_search)

@@ -31,10 +31,10 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from index import Settings, ZhsearchError, __version__
-from index.answer import ask as ask_question
-from index.highlight import highlights
-from index.normalize import normalize
-from index.search import MAX_K, MAX_QUERY_CHARS, Filters, Hit, Searcher, validate_query
+from index.retrieval.answer import ask as ask_question
+from index.retrieval.search import MAX_K, MAX_QUERY_CHARS, Filters, Hit, Searcher, validate_query
+from index.text.highlight import highlights
+from index.text.normalize import normalize
 
 from . import schemas
 from .tools import DESCRIPTIONS

@@ -3,7 +3,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from index import HashingEmbedder, build_index
-from index.live import LiveIndex
+from index.writing.live import LiveIndex
 from service.api import create_app
 
 

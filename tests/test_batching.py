@@ -3,7 +3,7 @@ import threading
 import numpy as np
 
 from index import HashingEmbedder
-from index.batching import QueryBatcher
+from index.models.batching import QueryBatcher
 
 
 class SlowEmbedder(HashingEmbedder):

@@ -1,8 +1,8 @@
 import pytest
 
-from index.chunk import Chunk, ChunkConfig, chunk, fit_token_limit, sentences
-from index.clean import parse
-from index.ingest import Document
+from index.text.chunk import Chunk, ChunkConfig, chunk, fit_token_limit, sentences
+from index.text.clean import parse
+from index.text.ingest import Document
 
 
 def test_seed_passages_are_bounded_and_exact(seed_docs) -> None:

@@ -1,5 +1,5 @@
-from index.clean import heading_level, parse
-from index.ingest import Document
+from index.text.clean import heading_level, parse
+from index.text.ingest import Document
 
 
 def test_seed_layout(seed_docs) -> None:

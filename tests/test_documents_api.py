@@ -7,7 +7,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from index import Document, HashingEmbedder, Settings, build_index
-from index.live import LiveIndex
+from index.writing.live import LiveIndex
 from service.api import create_app
 
 HTML = """<html><head><title>社區公告</title></head><body>

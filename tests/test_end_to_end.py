@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from index import Searcher
-from index.evaluate import evaluate, load_eval_set, load_queries
+from index.evaluation.evaluate import evaluate, load_eval_set, load_queries
 from tests import server
 from tests.conftest import SEEDS
 
@@ -67,7 +67,7 @@ def test_served_api_done_when(real_index: Path, tmp_path: Path) -> None:
 
 
 def test_ask_answers_with_offsets_into_the_original(searcher: Searcher, seed_docs) -> None:
-    from index.answer import ask
+    from index.retrieval.answer import ask
 
     result = ask(searcher, "上半年地区生产总值是多少")
     assert result.answer is not None and "1209.37億元" in result.answer.text
@@ -78,13 +78,13 @@ def test_ask_answers_with_offsets_into_the_original(searcher: Searcher, seed_doc
     "question", ["北京市海淀区2020年上半年的GDP是多少", "2023年黄浦区旧改签约了多少户", "台北市的捷運票價是多少"]
 )
 def test_ask_abstains_when_the_corpus_cannot_answer(searcher: Searcher, question: str) -> None:
-    from index.answer import ask
+    from index.retrieval.answer import ask
 
     assert ask(searcher, question).answer is None
 
 
 def test_answer_quality_floor(searcher: Searcher) -> None:
-    from index.evaluate import evaluate_answers
+    from index.evaluation.evaluate import evaluate_answers
 
     report = evaluate_answers(
         searcher, load_queries(SEEDS / "eval" / "queries.jsonl"), load_queries(SEEDS / "eval" / "unanswerable.jsonl")
@@ -94,8 +94,8 @@ def test_answer_quality_floor(searcher: Searcher) -> None:
 
 
 def test_highlights_cross_scripts(searcher: Searcher) -> None:
-    from index.highlight import highlights
-    from index.normalize import normalize
+    from index.text.highlight import highlights
+    from index.text.normalize import normalize
 
     hit = next(h for h in searcher.search("互联网诊疗", 5).hits if "網際網路診療" in h.text)
     assert "網際網路診療" in [hit.text[a:b] for a, b in highlights(normalize("互联网诊疗"), hit.text)]

@@ -12,7 +12,7 @@ def test_library_imports_no_web_or_cli_framework() -> None:
     import sys
 
     code = (
-        "import sys, index, index.build, index.search, index.evaluate; "
+        "import sys, index, index.writing.build, index.retrieval.search, index.evaluation.evaluate; "
         "bad = [m for m in ('fastapi', 'typer', 'click', 'starlette') if m in sys.modules]; "
         "print(bad); sys.exit(1 if bad else 0)"
     )

@@ -9,7 +9,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 
 from index import Document, HashingEmbedder, Settings, build_index
-from index.live import LiveIndex
+from index.writing.live import LiveIndex
 from service.api import create_app
 
 _DIR = Path(tempfile.mkdtemp(prefix="zhsearch-fuzz-"))

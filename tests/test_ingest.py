@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from index.errors import DocumentError
-from index.ingest import load_paths
+from index.text.ingest import load_paths
 
 
 def test_seed_folder_skips_eval(seed_docs) -> None:
@@ -52,7 +52,7 @@ def test_missing_path(tmp_path: Path) -> None:
 
 
 def test_json_collection_like_chinese_poetry(tmp_path: Path) -> None:
-    from index.ingest import JsonFields
+    from index.text.ingest import JsonFields
 
     poems = [
         {"author": "李白", "paragraphs": ["床前明月光，疑是地上霜。", "舉頭望明月，低頭思故鄉。"], "title": "靜夜思"},

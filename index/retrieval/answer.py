@@ -32,10 +32,10 @@ from functools import lru_cache
 
 import numpy as np
 
-from .chunk import sentences
-from .embed import Embedder
-from .highlight import STOP_CHARS
-from .normalize import normalize
+from ..models import Embedder
+from ..text.chunk import sentences
+from ..text.highlight import STOP_CHARS
+from ..text.normalize import normalize
 from .search import Filters, Hit, Mode, Searcher
 
 THRESHOLD = 0.42

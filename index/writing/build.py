@@ -14,16 +14,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from . import dense, folder, store
-from .chunk import ChunkConfig, chunk, fit_token_limit
-from .clean import parse
-from .embed import DOCUMENT_BATCH, Embedder
-from .errors import IndexError_, InvalidInputError
-from .ingest import Document
-from .lexical import TOKENIZER, LexicalIndex
-from .manifest import Manifest
-from .normalize import PROFILE, dictionary_hash, normalize
-from .version import __version__
+from ..errors import IndexError_, InvalidInputError
+from ..models import DOCUMENT_BATCH, Embedder
+from ..storage import dense, folder, store
+from ..storage.lexical import TOKENIZER, LexicalIndex
+from ..storage.manifest import Manifest
+from ..text.chunk import ChunkConfig, chunk, fit_token_limit
+from ..text.clean import parse
+from ..text.ingest import Document
+from ..text.normalize import PROFILE, dictionary_hash, normalize
+from ..version import __version__
 
 PASSAGE_TEXT = dense.EMBEDDED_TEXT
 # Passages embedded (and written to SQLite) per step: long enough to sort by length, short enough for steady progress.

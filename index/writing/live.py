@@ -22,16 +22,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from . import dense, folder, store
-from .chunk import ChunkConfig, chunk, fit_token_limit
-from .clean import parse
-from .embed import Embedder
-from .errors import ConflictError, IndexError_, InvalidInputError, NotFoundError
-from .ingest import Document
-from .lexical import LexicalIndex
-from .manifest import Manifest
-from .normalize import normalize
-from .search import DocumentInfo, Searcher, Snapshot, check_compatible
+from ..errors import ConflictError, IndexError_, InvalidInputError, NotFoundError
+from ..models import Embedder
+from ..retrieval.search import DocumentInfo, Searcher, Snapshot, check_compatible
+from ..storage import dense, folder, store
+from ..storage.lexical import LexicalIndex
+from ..storage.manifest import Manifest
+from ..text.chunk import ChunkConfig, chunk, fit_token_limit
+from ..text.clean import parse
+from ..text.ingest import Document
+from ..text.normalize import normalize
 
 MAX_ID_CHARS = 200
 _BAD_ID = re.compile(r"[\x00-\x1f\x7f/]")

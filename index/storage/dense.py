@@ -32,9 +32,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .chunk import sentences
-from .embed import DOCUMENT_BATCH, Embedder
-from .normalize import normalize
+from ..models import DOCUMENT_BATCH, Embedder
+from ..text.chunk import sentences
+from ..text.normalize import normalize
 from .store import StoredPassage
 from .vectors import VectorIndex
 

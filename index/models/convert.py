@@ -38,8 +38,8 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ModelError
-from .model_cache import (
+from ..errors import ModelError
+from .cache import (
     DEFAULT_MODEL_NAME,
     SOURCE_RECORD,
     Progress,

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import IndexMismatchError, IndexNotFoundError
+from ..errors import IndexMismatchError, IndexNotFoundError
 
 FORMAT_VERSION = 2
 

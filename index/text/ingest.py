@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import DocumentError, UnsupportedFormatError
+from ..errors import DocumentError, UnsupportedFormatError
 
 SUFFIXES = (".txt", ".md", ".jsonl", ".json")
 UPLOAD_SUFFIXES = (".txt", ".md", ".jsonl", ".html", ".htm")

@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ModelError
-from .model_cache import (
+from ..errors import ModelError
+from .cache import (
     DEFAULT_MODEL_NAME,
     SOURCE_RECORD,
     Progress,
@@ -33,7 +33,7 @@ from .model_cache import (
     sha256_file,
     write_json,
 )
-from .model_convert import ModelConversionError, ensure_model
+from .convert import ModelConversionError, ensure_model
 
 __all__ = ["QUANTIZATION_PRESETS", "cpu_quantization_preset", "ensure_onnx", "onnx_record", "quantized_onnx_name"]
 

@@ -21,9 +21,9 @@ from concurrent.futures import Future
 
 import numpy as np
 
-from . import tracing
-from .embed import Embedder
-from .errors import ZhsearchError
+from .. import tracing
+from ..errors import ZhsearchError
+from .base import Embedder
 
 log = logging.getLogger("zhsearch.batching")
 

@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from .errors import DocumentError
-from .ingest import read_jsonl
-from .normalize import normalize
-from .search import Mode, Searcher
+from ..errors import DocumentError
+from ..retrieval.search import Mode, Searcher
+from ..text.ingest import read_jsonl
+from ..text.normalize import normalize
 
 Level = Literal["passage", "doc"]
 MODES: tuple[Mode, ...] = ("dense", "lexical", "hybrid")
@@ -246,7 +246,7 @@ def evaluate_answers(
     abstain_answerable    answerable questions left unanswered (lower is better)
     abstain_unanswerable  questions the corpus cannot answer that got ``null`` (higher is better)
     """
-    from .answer import ask
+    from ..retrieval.answer import ask
 
     misses: list[tuple[EvalQuery, str | None]] = []
     correct = abstained = refused = 0

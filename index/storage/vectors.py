@@ -51,7 +51,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from .errors import IndexError_
+from ..errors import IndexError_
 
 FLAT_LIMIT = 20_000
 DEFAULT_EF_SEARCH = 256

@@ -17,15 +17,15 @@ from typing import Any, Literal
 import faiss
 import numpy as np
 
-from . import folder, store
-from .batching import QueryBatcher
-from .dense import DenseIndex, sentence_count
-from .embed import Embedder
-from .errors import IndexMismatchError, InvalidInputError
+from ..errors import IndexMismatchError, InvalidInputError
+from ..models import Embedder
+from ..models.batching import QueryBatcher
+from ..storage import folder, store
+from ..storage.dense import DenseIndex, sentence_count
+from ..storage.lexical import TOKENIZER, LexicalIndex
+from ..storage.manifest import Manifest
+from ..text.normalize import PROFILE, dictionary_hash, normalize
 from .fusion import fuse
-from .lexical import TOKENIZER, LexicalIndex
-from .manifest import Manifest
-from .normalize import PROFILE, dictionary_hash, normalize
 
 MAX_QUERY_CHARS = 1000
 MAX_K = 100
@@ -120,6 +120,16 @@ def validate_query(
     return stripped
 
 
+def serve_queries_single_threaded() -> None:
+    """Process-wide: FAISS searches without an OpenMP team, for a process that serves queries.
+
+    One query at a time needs no team, and an idle one spinning beside the encoder's
+    threads made each FAISS search 20x slower (6 ms instead of 0.3 ms). Servers call
+    this once; loading an index does not, so a build in the same process keeps its threads.
+    """
+    faiss.omp_set_num_threads(1)
+
+
 def check_compatible(manifest: Manifest, embedder: Embedder) -> None:
     manifest.check_model(embedder.name, embedder.fingerprint, embedder.dim)
     built = (manifest.normalization, manifest.dictionary_hash, manifest.lexical)
@@ -140,9 +150,6 @@ class Searcher:
         self.embedder = embedder
         self.snapshot = snapshot
         self.batcher: QueryBatcher | None = None
-        # One query at a time needs no OpenMP team, and an idle one spinning beside the
-        # encoder's threads made each FAISS search 20x slower (6 ms instead of 0.3 ms).
-        faiss.omp_set_num_threads(1)
 
     def encode_query(self, norm_query: str) -> np.ndarray:
         """The query vector, through the micro-batcher when one is attached (servers)."""

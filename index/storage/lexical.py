@@ -44,8 +44,8 @@ from pathlib import Path
 import bm25s
 import numpy as np
 
-from .errors import IndexError_
-from .normalize import normalize
+from ..errors import IndexError_
+from ..text.normalize import normalize
 from .store import StoredPassage
 
 TOKENIZER = "cjk-uni+bigram-v1;heading-field-0.3"

@@ -1,0 +1,114 @@
+"""The default model's transformer run by ONNX Runtime (fp32 or int8); see docs/decisions.md, "Backends"."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import ModelError
+from .base import DOCUMENT_BATCH, TokenizerLock, unit_rows
+
+
+class OnnxEmbedder:
+    """A sentence-transformers folder's model run by ONNX Runtime on the CPU.
+
+    Only the transformer runs in ONNX Runtime; tokenization, the query/document
+    prompts, mean pooling and normalization follow the folder's
+    sentence-transformers configuration exactly as ``SentenceTransformer`` applies
+    it, so the fp32 export embeds like ``SentenceTransformerEmbedder`` (cosine
+    > 0.9999, checked when the file is exported).  Needs onnxruntime, not torch.
+
+    Safe to share between threads: tokenizer calls are serialized (``TokenizerLock``),
+    and ``InferenceSession.run`` is documented thread-safe, so forward passes overlap;
+    the session options are used once, at construction.
+    """
+
+    def __init__(self, name: str, folder: Path, onnx_file: Path, *, fingerprint: str, threads: int = 0) -> None:
+        try:
+            import onnxruntime as ort
+            from transformers import AutoTokenizer
+        except ImportError as exc:
+            raise ModelError(f"the ONNX backends need onnxruntime ({exc}); pip install onnxruntime") from exc
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        folder = Path(folder)
+        try:
+            config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+            st_config = json.loads((folder / "config_sentence_transformers.json").read_text(encoding="utf-8"))
+            bert_config = json.loads((folder / "sentence_bert_config.json").read_text(encoding="utf-8"))
+            pooling = json.loads((folder / "1_Pooling" / "config.json").read_text(encoding="utf-8"))
+            modules = [m["type"] for m in json.loads((folder / "modules.json").read_text(encoding="utf-8"))]
+            self._tokenizer: Any = AutoTokenizer.from_pretrained(str(folder))
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
+            # Idle ORT threads spin by default, stealing the cores FAISS and BM25 need right after encoding.
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            options.log_severity_level = 3
+            self._session = ort.InferenceSession(str(onnx_file), options, providers=["CPUExecutionProvider"])
+        except (OSError, ValueError, KeyError, RuntimeError) as exc:
+            raise ModelError(f"cannot load ONNX model {onnx_file}: {exc}") from exc
+        # This class reproduces Transformer -> mean Pooling (prompt included) -> Normalize only.
+        expected = [
+            "sentence_transformers.models.Transformer",
+            "sentence_transformers.models.Pooling",
+            "sentence_transformers.models.Normalize",
+        ]
+        mean_only = pooling.get("pooling_mode_mean_tokens") and not any(
+            v for k, v in pooling.items() if k.startswith("pooling_mode_") and k != "pooling_mode_mean_tokens"
+        )
+        if modules != expected or not mean_only or not pooling.get("include_prompt", True):
+            raise ModelError(f"{folder} is not a mean-pooled, normalized model; use the torch backend")
+        self.name = name
+        self.fingerprint = fingerprint
+        self.dim = int(config["hidden_size"])
+        self.max_tokens = int(bert_config.get("max_seq_length") or 512)
+        prompts = st_config.get("prompts") or {}
+        self._query_prompt = str(prompts.get("query", ""))
+        self._document_prompt = str(prompts.get("document", ""))
+        self._inputs = {i.name for i in self._session.get_inputs()}
+        self._tokenizing = TokenizerLock()
+        self._prompt_tokens = self._count(self._document_prompt) - 2
+
+    def _count(self, text: str) -> int:
+        return len(self._tokenizing.call(self._tokenizer, text)["input_ids"])
+
+    def _run(self, texts: list[str]) -> np.ndarray:
+        batch = self._tokenizing.call(
+            self._tokenizer,
+            texts, padding=True, truncation="longest_first", max_length=self.max_tokens, return_tensors="np",
+        )
+        feeds = {k: np.asarray(v, dtype=np.int64) for k, v in batch.items() if k in self._inputs}
+        if "token_type_ids" in self._inputs and "token_type_ids" not in feeds:
+            feeds["token_type_ids"] = np.zeros_like(feeds["input_ids"])
+        (hidden,) = self._session.run(["last_hidden_state"], feeds)
+        mask = np.asarray(batch["attention_mask"], dtype=np.float32)[..., None]
+        pooled = (hidden * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1e-9)
+        return unit_rows(pooled)
+
+    def _encode(self, texts: Sequence[str], prompt: str, batch_size: int) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        inputs = [prompt + t for t in texts]
+        # longest first, like SentenceTransformer.encode: batches of similar length pad little
+        order = sorted(range(len(inputs)), key=lambda i: -len(inputs[i]))
+        out = np.empty((len(inputs), self.dim), dtype=np.float32)
+        for start in range(0, len(order), max(batch_size, 1)):
+            chunk = order[start : start + batch_size]
+            out[chunk] = self._run([inputs[i] for i in chunk])
+        return out
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts, self._query_prompt, 32)
+
+    def encode_documents(self, texts: Sequence[str], batch_size: int = DOCUMENT_BATCH) -> np.ndarray:
+        return self._encode(texts, self._document_prompt, batch_size)
+
+    def count_tokens(self, text: str) -> int:
+        return self._count(text) + max(self._prompt_tokens, 0)
+

@@ -1,0 +1,63 @@
+"""The Typer app and what its commands share: options, errors, JSON output, progress bars."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from index import ZhsearchError, get_settings, load_configured_embedder
+from index.retrieval.search import Searcher
+
+app = typer.Typer(help="zhsearch: Chinese semantic search on a CPU.", no_args_is_help=True, add_completion=False)
+
+IndexDir = Annotated[
+    Path | None, typer.Option("--index-dir", envvar="ZHSEARCH_INDEX_DIR", help="Index folder.", show_default=False)
+]
+Model = Annotated[
+    str | None, typer.Option("--model", envvar="ZHSEARCH_MODEL", help="Embedding model.", show_default=False)
+]
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
+
+
+def fail(exc: ZhsearchError) -> typer.Exit:
+    typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+    return typer.Exit(1)
+
+
+def emit_json(payload: Any) -> None:
+    typer.echo(json.dumps(payload, ensure_ascii=False, indent=2))
+
+
+class Bars:
+    """tqdm bars for the library's (stage, done, total) progress callback."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.bars: dict[str, Any] = {}
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        from tqdm import tqdm
+
+        labels = {"read": "reading documents", "embed": "embedding passages"}
+        bar = self.bars.get(stage)
+        if bar is None:
+            bar = self.bars[stage] = tqdm(total=total, desc=labels.get(stage, stage), unit="", file=sys.stderr)
+        bar.update(done - bar.n)
+        if done >= total:
+            bar.close()
+
+
+def open_searcher(index_dir: Path | None, model: str | None) -> Searcher:
+    """The index read-only, with the configured model and search-time settings."""
+    settings = get_settings()
+    embedder = load_configured_embedder(settings, model=model)
+    searcher = Searcher.load(index_dir or settings.index_dir, embedder)
+    searcher.vectors.set_ef_search(settings.ef_search)
+    return searcher
+

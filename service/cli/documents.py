@@ -1,0 +1,126 @@
+"""``zhsearch build``, ``search`` and ``ask``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from index import ZhsearchError, build_index, get_settings, load_configured_embedder, load_paths
+
+from .app import AsJson, Bars, IndexDir, Model, app, emit_json, fail, open_searcher
+
+
+@app.command()
+def build(
+    docs: Annotated[
+        list[Path] | None,
+        typer.Option("--docs", help="Files or folders (.txt, .md, BEIR .jsonl); repeatable. Default: seeds/."),
+    ] = None,
+    json_text: Annotated[
+        list[str] | None, typer.Option("--json-text", help="Field(s) holding the text in .json collections.")
+    ] = None,
+    json_title: Annotated[list[str] | None, typer.Option("--json-title", help="Title field(s) in .json.")] = None,
+    json_id: Annotated[list[str] | None, typer.Option("--json-id", help="Id field(s) in .json.")] = None,
+    index_dir: IndexDir = None,
+    model: Model = None,
+    as_json: AsJson = False,
+) -> None:
+    """Build or update the index (unchanged documents are not embedded again)."""
+    from index.text.ingest import JsonFields
+
+    settings = get_settings()
+    target = index_dir or settings.index_dir
+    defaults = JsonFields()
+    fields = JsonFields(
+        id=tuple(json_id or defaults.id),
+        title=tuple(json_title or defaults.title),
+        text=tuple(json_text or defaults.text),
+    )
+    try:
+        documents = load_paths(docs or settings.docs, fields)
+        embedder = load_configured_embedder(settings, model=model)
+        report = build_index(documents, target, embedder, progress=Bars(not as_json))
+    except ZhsearchError as exc:
+        raise fail(exc) from exc
+    if as_json:
+        emit_json({**report.__dict__, "path": str(report.path)})
+    elif report.unchanged:
+        typer.echo(f"index {target} is up to date: {report.documents} documents, {report.passages} passages")
+    else:
+        typer.echo(
+            f"built {report.path}: {report.documents} documents ({report.reused_documents} unchanged),"
+            f" {report.passages} passages ({report.embedded_passages} embedded) in {report.seconds:.1f}s"
+        )
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="Question or keywords, in any Chinese script.")],
+    k: Annotated[int, typer.Option("-k", "--k", help="Number of passages.", min=1, max=100)] = 5,
+    mode: Annotated[str, typer.Option(help="dense, lexical or hybrid.")] = "hybrid",
+    index_dir: IndexDir = None,
+    model: Model = None,
+    as_json: AsJson = False,
+) -> None:
+    """Search the index and print ranked passages."""
+    try:
+        result = open_searcher(index_dir, model).search(query, k, mode)  # type: ignore[arg-type]
+    except ZhsearchError as exc:
+        raise fail(exc) from exc
+    if as_json or not sys.stdout.isatty():
+        emit_json(
+            {
+                "query": result.query,
+                "mode": result.mode,
+                "results": [hit.__dict__ for hit in result.hits],
+                "took_ms": result.took_ms,
+            }
+        )
+        return
+    for hit in result.hits:
+        where = f"{hit.doc_id}:{hit.start}-{hit.end}"
+        typer.secho(f"{hit.rank}. [{hit.score:.3f}] {hit.title} › {hit.section or '—'}  ({where})", bold=True)
+        typer.echo(f"   {hit.text}\n")
+    typer.echo(f"({len(result.hits)} results in {result.took_ms:.0f} ms)")
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="A question, in any Chinese script.")],
+    k: Annotated[int, typer.Option("-k", "--k", help="Evidence passages.", min=1, max=100)] = 5,
+    index_dir: IndexDir = None,
+    model: Model = None,
+    as_json: AsJson = False,
+) -> None:
+    """Answer a question with a sentence from the documents, and show the evidence."""
+    from index.retrieval.answer import ask as ask_question
+
+    try:
+        result = ask_question(open_searcher(index_dir, model), question, k)
+    except ZhsearchError as exc:
+        raise fail(exc) from exc
+    if as_json or not sys.stdout.isatty():
+        emit_json(
+            {
+                "question": result.question,
+                "answer": result.answer.__dict__ if result.answer else None,
+                "passages": [hit.__dict__ for hit in result.hits],
+                "took_ms": result.took_ms,
+            }
+        )
+        return
+    if result.answer is None:
+        typer.secho("沒有找到可信的答案 (no confident answer).", fg=typer.colors.YELLOW)
+    else:
+        a = result.answer
+        typer.secho(f"答案: {a.text}", bold=True)
+        typer.echo(f"      ({a.doc_id}:{a.start}-{a.end}, score {a.score:.2f})")
+    typer.echo("\n證據 (evidence):")
+    for hit in result.hits:
+        typer.echo(f"  {hit.rank}. [{hit.score:.3f}] {hit.section or hit.title}")
+        typer.echo(f"     {hit.text[:120]}{'…' if len(hit.text) > 120 else ''}")
+
+

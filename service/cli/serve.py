@@ -1,0 +1,72 @@
+"""``zhsearch serve`` (HTTP) and ``zhsearch mcp`` (stdio)."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Any
+
+import typer
+
+from index import get_settings, load_configured_embedder
+from index.retrieval.search import Searcher, serve_queries_single_threaded
+
+from .app import IndexDir, Model, app
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(envvar="ZHSEARCH_HOST", help="Bind address.", show_default=False)] = None,
+    port: Annotated[int | None, typer.Option(envvar="ZHSEARCH_PORT", help="Port.", show_default=False)] = None,
+    index_dir: IndexDir = None,
+    model: Model = None,
+) -> None:
+    """Serve the HTTP API (default 127.0.0.1:8000)."""
+    import uvicorn
+
+    from ..api import create_app
+
+    base = get_settings()
+    updates: dict[str, Any] = {}
+    if index_dir:
+        updates["index_dir"] = index_dir
+    if model:
+        updates["model"] = model
+    if host:
+        updates["host"] = host  # /mcp checks Host headers against the bind address
+    settings = base.model_copy(update=updates)
+    uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port, log_level="info")
+
+
+@app.command("mcp")
+def mcp_stdio(
+    index_dir: IndexDir = None,
+    model: Model = None,
+) -> None:
+    """Serve MCP over stdio (for desktop chat clients): tools search and ask, documents as resources."""
+    import logging
+    import threading
+
+    from ..mcp_server import create_mcp, run_stdio
+
+    # stdout carries the protocol only: logs go to stderr.
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    log = logging.getLogger("zhsearch.mcp")
+    settings = get_settings()
+    target = index_dir or settings.index_dir
+    lock = threading.Lock()
+    loaded: list[Searcher] = []
+
+    def searcher() -> Searcher:
+        # Loaded on first use, so the client's initialize is answered at once.
+        with lock:
+            if not loaded:
+                log.info("loading the index from %s", target)
+                embedder = load_configured_embedder(settings, model=model)
+                serve_queries_single_threaded()
+                loaded.append(Searcher.load(target, embedder))
+                log.info("index loaded: %d passages", len(loaded[0].snapshot.passages))
+            return loaded[0]
+
+    run_stdio(create_mcp(searcher, max_query_chars=settings.max_query_chars, max_k=settings.max_k))
+
+
