@@ -207,7 +207,7 @@ def main() -> None:
     settings = get_settings()
     import torch
 
-    # As the server does (service.api lifespan): one intra-op thread per encoding worker, so the bare
+    # As the server does (service.app lifespan): one intra-op thread per encoding worker, so the bare
     # encode below runs exactly like one of the server's encodes.
     torch.set_num_threads(settings.threads or 1)
     embedder = load_configured_embedder(settings, threads=settings.threads or 1)

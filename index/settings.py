@@ -10,6 +10,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .models.base import Backend
 from .models.cache import DEFAULT_MODEL_NAME
+from .retrieval.query import MAX_K, MAX_QUERY_CHARS, QueryLimits
 
 
 class Settings(BaseSettings):
@@ -28,8 +29,10 @@ class Settings(BaseSettings):
     )
     host: str = Field("127.0.0.1", description="Address the API binds to.")
     port: int = Field(8000, ge=1, le=65535, description="Port the API listens on.")
-    max_query_chars: int = Field(1000, ge=1, description="Longest accepted query or question.")
-    max_k: int = Field(100, ge=1, description="Largest accepted k.")
+    max_query_chars: int = Field(
+        MAX_QUERY_CHARS, ge=1, le=MAX_QUERY_CHARS, description="Longest accepted query or question."
+    )
+    max_k: int = Field(MAX_K, ge=1, le=MAX_K, description="Largest accepted k.")
     threads: int | None = Field(
         None, ge=1, description="Torch intra-op threads (default: 1 per encoding worker when serving)."
     )
@@ -41,6 +44,10 @@ class Settings(BaseSettings):
     read_key: str | None = Field(None, description="If set, read endpoints need this key (or the API key).")
     max_document_bytes: int = Field(5 * 1024 * 1024, ge=1, description="Largest accepted document.")
     max_upload_bytes: int = Field(20 * 1024 * 1024, ge=1, description="Largest accepted request body.")
+
+    @property
+    def query_limits(self) -> QueryLimits:
+        return QueryLimits(self.max_query_chars, self.max_k)
 
 
 @lru_cache(maxsize=1)

@@ -15,10 +15,9 @@ from __future__ import annotations
 
 import json
 import logging
-import secrets
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Annotated, Literal
+from typing import Annotated
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
@@ -26,17 +25,18 @@ from mcp.server.mcpserver.resources import ResourceSecurity
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.types import ToolAnnotations
 from pydantic import Field
-from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from index import Settings, ZhsearchError, __version__
 from index.retrieval.answer import ask as ask_question
-from index.retrieval.search import MAX_K, MAX_QUERY_CHARS, Filters, Hit, Searcher, validate_query
-from index.text.highlight import highlights
-from index.text.normalize import normalize
+from index.retrieval.query import MAX_K, MAX_QUERY_CHARS
+from index.retrieval.query import Mode as QueryMode
+from index.retrieval.search import Searcher
 
-from . import schemas
+from . import presenter, schemas
+from .deps import bearer_allows, read_keys
+from .errors import error_response, unauthorized
 from .tools import DESCRIPTIONS
 
 DOCUMENTS_URI = "zhsearch://documents"
@@ -48,26 +48,16 @@ INSTRUCTIONS = (
 )
 _READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
 
-# The limits are shown in the schema but checked by `validate_query`, whose messages say what to change.
+# The hard limits are shown in the schema; the searcher's own (maybe lower) limits are checked by
+# `validate_query`, whose messages say what to change.
 _TEXT_LIMITS = {"minLength": 1, "maxLength": MAX_QUERY_CHARS}
 _K_LIMITS = {"minimum": 1, "maximum": MAX_K}
 Query = Annotated[str, Field(description="Question or keywords, any Chinese script.", json_schema_extra=_TEXT_LIMITS)]
 Question = Annotated[str, Field(description="A question in any Chinese script.", json_schema_extra=_TEXT_LIMITS)]
 K = Annotated[int, Field(description="How many passages to return.", json_schema_extra=_K_LIMITS)]
 EvidenceK = Annotated[int, Field(description="How many evidence passages to return.", json_schema_extra=_K_LIMITS)]
-Mode = Annotated[Literal["dense", "lexical", "hybrid"], Field(description="Retrieval mode.")]
+Mode = Annotated[QueryMode, Field(description="Retrieval mode.")]
 SearchFilters = Annotated[schemas.SearchFilters | None, Field(description="Restrict the search to some documents.")]
-
-
-def _hits(query: str, hits: list[Hit]) -> list[schemas.SearchHit]:
-    norm = normalize(query)
-    return [schemas.SearchHit(**hit.__dict__, highlights=highlights(norm, hit.text)) for hit in hits]
-
-
-def _filters(model: schemas.SearchFilters | None) -> Filters | None:
-    if model is None:
-        return None
-    return Filters(frozenset(model.doc_id) if model.doc_id is not None else None, dict(model.metadata))
 
 
 def _new_server() -> MCPServer:
@@ -90,13 +80,12 @@ def _new_server() -> MCPServer:
         root.setLevel(level)
 
 
-def create_mcp(
-    get_searcher: Callable[[], Searcher],
-    *,
-    max_query_chars: int = MAX_QUERY_CHARS,
-    max_k: int = MAX_K,
-) -> MCPServer:
-    """The MCP server over whatever searcher ``get_searcher`` returns at call time."""
+def create_mcp(get_searcher: Callable[[], Searcher]) -> MCPServer:
+    """The MCP server over whatever searcher ``get_searcher`` returns at call time.
+
+    The tools take exactly the arguments that ``/v1/tools`` advertises (the API's
+    request models), and check them with the searcher's limits.
+    """
     server = _new_server()
 
     def searcher() -> Searcher:
@@ -105,37 +94,23 @@ def create_mcp(
         except ZhsearchError as exc:
             raise ToolError(str(exc)) from exc
 
-    def checked(query: str, k: int) -> str:
-        try:
-            return validate_query(query, k, max_chars=max_query_chars, max_k=max_k)
-        except ZhsearchError as exc:
-            raise ToolError(str(exc)) from exc
-
     @server.tool(name="search", description=DESCRIPTIONS["search"], annotations=_READ_ONLY)
-    def search(query: Query, k: K = 5, mode: Mode = "hybrid", filters: SearchFilters = None) -> schemas.SearchResponse:
-        checked(query, k)
+    def search(query: Query, k: K = 10, mode: Mode = "hybrid", filters: SearchFilters = None) -> schemas.SearchResponse:
         try:
-            result = searcher().search(query, k, mode, _filters(filters))
+            result = searcher().search(query, k, mode, presenter.filters(filters))
         except ZhsearchError as exc:
             raise ToolError(str(exc)) from exc
-        return schemas.SearchResponse(
-            query=result.query, mode=result.mode, results=_hits(result.query, result.hits), took_ms=result.took_ms
-        )
+        return presenter.search_response(result)
 
     @server.tool(name="ask", description=DESCRIPTIONS["ask"], annotations=_READ_ONLY)
-    def ask(question: Question, k: EvidenceK = 5) -> schemas.AskResponse:
-        checked(question, k)
+    def ask(
+        question: Question, k: EvidenceK = 5, mode: Mode = "hybrid", filters: SearchFilters = None
+    ) -> schemas.AskResponse:
         try:
-            result = ask_question(searcher(), question, k)
+            result = ask_question(searcher(), question, k, mode, presenter.filters(filters))
         except ZhsearchError as exc:
             raise ToolError(str(exc)) from exc
-        return schemas.AskResponse(
-            question=result.question,
-            mode=result.mode,
-            answer=schemas.AnswerModel(**result.answer.__dict__) if result.answer else None,
-            passages=_hits(result.question, result.hits),
-            took_ms=result.took_ms,
-        )
+        return presenter.ask_response(result)
 
     def resource_searcher() -> Searcher:
         try:
@@ -152,12 +127,7 @@ def create_mcp(
     )
     def documents() -> str:
         docs = resource_searcher().snapshot.documents
-        listed = [
-            schemas.DocumentSummary(
-                id=d.id, title=d.title, metadata=d.metadata, chars=d.chars, passages=len(d.passage_ids)
-            ).model_dump()
-            for d in (docs[key] for key in sorted(docs))
-        ]
+        listed = [presenter.summary(docs[key]).model_dump() for key in sorted(docs)]
         return json.dumps({"total": len(listed), "documents": listed}, ensure_ascii=False)
 
     # Ids are looked up in SQLite, never used as paths: only NUL bytes are refused.
@@ -186,14 +156,6 @@ def run_stdio(server: MCPServer) -> None:
     server.run("stdio")
 
 
-def _unauthorized() -> JSONResponse:
-    return JSONResponse(
-        status_code=401,
-        content={"error": {"code": "unauthorized", "message": "send `Authorization: Bearer <key>` with a valid key"}},
-        headers={"WWW-Authenticate": "Bearer"},
-    )
-
-
 class _McpEndpoint:
     """The streamable-HTTP endpoint: the API's read-key rule, then the running session manager."""
 
@@ -206,26 +168,17 @@ class _McpEndpoint:
         self.route = Route(path, endpoint=self, include_in_schema=False)
 
     def _authorized(self, scope: Scope) -> bool:
-        wanted = [self.settings.read_key, self.settings.api_key]
-        if wanted[0] is None:
-            return True
         header = next((v.decode("latin-1") for k, v in scope.get("headers", []) if k == b"authorization"), "")
-        scheme, _, token = header.partition(" ")
-        return scheme.lower() == "bearer" and any(
-            w is not None and secrets.compare_digest(token.encode(), w.encode()) for w in wanted
-        )
+        return bearer_allows(header, read_keys(self.settings))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # FastAPI's router records only its own routes; the access log and metrics label by this one.
         scope["route"] = self.route
         if not self._authorized(scope):
-            await _unauthorized()(scope, receive, send)
+            await unauthorized()(scope, receive, send)
             return
         if self.manager is None:
-            unavailable = JSONResponse(
-                status_code=503,
-                content={"error": {"code": "unavailable", "message": "the MCP endpoint is not running"}},
-            )
+            unavailable = error_response(503, "unavailable", "the MCP endpoint is not running")
             await unavailable(scope, receive, send)
             return
         await self.manager.handle_request(scope, receive, send)

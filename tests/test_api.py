@@ -4,7 +4,7 @@ from fastapi.testclient import TestClient
 
 from index import HashingEmbedder, build_index
 from index.writing.live import LiveIndex
-from service.api import create_app
+from service.app import create_app
 
 
 @pytest.fixture(scope="module")

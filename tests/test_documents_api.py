@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 
 from index import Document, HashingEmbedder, Settings, build_index
 from index.writing.live import LiveIndex
-from service.api import create_app
+from service.app import create_app
 
 HTML = """<html><head><title>社區公告</title></head><body>
 <nav>首頁 | 聯絡我們</nav>

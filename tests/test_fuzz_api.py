@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, settings
 
 from index import Document, HashingEmbedder, Settings, build_index
 from index.writing.live import LiveIndex
-from service.api import create_app
+from service.app import create_app
 
 _DIR = Path(tempfile.mkdtemp(prefix="zhsearch-fuzz-"))
 build_index([Document("base", "黃浦區的基礎文件。講經濟發展和上半年生產總值。")], _DIR, HashingEmbedder())

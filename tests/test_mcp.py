@@ -22,7 +22,7 @@ from mcp.shared.exceptions import MCPError
 from mcp.types import TextContent, TextResourceContents
 
 from index import HashingEmbedder, build_index, load_paths
-from service.tools import DESCRIPTIONS
+from service.tools import DESCRIPTIONS, tool_definitions
 from tests import server
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -99,7 +99,9 @@ def test_stdio_tools_and_resources(index_dir: Path, seed_text: str, tmp_path: Pa
                 assert set(search_schema["properties"]) == {"query", "k", "mode", "filters"}
                 assert search_schema["required"] == ["query"]
                 assert search_schema["properties"]["mode"]["enum"] == ["dense", "lexical", "hybrid"]
-                assert set(tools["ask"].input_schema["properties"]) == {"question", "k"}
+                # The MCP tools take what /v1/tools advertises (they once took fewer for ask).
+                for name, definition in ((d.function.name, d.function) for d in tool_definitions()):
+                    assert set(tools[name].input_schema["properties"]) == set(definition.parameters["properties"])
                 assert tools["search"].output_schema is not None
 
                 await _check_search(session, seed_text)

@@ -143,7 +143,7 @@ def test_api_searches_while_the_write_path_tokenizes(real_index, real_embedder, 
     from index.text.clean import parse
     from index.text.ingest import Document
     from index.writing.live import LiveIndex
-    from service.api import create_app
+    from service.app import create_app
 
     index_dir = tmp_path / "index"
     shutil.copytree(real_index, index_dir, symlinks=True)

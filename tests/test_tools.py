@@ -7,7 +7,7 @@ from pydantic import ValidationError
 
 from index import Document, HashingEmbedder, build_index
 from index.writing.live import LiveIndex
-from service.api import create_app
+from service.app import create_app
 from service.schemas import AskRequest, SearchRequest
 
 MODELS = {"search": SearchRequest, "ask": AskRequest}

@@ -21,12 +21,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..errors import DocumentError
-from ..retrieval.search import Mode, Searcher
+from ..retrieval.query import MODES, Mode
+from ..retrieval.search import Searcher
 from ..text.ingest import read_jsonl
 from ..text.normalize import normalize
 
 Level = Literal["passage", "doc"]
-MODES: tuple[Mode, ...] = ("dense", "lexical", "hybrid")
 DEPTH = 20
 # Our metric names, and ranx's names for them.
 METRICS = {

@@ -36,7 +36,8 @@ from ..models import Embedder
 from ..text.chunk import sentences
 from ..text.highlight import STOP_CHARS
 from ..text.normalize import normalize
-from .search import Filters, Hit, Mode, Searcher
+from .query import Mode
+from .search import Filters, Hit, Searcher
 
 THRESHOLD = 0.42
 MIN_COVERAGE = 0.1

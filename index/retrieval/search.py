@@ -8,29 +8,28 @@ starts after sees the new one, never a mix.
 
 from __future__ import annotations
 
+import sqlite3
 import time
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import IO, Any
 
 import faiss
 import numpy as np
 
-from ..errors import IndexMismatchError, InvalidInputError
+from ..errors import IndexUnavailableError
 from ..models import Embedder
 from ..models.batching import QueryBatcher
 from ..storage import folder, store
 from ..storage.dense import DenseIndex, sentence_count
-from ..storage.lexical import TOKENIZER, LexicalIndex
+from ..storage.lexical import LexicalIndex
 from ..storage.manifest import Manifest
-from ..text.normalize import PROFILE, dictionary_hash, normalize
+from ..text.normalize import normalize
 from .fusion import fuse
+from .query import MAX_K, Mode, QueryLimits, validate_query
 
-MAX_QUERY_CHARS = 1000
-MAX_K = 100
-MODES = ("dense", "lexical", "hybrid")
-Mode = Literal["dense", "lexical", "hybrid"]
 # Each retriever proposes this many candidates (at least) for fusion.
 CANDIDATES = 50
 
@@ -104,22 +103,6 @@ class Snapshot:
         return cls(vectors, lexical, passages, documents)
 
 
-def validate_query(
-    query: str, k: int, *, mode: str = "hybrid", max_chars: int = MAX_QUERY_CHARS, max_k: int = MAX_K
-) -> str:
-    """The query, stripped; raises ``InvalidInputError`` with a message a person can act on."""
-    stripped = query.strip()
-    if not stripped:
-        raise InvalidInputError("the query is empty")
-    if len(query) > max_chars:
-        raise InvalidInputError(f"the query has {len(query)} characters; the limit is {max_chars}")
-    if not 1 <= k <= max_k:
-        raise InvalidInputError(f"k must be between 1 and {max_k}, got {k}")
-    if mode not in MODES:
-        raise InvalidInputError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
-    return stripped
-
-
 def serve_queries_single_threaded() -> None:
     """Process-wide: FAISS searches without an OpenMP team, for a process that serves queries.
 
@@ -130,30 +113,34 @@ def serve_queries_single_threaded() -> None:
     faiss.omp_set_num_threads(1)
 
 
-def check_compatible(manifest: Manifest, embedder: Embedder) -> None:
-    manifest.check_model(embedder.name, embedder.fingerprint, embedder.dim)
-    built = (manifest.normalization, manifest.dictionary_hash, manifest.lexical)
-    if built != (PROFILE, dictionary_hash(), TOKENIZER):
-        raise IndexMismatchError(
-            f"index was built with normalization {manifest.normalization} (dictionary"
-            f" {manifest.dictionary_hash}, tokens {manifest.lexical}); this zhsearch uses {PROFILE}"
-            f" ({dictionary_hash()}, tokens {TOKENIZER}); rebuild it with `zhsearch build`"
-        )
+def _pin_current(index_dir: Path) -> tuple[Path, IO[str]]:
+    for _ in range(5):  # a build may publish, and remove the generation, between looking and pinning
+        path = folder.require_current(index_dir)
+        try:
+            pinned = folder.pin(path)
+        except FileNotFoundError:
+            continue
+        if (path / folder.MANIFEST).exists():
+            return path, pinned
+        pinned.close()
+    raise IndexUnavailableError(f"{index_dir} keeps changing under a build; try again")
 
 
 class Searcher:
     """A loaded index generation plus the embedder that built it."""
 
-    def __init__(self, path: Path, manifest: Manifest, snapshot: Snapshot, embedder: Embedder) -> None:
+    def __init__(
+        self, path: Path, manifest: Manifest, snapshot: Snapshot, embedder: Embedder, pinned: IO[str] | None = None
+    ) -> None:
         self.path = path
+        # Unpinned by close(), or when the searcher is collected.
+        self._unpin = weakref.finalize(self, pinned.close) if pinned is not None else None
         self.manifest = manifest
         self.embedder = embedder
         self.snapshot = snapshot
         self.batcher: QueryBatcher | None = None
-
-    def encode_query(self, norm_query: str) -> np.ndarray:
-        """The query vector, through the micro-batcher when one is attached (servers)."""
-        return self._encoding(norm_query)()
+        #: What a query may be here; a service lowers them from its settings.
+        self.limits = QueryLimits()
 
     def _encoding(self, norm_query: str) -> Callable[[], np.ndarray]:
         """Start encoding the query; the returned function gives the vector.
@@ -167,28 +154,38 @@ class Searcher:
 
     @classmethod
     def load(cls, index_dir: Path, embedder: Embedder) -> Searcher:
-        path = folder.require_current(index_dir)
-        manifest = Manifest.read(path / folder.MANIFEST)
-        check_compatible(manifest, embedder)
-        conn = store.connect(path / folder.STORE, readonly=True)
+        """The current generation, pinned so that a build meanwhile does not delete it (``close`` unpins)."""
+        path, pinned = _pin_current(index_dir)
         try:
-            passages = {p.id: p for p in store.all_passages(conn)}
-            lexical = LexicalIndex.load(path / folder.LEXICAL, passages)
-            snapshot = Snapshot.from_store(conn, DenseIndex.load(path), lexical, passages)
-        finally:
-            conn.close()
-        return cls(path, manifest, snapshot, embedder)
+            manifest = Manifest.read(path / folder.MANIFEST)
+            manifest.check_usable(embedder)
+            conn = store.connect(path / folder.STORE, readonly=True)
+            try:
+                passages = {p.id: p for p in store.all_passages(conn)}
+                lexical = LexicalIndex.load(path / folder.LEXICAL, passages)
+                snapshot = Snapshot.from_store(conn, DenseIndex.load(path), lexical, passages)
+            finally:
+                conn.close()
+        except BaseException:
+            pinned.close()
+            raise
+        return cls(path, manifest, snapshot, embedder, pinned)
 
     def close(self) -> None:
-        """Nothing is held open; kept so callers can treat every index alike."""
+        """Unpin the generation: a later build may remove it."""
+        if self._unpin is not None:
+            self._unpin()
 
     def document_text(self, doc_id: str) -> str | None:
         """The original full text of a document, or None."""
-        conn = store.connect(self.path / folder.STORE, readonly=True)
         try:
-            found = store.get_document(conn, doc_id)
-        finally:
-            conn.close()
+            conn = store.connect(self.path / folder.STORE, readonly=True)
+            try:
+                found = store.get_document(conn, doc_id)
+            finally:
+                conn.close()
+        except sqlite3.Error as exc:
+            raise IndexUnavailableError(f"cannot read {self.path / folder.STORE}: {exc}; restart to reload") from exc
         return found.text if found else None
 
     @property
@@ -238,7 +235,7 @@ class Searcher:
         self, query: str, k: int = 10, mode: Mode = "hybrid", filters: Filters | None = None
     ) -> SearchResult:
         began = time.perf_counter()
-        query = validate_query(query, k, mode=mode)
+        query = validate_query(query, k, mode, self.limits)
         snap = self.snapshot  # one snapshot for the whole request
         hits: list[Hit] = []
         shown: dict[str, list[tuple[int, int]]] = {}

@@ -5,6 +5,10 @@ holds ``manifest.json``, ``vectors.faiss`` and ``sentences.faiss`` (dense), ``st
 and ``lexical/`` (BM25). A build writes
 a new generation beside the live one and publishes it by atomically replacing
 the symlink, so a killed build leaves the previous index untouched.
+
+A process that reads a generation pins it (a shared lock on ``<generation>/.readers``);
+a publish removes only the old generations no reader pins, and a later publish
+removes the rest once they are free.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from ..errors import IndexBusyError, IndexNotFoundError
 MANIFEST = "manifest.json"
 STORE = "store.sqlite3"
 LEXICAL = "lexical"
+READERS = ".readers"
 
 
 def current(index_dir: Path) -> Path | None:
@@ -66,9 +71,28 @@ def publish(index_dir: Path, building: Path) -> Path:
     os.replace(tmp_link, index_dir / "current")
     _fsync_dir(index_dir)
     for old in (index_dir / "generations").iterdir():
-        if old != final:
+        if old != final and _unpinned(old):
             shutil.rmtree(old, ignore_errors=True)
     return final
+
+
+def pin(generation: Path) -> IO[str]:
+    """Keep ``generation`` on disk while the returned file is open (readers of a published index)."""
+    handle = open(generation / READERS, "a+", encoding="utf-8")  # held open on purpose
+    fcntl.flock(handle, fcntl.LOCK_SH)
+    return handle
+
+
+def _unpinned(generation: Path) -> bool:
+    readers = generation / READERS
+    if not readers.exists():
+        return True
+    with open(readers, "a+", encoding="utf-8") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
 
 
 def discard(building: Path) -> None:
@@ -78,7 +102,7 @@ def discard(building: Path) -> None:
 def lock(index_dir: Path, purpose: str) -> IO[str]:
     """Hold the index exclusively (serving or building); release by closing the returned file."""
     index_dir.mkdir(parents=True, exist_ok=True)
-    handle = open(index_dir / ".lock", "a+", encoding="utf-8")  # noqa: SIM115 - held open on purpose
+    handle = open(index_dir / ".lock", "a+", encoding="utf-8")  # held open on purpose
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

@@ -44,7 +44,7 @@ from pathlib import Path
 import bm25s
 import numpy as np
 
-from ..errors import IndexError_
+from ..errors import IndexUnavailableError
 from ..text.normalize import normalize
 from .store import StoredPassage
 
@@ -281,7 +281,7 @@ class LexicalIndex:
                 changes = json.loads((folder / DELTA_FILE).read_text(encoding="utf-8"))
             delta = [passages[i] for i in changes["added"]]
         except (OSError, ValueError, KeyError) as exc:
-            raise IndexError_(f"cannot read lexical index {folder}: {exc}") from exc
+            raise IndexUnavailableError(f"cannot read lexical index {folder}: {exc}") from exc
         removed = np.isin(ids, np.asarray(changes["removed"], np.int64))
         return cls(text, headings, ids, removed, delta)
 

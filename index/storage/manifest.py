@@ -9,6 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import IndexMismatchError, IndexNotFoundError
+from ..models import Embedder
+from ..text.chunk import CHUNKER_VERSION
+from ..text.normalize import PROFILE, dictionary_hash
+from .dense import EMBEDDED_TEXT
+from .lexical import TOKENIZER
 
 FORMAT_VERSION = 2
 
@@ -65,6 +70,30 @@ class Manifest:
             "chunking": self.chunking,
             "passage_text": self.passage_text,
         }
+
+    def check_usable(self, embedder: Embedder) -> None:
+        """Refuse an index whose vectors, passages or tokens this zhsearch would make differently.
+
+        Chunk sizes come from the manifest (live writes use them), so only the chunker's
+        version is compared; everything else in ``settings_key`` must match exactly.
+        """
+        self.check_model(embedder.name, embedder.fingerprint, embedder.dim)
+        built = {
+            "normalization": f"{self.normalization} (dictionary {self.dictionary_hash})",
+            "lexical tokens": self.lexical,
+            "chunker version": self.chunking.get("version"),
+            "passage text": self.passage_text,
+        }
+        current = {
+            "normalization": f"{PROFILE} (dictionary {dictionary_hash()})",
+            "lexical tokens": TOKENIZER,
+            "chunker version": CHUNKER_VERSION,
+            "passage text": EMBEDDED_TEXT,
+        }
+        differ = [key for key in current if built[key] != current[key]]
+        if differ:
+            what = "; ".join(f"{key} {built[key]} (this zhsearch: {current[key]})" for key in differ)
+            raise IndexMismatchError(f"index was built with {what}; rebuild it with `zhsearch build`")
 
     def check_model(self, name: str, fingerprint: str, dim: int) -> None:
         if (self.model, self.model_fingerprint, self.dim) != (name, fingerprint, dim):

@@ -51,7 +51,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from ..errors import IndexError_
+from ..errors import IndexUnavailableError
 
 FLAT_LIMIT = 20_000
 DEFAULT_EF_SEARCH = 256
@@ -72,7 +72,7 @@ class VectorIndex:
     def __init__(self, index: faiss.IndexIDMap2) -> None:
         inner = faiss.downcast_index(index.index)
         if not isinstance(inner, faiss.IndexFlatIP | faiss.IndexHNSWFlat):
-            raise IndexError_(f"unsupported vector index {type(inner).__name__}; rebuild the index")
+            raise IndexUnavailableError(f"unsupported vector index {type(inner).__name__}; rebuild the index")
         self._index = index
         self._graph = inner if isinstance(inner, faiss.IndexHNSWFlat) else None
         self._dead = int(np.count_nonzero(self._id_map() == TOMBSTONE)) if self._graph is not None else 0
@@ -108,9 +108,9 @@ class VectorIndex:
         try:
             index = faiss.read_index(str(path))
         except RuntimeError as exc:
-            raise IndexError_(f"cannot read vector index {path}: {exc}") from exc
+            raise IndexUnavailableError(f"cannot read vector index {path}: {exc}") from exc
         if not isinstance(index, faiss.IndexIDMap2):
-            raise IndexError_(f"unsupported vector index in {path}; rebuild the index")
+            raise IndexUnavailableError(f"unsupported vector index in {path}; rebuild the index")
         return cls(index)
 
     @property

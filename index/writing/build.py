@@ -14,16 +14,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ..errors import IndexError_, InvalidInputError
+from ..errors import IndexUnavailableError, InvalidInputError
 from ..models import DOCUMENT_BATCH, Embedder
 from ..storage import dense, folder, store
 from ..storage.lexical import TOKENIZER, LexicalIndex
 from ..storage.manifest import Manifest
-from ..text.chunk import ChunkConfig, chunk, fit_token_limit
+from ..text.chunk import ChunkConfig
 from ..text.clean import parse
 from ..text.ingest import Document
-from ..text.normalize import PROFILE, dictionary_hash, normalize
+from ..text.normalize import PROFILE, dictionary_hash
 from ..version import __version__
+from .prepare import passages, stored_document
 
 PASSAGE_TEXT = dense.EMBEDDED_TEXT
 # Passages embedded (and written to SQLite) per step: long enough to sort by length, short enough for steady progress.
@@ -75,7 +76,7 @@ def _previous(index_dir: Path, manifest: Manifest) -> tuple[Path, Manifest] | No
         return None
     try:
         old = Manifest.read(path / folder.MANIFEST)
-    except IndexError_:
+    except IndexUnavailableError:
         return None
     return (path, old) if old.settings_key() == manifest.settings_key() else None
 
@@ -87,7 +88,7 @@ def _live_documents(index_dir: Path, taken: set[str]) -> list[Document]:
         return []
     try:
         Manifest.read(path / folder.MANIFEST)
-    except IndexError_:
+    except IndexUnavailableError:
         return []  # an index of an older format: nothing can be carried over
     conn = store.connect(path / folder.STORE, readonly=True)
     try:
@@ -186,11 +187,7 @@ def _build_into(
         with conn:
             for done, doc in enumerate(documents, start=1):
                 layout = parse(doc)
-                conn_doc = store.StoredDocument(
-                    doc.id, layout.title, doc.text, layout.metadata, doc.content_hash, doc.source, doc.format,
-                    doc.origin,
-                )
-                store.insert_document(conn, conn_doc)
+                store.insert_document(conn, stored_document(doc, layout))
                 if old_conn is not None and old_vectors is not None and old_hashes.get(doc.id) == doc.content_hash:
                     kept = store.passages_of(old_conn, doc.id)
                     store.insert_passages(conn, kept)
@@ -198,18 +195,9 @@ def _build_into(
                     reused += 1
                     total_passages += len(kept)
                 else:
-                    chunks = fit_token_limit(
-                        doc.text, chunk(doc.text, layout, config), embedder.count_tokens, embedder.max_tokens
-                    )
-                    for ordinal, c in enumerate(chunks):
-                        text = doc.text[c.start : c.end]
-                        pending.append(
-                            store.StoredPassage(
-                                next_id, doc.id, ordinal, c.section, c.section_path, c.start, c.end, text,
-                                normalize(text),
-                            )
-                        )
-                        next_id += 1
+                    fresh = passages(doc, layout, config, embedder, next_id)
+                    pending.extend(fresh)
+                    next_id += len(fresh)
                 if progress:
                     progress("read", done, len(documents))
             total_passages += len(pending)

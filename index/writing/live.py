@@ -18,20 +18,20 @@ import re
 import shutil
 import threading
 import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from ..errors import ConflictError, IndexError_, InvalidInputError, NotFoundError
+from ..errors import ConflictError, IndexUnavailableError, InvalidInputError, NotFoundError
 from ..models import Embedder
-from ..retrieval.search import DocumentInfo, Searcher, Snapshot, check_compatible
+from ..retrieval.search import DocumentInfo, Searcher, Snapshot
 from ..storage import dense, folder, store
 from ..storage.lexical import LexicalIndex
 from ..storage.manifest import Manifest
-from ..text.chunk import ChunkConfig, chunk, fit_token_limit
-from ..text.clean import parse
+from ..text.chunk import ChunkConfig
 from ..text.ingest import Document
-from ..text.normalize import normalize
+from .prepare import prepare
 
 MAX_ID_CHARS = 200
 _BAD_ID = re.compile(r"[\x00-\x1f\x7f/]")
@@ -76,7 +76,7 @@ class LiveIndex(Searcher):
         try:
             path = folder.require_current(index_dir)
             manifest = Manifest.read(path / folder.MANIFEST)
-            check_compatible(manifest, embedder)
+            manifest.check_usable(embedder)
             vectors = dense.DenseIndex.load(path)
             live = cls(path, manifest, Snapshot(vectors, LexicalIndex.build([]), {}, {}), embedder, held)
         except BaseException:
@@ -116,7 +116,7 @@ class LiveIndex(Searcher):
         shutil.rmtree(self.path / (folder.LEXICAL + ".new"), ignore_errors=True)
         try:
             lexical = LexicalIndex.load(self.path / folder.LEXICAL, rows)
-        except (OSError, ValueError, IndexError_):
+        except (OSError, ValueError, IndexUnavailableError):
             return None
         return lexical if set(lexical.ids.tolist()) == set(rows) else None
 
@@ -160,37 +160,62 @@ class LiveIndex(Searcher):
 
     def put(self, doc: Document, *, create_only: bool = False) -> WriteResult:
         """Add or replace a document; returns once the change is durable."""
-        _check_document(doc)
-        doc = Document(doc.id, doc.text, doc.title, doc.metadata, doc.source or "api", doc.format, origin="api")
+        return self.put_many([doc], replace=not create_only)[0]
+
+    def put_many(self, docs: Sequence[Document], *, replace: bool = True) -> list[WriteResult]:
+        """Add (or, with ``replace``, replace) documents as one change: durable and visible together, or not at all.
+
+        Everything is checked before anything is written: a bad document, an id given
+        twice, or (without ``replace``) an id that exists refuses the whole batch. The
+        batch is one SQLite transaction and one snapshot swap.
+        """
+        docs = [
+            Document(d.id, d.text, d.title, d.metadata, d.source or "api", d.format, origin="api") for d in docs
+        ]
+        if not docs:
+            raise InvalidInputError("no documents to write")
+        for doc in docs:
+            _check_document(doc)
+        seen: set[str] = set()
+        for doc in docs:
+            if doc.id in seen:
+                raise InvalidInputError(f"document id {doc.id!r} appears more than once in one write")
+            seen.add(doc.id)
         with self._write_lock:
             snap = self.snapshot
-            existed = doc.id in snap.documents
-            if create_only and existed:
-                raise ConflictError(f"a document with id {doc.id!r} exists; use PUT to replace it")
-            layout = parse(doc)
-            chunks = fit_token_limit(
-                doc.text, chunk(doc.text, layout, self._config), self.embedder.count_tokens, self.embedder.max_tokens
-            )
+            if not replace:
+                taken = [doc.id for doc in docs if doc.id in snap.documents]
+                if taken:
+                    raise ConflictError(
+                        f"a document with id {taken[0]!r} exists; use PUT (or replace=true) to replace it"
+                    )
             first = self._next_id
-            passages = [
-                store.StoredPassage(
-                    first + n, doc.id, n, c.section, c.section_path, c.start, c.end,
-                    doc.text[c.start : c.end], normalize(doc.text[c.start : c.end]), layout.title,
-                )
-                for n, c in enumerate(chunks)
-            ]
-            embedded = dense.embed(passages, self.embedder)
-            stored = store.StoredDocument(
-                doc.id, layout.title, doc.text, layout.metadata, doc.content_hash, doc.source, doc.format, "api"
-            )
+            prepared = []
+            for doc in docs:
+                item = prepare(doc, self._config, self.embedder, first)
+                prepared.append(item)
+                first += len(item.passages)
+            new_passages = [p for item in prepared for p in item.passages]
+            embedded = dense.embed(new_passages, self.embedder)
+            removed: list[int] = []
             with self._conn:
-                removed = store.delete_document(self._conn, doc.id)
-                store.insert_document(self._conn, stored)
-                store.insert_passages(self._conn, passages)
-            self._next_id = first + len(passages)
-            info = DocumentInfo(doc.id, layout.title, layout.metadata, len(doc.text), tuple(p.id for p in passages))
-            self._publish(snap, removed, passages, embedded, doc.id, info)
-            return WriteResult(info, not existed)
+                for item in prepared:
+                    removed += store.delete_document(self._conn, item.document.id)
+                    store.insert_document(self._conn, item.document)
+                    store.insert_passages(self._conn, item.passages)
+            self._next_id = first
+            infos = {
+                item.document.id: DocumentInfo(
+                    item.document.id,
+                    item.document.title,
+                    item.document.metadata,
+                    len(item.document.text),
+                    tuple(p.id for p in item.passages),
+                )
+                for item in prepared
+            }
+            self._publish(snap, removed, new_passages, embedded, infos)
+            return [WriteResult(infos[doc.id], doc.id not in snap.documents) for doc in docs]
 
     def delete(self, doc_id: str) -> None:
         with self._write_lock:
@@ -199,7 +224,7 @@ class LiveIndex(Searcher):
                 raise NotFoundError(f"no document with id {doc_id!r}")
             with self._conn:
                 removed = store.delete_document(self._conn, doc_id)
-            self._publish(snap, removed, [], None, doc_id, None)
+            self._publish(snap, removed, [], None, {doc_id: None})
 
     def _publish(
         self,
@@ -207,9 +232,9 @@ class LiveIndex(Searcher):
         removed: list[int],
         passages: list[store.StoredPassage],
         embedded: dense.Vectors | None,
-        doc_id: str,
-        info: DocumentInfo | None,
+        changed: Mapping[str, DocumentInfo | None],
     ) -> None:
+        """Write the FAISS and BM25 files for a committed change, then swap the snapshot."""
         vectors = snap.vectors.copy()
         vectors.remove(removed)
         if embedded is not None:
@@ -217,9 +242,8 @@ class LiveIndex(Searcher):
         gone = set(removed)
         rows = {pid: row for pid, row in snap.passages.items() if pid not in gone}
         rows.update((p.id, p) for p in passages)
-        documents = {key: value for key, value in snap.documents.items() if key != doc_id}
-        if info is not None:
-            documents[doc_id] = info
+        documents = {key: value for key, value in snap.documents.items() if key not in changed}
+        documents.update((key, info) for key, info in changed.items() if info is not None)
         lexical, rebuilt = snap.lexical.updated(removed, passages, lambda: list(rows.values()))
         vectors.save(self.path)
         if rebuilt:

@@ -59,5 +59,6 @@ def open_searcher(index_dir: Path | None, model: str | None) -> Searcher:
     embedder = load_configured_embedder(settings, model=model)
     searcher = Searcher.load(index_dir or settings.index_dir, embedder)
     searcher.vectors.set_ef_search(settings.ef_search)
+    searcher.limits = settings.query_limits
     return searcher
 

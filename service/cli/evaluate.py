@@ -11,9 +11,10 @@ from typing import Annotated, Any
 import typer
 
 from index import ZhsearchError, build_index, get_settings, load_configured_embedder, load_paths
-from index.evaluation.evaluate import MODES, EvalReport, EvalSet, Level, evaluate, evaluate_answers, load_eval_set
+from index.evaluation.evaluate import EvalReport, EvalSet, Level, evaluate, evaluate_answers, load_eval_set
 from index.evaluation.report import metrics_table, write_report
 from index.models import Embedder
+from index.retrieval.query import MODES
 from index.retrieval.search import Searcher
 
 from .app import AsJson, Bars, IndexDir, Model, app, emit_json, fail

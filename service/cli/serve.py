@@ -23,7 +23,7 @@ def serve(
     """Serve the HTTP API (default 127.0.0.1:8000)."""
     import uvicorn
 
-    from ..api import create_app
+    from ..app import create_app
 
     base = get_settings()
     updates: dict[str, Any] = {}
@@ -63,10 +63,12 @@ def mcp_stdio(
                 log.info("loading the index from %s", target)
                 embedder = load_configured_embedder(settings, model=model)
                 serve_queries_single_threaded()
-                loaded.append(Searcher.load(target, embedder))
+                found = Searcher.load(target, embedder)
+                found.limits = settings.query_limits
+                loaded.append(found)
                 log.info("index loaded: %d passages", len(loaded[0].snapshot.passages))
             return loaded[0]
 
-    run_stdio(create_mcp(searcher, max_query_chars=settings.max_query_chars, max_k=settings.max_k))
+    run_stdio(create_mcp(searcher))
 
 

@@ -1,0 +1,82 @@
+"""The HTTP API: the app factory and its lifespan.
+
+The routes (``service.routes``) are thin: parse, call one library function, shape
+the response through ``service.presenter``. Library errors become one JSON error
+shape (``service.errors``); request ids, access logs, metrics and the body-size cap
+are middleware (``service.middleware``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from index import Settings, get_settings, load_configured_embedder
+from index.models.batching import QueryBatcher
+from index.retrieval.answer import warm_up
+from index.retrieval.search import serve_queries_single_threaded
+from index.version import __version__
+from index.writing.live import LiveIndex
+
+from . import errors, schemas
+from .mcp_server import create_mcp, http_endpoint
+from .middleware import Metrics, RequestContext
+from .routes import documents, ops, search, tools
+
+log = logging.getLogger("zhsearch.api")
+
+
+def _load(settings: Settings) -> LiveIndex:
+    import torch
+
+    # One intra-op thread per encoding worker: the workers, not the model, spread load over the cores.
+    torch.set_num_threads(settings.threads or 1)
+    embedder = load_configured_embedder(settings, threads=settings.threads or 1)
+    serve_queries_single_threaded()
+    loaded = LiveIndex.open(settings.index_dir, embedder)
+    loaded.batcher = QueryBatcher(embedder, workers=settings.encode_workers)
+    loaded.vectors.set_ef_search(settings.ef_search)
+    return loaded
+
+
+def create_app(settings: Settings | None = None, *, index: LiveIndex | None = None) -> FastAPI:
+    """The API app; the model and index load once, in ``lifespan``, unless an index is given."""
+    settings = settings or get_settings()
+    mcp_route, mcp_running = http_endpoint(create_mcp(lambda: app.state.index), settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        loaded = index if index is not None else _load(settings)
+        loaded.limits = settings.query_limits
+        warm_up()
+        app.state.index = loaded
+        app.state.metrics.build_seconds.set(loaded.manifest.build_seconds)
+        log.info("index loaded from %s (%d passages, %d repaired)", loaded.path, len(loaded.vectors), loaded.repaired)
+        async with mcp_running():  # a routed sub-app's lifespan does not run on its own
+            yield
+        if index is None:
+            if loaded.batcher is not None:
+                loaded.batcher.close()
+            loaded.close()
+
+    app = FastAPI(
+        title="zhsearch",
+        version=__version__,
+        description="Chinese semantic search and question answering over traditional and simplified documents.",
+        lifespan=lifespan,
+        responses={422: {"model": schemas.ErrorResponse}},
+    )
+    app.state.settings = settings
+    app.state.metrics = Metrics()
+    app.add_middleware(RequestContext, metrics=app.state.metrics, max_body=settings.max_upload_bytes)
+    errors.install(app)
+    app.router.routes.append(mcp_route)  # MCP (streamable HTTP) at /mcp: search, ask and the documents
+    for module in (tools, ops, search, documents):
+        app.include_router(module.router)
+    return app
+
+
+__all__ = ["create_app"]

@@ -1,0 +1,81 @@
+"""The one JSON error shape, ``{"error": {"code", "message"}}``, and how library errors map to it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from index import ZhsearchError
+from index.errors import (
+    ConflictError,
+    DocumentError,
+    IndexUnavailableError,
+    InvalidInputError,
+    ModelError,
+    NotFoundError,
+    UnsupportedFormatError,
+)
+
+STATUS = (
+    (InvalidInputError, 422),
+    (NotFoundError, 404),
+    (ConflictError, 409),
+    (UnsupportedFormatError, 415),
+    (DocumentError, 400),
+    (IndexUnavailableError, 503),
+    (ModelError, 503),
+)
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(status_code=status, content={"error": {"code": code, "message": message}}, headers=headers)
+
+
+def unauthorized() -> JSONResponse:
+    return error_response(
+        401, "unauthorized", "send `Authorization: Bearer <key>` with a valid key", {"WWW-Authenticate": "Bearer"}
+    )
+
+
+def validation_message(errors: list[Any]) -> str:
+    parts = []
+    for err in errors:
+        loc = list(err.get("loc", ()))
+        if loc and loc[0] in ("body", "query", "path", "header"):
+            loc = loc[1:]  # where the field came from is noise to a reader
+        where = ".".join(str(p) for p in loc)
+        parts.append(f"{where}: {err.get('msg')}" if where else str(err.get("msg")))
+    return "; ".join(parts) or "invalid request"
+
+
+def install(app: FastAPI) -> None:
+    """Every error a client can cause becomes the one JSON shape with a specific status."""
+
+    @app.exception_handler(RequestValidationError)
+    async def on_validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return error_response(422, "invalid_request", validation_message(list(exc.errors())))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return error_response(exc.status_code, "http_error", str(exc.detail))
+
+    @app.exception_handler(ApiError)
+    async def on_api(_: Request, exc: ApiError) -> JSONResponse:
+        if exc.status == 401:
+            return unauthorized()
+        return error_response(exc.status, exc.code, exc.message)
+
+    @app.exception_handler(ZhsearchError)
+    async def on_library(_: Request, exc: ZhsearchError) -> JSONResponse:
+        status = next((code for kind, code in STATUS if isinstance(exc, kind)), 400)
+        return error_response(status, exc.code, str(exc))

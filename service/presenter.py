@@ -1,0 +1,76 @@
+"""Library results as the wire shapes of ``service.schemas``, shared by HTTP and MCP."""
+
+from __future__ import annotations
+
+from fastapi import Response
+from pydantic import BaseModel
+
+from index.retrieval.answer import AskResult
+from index.retrieval.search import DocumentInfo, Filters, Hit, SearchResult
+from index.storage.store import StoredPassage
+from index.text.highlight import highlights
+from index.text.normalize import normalize
+from index.writing.live import WriteResult
+
+from . import schemas
+
+
+def filters(model: schemas.SearchFilters | None) -> Filters | None:
+    if model is None:
+        return None
+    return Filters(frozenset(model.doc_id) if model.doc_id is not None else None, dict(model.metadata))
+
+
+def hits(query: str, found: list[Hit]) -> list[schemas.SearchHit]:
+    norm = normalize(query)
+    return [schemas.SearchHit(**hit.__dict__, highlights=highlights(norm, hit.text)) for hit in found]
+
+
+def search_response(result: SearchResult) -> schemas.SearchResponse:
+    return schemas.SearchResponse(
+        query=result.query, mode=result.mode, results=hits(result.query, result.hits), took_ms=result.took_ms
+    )
+
+
+def ask_response(result: AskResult) -> schemas.AskResponse:
+    return schemas.AskResponse(
+        question=result.question,
+        mode=result.mode,
+        answer=schemas.AnswerModel(**result.answer.__dict__) if result.answer else None,
+        passages=hits(result.question, result.hits),
+        took_ms=result.took_ms,
+    )
+
+
+def summary(info: DocumentInfo) -> schemas.DocumentSummary:
+    return schemas.DocumentSummary(
+        id=info.id, title=info.title, metadata=info.metadata, chars=info.chars, passages=len(info.passage_ids)
+    )
+
+
+def written(result: WriteResult) -> schemas.DocumentWritten:
+    return schemas.DocumentWritten(**summary(result.document).model_dump(), created=result.created)
+
+
+def passage(p: StoredPassage) -> schemas.PassageOut:
+    return schemas.PassageOut(
+        passage_id=p.id,
+        doc_id=p.doc_id,
+        title=p.title,
+        section=p.section,
+        section_path=list(p.section_path),
+        text=p.text,
+        start=p.start,
+        end=p.end,
+    )
+
+
+def json_response(model: BaseModel) -> Response:
+    """A model already validated on construction, serialized once.
+
+    Returning the model itself makes FastAPI validate and encode it again through
+    ``response_model``; for a search response that was about a tenth of the
+    request's time beside the query encoding. Routes keep ``response_model`` for
+    their OpenAPI schema.
+    """
+    return Response(content=model.model_dump_json(), media_type="application/json")

@@ -1,0 +1,149 @@
+"""``/v1/documents`` and ``/v1/passages``: add, replace, delete and read documents."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+
+from index import Settings
+from index.text.ingest import Document, documents_from_upload
+from index.writing.live import LiveIndex, new_document_id
+
+from .. import presenter, schemas
+from ..deps import AppSettings, Live, require_read, require_write
+from ..errors import ApiError, validation_message
+
+router = APIRouter(tags=["documents"])
+
+_UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": schemas.DocumentIn.model_json_schema(ref_template="#/components/schemas/{model}")
+            },
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {"file": {"type": "array", "items": {"type": "string", "format": "binary"}}},
+                    "required": ["file"],
+                }
+            },
+        },
+    }
+}
+
+
+def _check_size(settings: Settings, text: str) -> None:
+    size = len(text.encode("utf-8"))
+    if size > settings.max_document_bytes:
+        raise ApiError(413, "too_large", f"the document has {size} bytes; the limit is {settings.max_document_bytes}")
+
+
+async def _uploaded(request: Request, settings: Settings) -> list[Document]:
+    try:
+        form = await request.form()
+    except (ValueError, KeyError, AssertionError) as exc:
+        raise ApiError(400, "bad_request", f"cannot read the multipart body: {exc}") from exc
+    try:
+        uploads = [value for _, value in form.multi_items() if isinstance(value, UploadFile)]
+        if not uploads:
+            raise ApiError(422, "invalid_request", "file: attach at least one file")
+        docs: list[Document] = []
+        for upload in uploads:
+            found = documents_from_upload(upload.filename or "upload.txt", await upload.read())
+            for doc in found:
+                _check_size(settings, doc.text)
+            docs.extend(found)
+        return docs
+    finally:
+        await form.close()
+
+
+@router.post(
+    "/v1/documents",
+    status_code=201,
+    response_model=schemas.UploadResponse,
+    dependencies=[require_write],
+    openapi_extra=_UPLOAD_BODY,
+)
+async def add_documents(
+    request: Request,
+    replace: Annotated[bool, Query(description="Replace documents whose id exists (default: 409).")] = False,
+) -> schemas.UploadResponse:
+    """Add documents: a JSON document, or a multipart upload of .txt, .md, .jsonl or .html files.
+
+    All or nothing: every document is checked before any is written, and the batch is
+    one transaction. An id that exists is a 409 unless ``replace=true``.
+    """
+    idx: LiveIndex = request.app.state.index
+    settings: Settings = request.app.state.settings
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype == "application/json":
+        try:
+            body = schemas.DocumentIn.model_validate_json(await request.body())
+        except ValidationError as exc:
+            raise ApiError(422, "invalid_request", validation_message(exc.errors())) from exc
+        _check_size(settings, body.text)
+        docs = [Document(body.id or new_document_id(), body.text, body.title, dict(body.metadata), "api")]
+    elif ctype == "multipart/form-data":
+        docs = await _uploaded(request, settings)
+    else:
+        raise ApiError(415, "unsupported_media_type", "send application/json or multipart/form-data")
+    results = await run_in_threadpool(idx.put_many, docs, replace=replace)
+    return schemas.UploadResponse(documents=[presenter.written(r) for r in results])
+
+
+@router.get("/v1/documents", response_model=schemas.DocumentList, dependencies=[require_read])
+def list_documents(
+    idx: Live,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 20,
+) -> schemas.DocumentList:
+    total, page = idx.documents(offset, limit)
+    return schemas.DocumentList(
+        total=total, offset=offset, limit=limit, documents=[presenter.summary(d) for d in page]
+    )
+
+
+@router.get("/v1/documents/{doc_id}", response_model=schemas.DocumentOut, dependencies=[require_read])
+def get_document(doc_id: str, idx: Live) -> schemas.DocumentOut:
+    doc = idx.document(doc_id)
+    info = idx.snapshot.documents.get(doc_id)
+    passages = [idx.passage(pid) for pid in info.passage_ids] if info else []
+    return schemas.DocumentOut(
+        id=doc.id,
+        title=doc.title,
+        text=doc.text,
+        metadata=doc.metadata,
+        passages=[presenter.passage(p) for p in passages],
+    )
+
+
+@router.put("/v1/documents/{doc_id}", response_model=schemas.DocumentWritten, dependencies=[require_write])
+def put_document(
+    doc_id: str, body: schemas.DocumentUpdate, idx: Live, settings: AppSettings, response: Response
+) -> schemas.DocumentWritten:
+    """Replace a document (or create it under this id)."""
+    _check_size(settings, body.text)
+    result = idx.put(Document(doc_id, body.text, body.title, dict(body.metadata), "api"))
+    response.status_code = 201 if result.created else 200
+    return presenter.written(result)
+
+
+@router.delete("/v1/documents/{doc_id}", status_code=204, dependencies=[require_write])
+def delete_document(doc_id: str, idx: Live) -> Response:
+    idx.delete(doc_id)
+    return Response(status_code=204)
+
+
+@router.get("/v1/passages/{passage_id}", response_model=schemas.PassageOut, dependencies=[require_read])
+def get_passage(passage_id: int, idx: Live) -> schemas.PassageOut:
+    return presenter.passage(idx.passage(passage_id))
+
+
+
