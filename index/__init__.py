@@ -19,7 +19,7 @@ from .text.chunk import ChunkConfig
 from .text.ingest import Document, load_paths
 from .text.normalize import normalize
 from .version import __version__
-from .writing.build import BuildReport, build_index, is_up_to_date
+from .writing.build import BuildReport, build_index
 
 __all__ = [
     "BuildReport",
@@ -40,7 +40,6 @@ __all__ = [
     "__version__",
     "build_index",
     "get_settings",
-    "is_up_to_date",
     "load_configured_embedder",
     "load_embedder",
     "load_paths",

@@ -9,7 +9,7 @@ are middleware (``service.middleware``).
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -42,14 +42,24 @@ def _load(settings: Settings) -> LiveIndex:
     return loaded
 
 
-def create_app(settings: Settings | None = None, *, index: LiveIndex | None = None) -> FastAPI:
-    """The API app; the model and index load once, in ``lifespan``, unless an index is given."""
+def create_app(
+    settings: Settings | None = None, *, index: LiveIndex | Callable[[], LiveIndex] | None = None
+) -> FastAPI:
+    """The API app; the model and index load once, in ``lifespan``.
+
+    ``index`` replaces that loading: an open index (the caller keeps and closes it), or a
+    function that opens one when the app starts (the app closes it when it stops).
+    """
     settings = settings or get_settings()
+    owned = not isinstance(index, LiveIndex)
     mcp_route, mcp_running = http_endpoint(create_mcp(lambda: app.state.index), settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        loaded = index if index is not None else _load(settings)
+        if isinstance(index, LiveIndex):
+            loaded = index
+        else:
+            loaded = index() if index is not None else _load(settings)
         loaded.limits = settings.query_limits
         warm_up()
         app.state.index = loaded
@@ -57,7 +67,7 @@ def create_app(settings: Settings | None = None, *, index: LiveIndex | None = No
         log.info("index loaded from %s (%d passages, %d repaired)", loaded.path, len(loaded.vectors), loaded.repaired)
         async with mcp_running():  # a routed sub-app's lifespan does not run on its own
             yield
-        if index is None:
+        if owned:
             if loaded.batcher is not None:
                 loaded.batcher.close()
             loaded.close()

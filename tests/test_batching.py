@@ -1,4 +1,5 @@
 import threading
+import time
 
 import numpy as np
 
@@ -6,13 +7,24 @@ from index import HashingEmbedder
 from index.models.batching import QueryBatcher
 
 
+def wait_until(condition, timeout: float = 10.0) -> None:
+    """Poll ``condition`` until it holds; fail the test instead of hanging."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting for the batcher")
+        time.sleep(0.01)
+
+
 class SlowEmbedder(HashingEmbedder):
     def __init__(self) -> None:
         super().__init__()
         self.calls: list[int] = []
         self.gate = threading.Event()
+        self.entered = threading.Event()
 
     def encode_queries(self, texts):
+        self.entered.set()
         self.gate.wait(5)
         self.calls.append(len(texts))
         return super().encode_queries(texts)
@@ -37,10 +49,11 @@ def test_queries_arriving_together_share_a_call() -> None:
         results[i] = batcher.encode(f"問題{i}")
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(9)]
-    for thread in threads:
+    threads[0].start()
+    wait_until(embedder.entered.is_set)  # the first job is held by the worker at the gate
+    for thread in threads[1:]:
         thread.start()
-    while batcher._queue.qsize() < 8:  # one job is held by the worker at the gate, eight wait
-        threading.Event().wait(0.01)
+    wait_until(lambda: batcher._queue.qsize() >= 8)  # eight wait behind it
     embedder.gate.set()
     for thread in threads:
         thread.join(10)
@@ -95,12 +108,10 @@ def test_a_failed_batch_is_retried_query_by_query(caplog) -> None:
     threads = [threading.Thread(target=run, args=(t, f"req-{i}")) for i, t in enumerate(texts)]
     with caplog.at_level("WARNING", logger="zhsearch.batching"):
         threads[0].start()
-        while not batcher._queue.empty():  # the first job is held by the worker at the gate
-            threading.Event().wait(0.01)
+        wait_until(embedder.entered.is_set)  # the first job is held by the worker at the gate
         for thread in threads[1:]:
             thread.start()
-        while batcher._queue.qsize() < 3:
-            threading.Event().wait(0.01)
+        wait_until(lambda: batcher._queue.qsize() >= 3)
         embedder.gate.set()
         for thread in threads:
             thread.join(10)

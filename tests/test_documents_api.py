@@ -191,3 +191,39 @@ def test_query_limits_are_configurable(tmp_path: Path) -> None:
         assert client.get("/v1/search", params={"q": "经济", "k": 6}).status_code == 422
         assert client.post("/v1/ask", json={"question": "经济", "k": 5}).status_code == 200
     live.close()
+
+
+def _jsonl(*records: dict) -> bytes:
+    return "\n".join(json.dumps(r, ensure_ascii=False) if r else "" for r in records).encode() + b"\n"
+
+
+def test_an_upload_is_all_or_nothing(client: TestClient) -> None:
+    """A .jsonl whose second record is bad once committed the first, then answered 422."""
+    bad = _jsonl({"_id": "first", "text": "第一筆。"}, {"_id": "second", "text": "  "})
+    response = client.post("/v1/documents", files={"file": ("batch.jsonl", bad, "application/x-ndjson")})
+    assert response.status_code == 422, response.text
+    assert client.get("/v1/documents/first").status_code == 404
+    twice = _jsonl({"_id": "same", "text": "一。"}, {"_id": "same", "text": "二。"})
+    response = client.post("/v1/documents", files={"file": ("twice.jsonl", twice, "application/x-ndjson")})
+    assert response.status_code == 422 and "more than once" in response.json()["error"]["message"]
+    assert client.get("/v1/documents/same").status_code == 404
+    before = client.get("/readyz").json()
+    good = _jsonl({"_id": "a", "text": "甲文件。"}, {"_id": "b", "text": "乙文件。"})
+    response = client.post("/v1/documents", files={"file": ("good.jsonl", good, "application/x-ndjson")})
+    assert response.status_code == 201 and [d["id"] for d in response.json()["documents"]] == ["a", "b"]
+    after = client.get("/readyz").json()
+    assert after["documents"] == before["documents"] + 2 and after["status"] == "ready"
+
+
+def test_json_and_multipart_posts_treat_an_existing_id_alike(client: TestClient) -> None:
+    """JSON POST refused an existing id while a multipart upload silently replaced it."""
+    assert client.post("/v1/documents", json={"id": "x", "text": "原文。"}).status_code == 201
+    upload = {"file": ("x.txt", "新文。".encode(), "text/plain")}
+    assert client.post("/v1/documents", files=upload).status_code == 409
+    assert client.post("/v1/documents", json={"id": "x", "text": "新文。"}).status_code == 409
+    assert client.get("/v1/documents/x").json()["text"] == "原文。"
+    replaced = client.post("/v1/documents", params={"replace": "true"}, files=upload)
+    assert replaced.status_code == 201 and replaced.json()["documents"][0]["created"] is False
+    assert client.get("/v1/documents/x").json()["text"] == "新文。"
+    again = client.post("/v1/documents", params={"replace": "true"}, json={"id": "x", "text": "第三版。"})
+    assert again.status_code == 201 and client.get("/v1/documents/x").json()["text"] == "第三版。"

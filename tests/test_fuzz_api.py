@@ -12,12 +12,16 @@ from index import Document, HashingEmbedder, Settings, build_index
 from index.writing.live import LiveIndex
 from service.app import create_app
 
-_DIR = Path(tempfile.mkdtemp(prefix="zhsearch-fuzz-"))
-build_index([Document("base", "黃浦區的基礎文件。講經濟發展和上半年生產總值。")], _DIR, HashingEmbedder())
-_LIVE = LiveIndex.open(_DIR, HashingEmbedder())
-APP = create_app(Settings(index_dir=_DIR, model="hashing"), index=_LIVE)
 
-schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
+def _open_index() -> LiveIndex:
+    """Built and locked when the app starts, not when this module is imported."""
+    index_dir = Path(tempfile.mkdtemp(prefix="zhsearch-fuzz-"))
+    build_index([Document("base", "黃浦區的基礎文件。講經濟發展和上半年生產總值。")], index_dir, HashingEmbedder())
+    return LiveIndex.open(index_dir, HashingEmbedder())
+
+
+# The schema needs only the app object; the index opens in its lifespan.
+schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(Settings(model="hashing"), index=_open_index))
 
 
 @schema.parametrize()

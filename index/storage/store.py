@@ -134,18 +134,6 @@ def _passage(row: Sequence[Any]) -> StoredPassage:
     )
 
 
-def passages_by_id(conn: sqlite3.Connection, ids: Sequence[int]) -> dict[int, StoredPassage]:
-    if not ids:
-        return {}
-    marks = ",".join("?" * len(ids))
-    rows = conn.execute(
-        f"SELECT {_PASSAGE_COLUMNS} FROM passages p JOIN documents d ON d.id = p.doc_id"
-        f" WHERE p.id IN ({marks})",
-        list(ids),
-    ).fetchall()
-    return {row[0]: _passage(row) for row in rows}
-
-
 def passages_of(conn: sqlite3.Connection, doc_id: str) -> list[StoredPassage]:
     rows = conn.execute(
         f"SELECT {_PASSAGE_COLUMNS} FROM passages p JOIN documents d ON d.id = p.doc_id"
@@ -169,12 +157,6 @@ def document_hashes(conn: sqlite3.Connection) -> dict[str, str]:
 def max_passage_id(conn: sqlite3.Connection) -> int:
     value = conn.execute("SELECT COALESCE(MAX(id), 0) FROM passages").fetchone()[0]
     return int(value)
-
-
-def counts(conn: sqlite3.Connection) -> tuple[int, int]:
-    docs = conn.execute("SELECT COUNT(*) FROM documents").fetchone()[0]
-    passages = conn.execute("SELECT COUNT(*) FROM passages").fetchone()[0]
-    return int(docs), int(passages)
 
 
 _DOCUMENT_COLUMNS = "id, title, text, metadata, content_hash, source, format, origin"

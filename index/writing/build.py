@@ -104,12 +104,6 @@ def _same(old: Manifest, new: Manifest) -> bool:
     return (old.corpus_hash, old.lexical) == (new.corpus_hash, new.lexical)
 
 
-def is_up_to_date(index_dir: Path, documents: Sequence[Document], embedder: Embedder, config: ChunkConfig) -> bool:
-    fresh = _new_manifest(embedder, config, documents)
-    previous = _previous(index_dir, fresh)
-    return previous is not None and _same(previous[1], fresh)
-
-
 def build_index(
     documents: Sequence[Document],
     index_dir: Path,
