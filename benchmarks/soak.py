@@ -62,15 +62,16 @@ DOCS_PER_CLIENT = 6
 ABSENT = -1  # the "version" of a document that does not exist
 
 
-def _cjk(number: int) -> str:
-    # Digits in CJK: the lexical index makes bigrams of CJK runs only, so ASCII digits
-    # would be lone tokens shared by every marker.
-    return "".join("零一二三四五六七八九"[int(d)] for d in str(number))
-
-
 def marker(client: int, doc: int, version: int) -> str:
-    """A phrase only this version of this document contains (lexically searchable)."""
-    return f"稽核標記甲{_cjk(client)}乙{_cjk(doc)}丙{_cjk(version)}丁"
+    """A phrase only this version of this document contains, lexically searchable.
+
+    Eight CJK characters drawn at random (seeded by the triple) from the common block:
+    their bigrams are unique to the version, so BM25 ranks it first. Spelled-out numbers
+    were not enough: markers shared most bigrams, and length normalization let a short
+    passage of another document outrank the exact one.
+    """
+    rng = random.Random(f"{client}/{doc}/{version}")
+    return "稽核" + "".join(chr(rng.randint(0x4E00, 0x9FA5)) for _ in range(8))
 
 
 def document_text(client: int, doc: int, version: int, rng: random.Random) -> str:
@@ -275,9 +276,10 @@ def audit(base: str, clients: list[Client]) -> dict[str, list[str]]:
                         found["lost"].append(f"{doc.id}: version {version}, expected {sorted(doc.possible)}")
                     continue
                 query = client.expected_marker(doc, version)
-                hits = http.get("/v1/search", params={"q": query, "k": 1, "mode": "lexical"}).json()["results"]
+                hits = http.get("/v1/search", params={"q": query, "k": 3, "mode": "lexical"}).json()["results"]
                 if not hits or hits[0]["doc_id"] != doc.id:
-                    found["unsearchable"].append(f"{doc.id}: marker of version {version} not found by search")
+                    got = [(h["doc_id"], h["score"]) for h in hits]
+                    found["unsearchable"].append(f"{doc.id}: marker of version {version} not found by search: {got}")
     return found
 
 
@@ -431,8 +433,11 @@ def main() -> int:
     report = render(result, args)
     args.out.write_text(report, encoding="utf-8")
     print(report)
-    shutil.rmtree(work, ignore_errors=True)
     failed = result["lost"] or result["resurrected"] or result["unsearchable"] or result["errors_5xx"]
+    if failed:
+        print(f"kept {work} for inspection", flush=True)
+    else:
+        shutil.rmtree(work, ignore_errors=True)
     return 1 if failed else 0
 
 
