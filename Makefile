@@ -41,6 +41,7 @@ test: install system-deps
 
 lint: install
 	$(BIN)/ruff check index service tests benchmarks
+	$(BIN)/ruff format --check index service tests benchmarks
 	$(BIN)/mypy
 
 bench: install

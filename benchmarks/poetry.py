@@ -130,7 +130,7 @@ def main() -> None:
     build_s = time.perf_counter() - began
     build_peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     searcher = Searcher.load(index_dir, embedder)
-    parts = searcher.vectors._passages, searcher.vectors._sentences  # noqa: SLF001 - the benchmark inspects them
+    parts = searcher.vectors._passages, searcher.vectors._sentences  # the benchmark inspects them
 
     # Recall queries: the benchmark's own questions plus lines of indexed poems, asked as queries.
     rng = np.random.default_rng(0)

@@ -197,8 +197,11 @@ class Client(threading.Thread):
         return response
 
     def search(self, http: httpx.Client) -> None:
-        body = {"query": self.rng.choice(QUESTIONS), "k": self.rng.choice([3, 10]),
-                "mode": self.rng.choice(["hybrid", "hybrid", "dense", "lexical"])}
+        body = {
+            "query": self.rng.choice(QUESTIONS),
+            "k": self.rng.choice([3, 10]),
+            "mode": self.rng.choice(["hybrid", "hybrid", "dense", "lexical"]),
+        }
         self._send(http, "POST /v1/search", "POST", "/v1/search", json=body)
 
     def ask(self, http: httpx.Client) -> None:
@@ -236,7 +239,12 @@ class Client(threading.Thread):
         lines = [json.dumps(record, ensure_ascii=False) for record in records]
         payload = ("\n".join(lines) + "\n").encode("utf-8")
         files = {"file": ("soak.jsonl", payload, "application/x-ndjson")}
-        self._write(docs, lambda: self._send(http, "POST /v1/documents", "POST", "/v1/documents", files=files))
+        self._write(
+            docs,
+            lambda: self._send(
+                http, "POST /v1/documents", "POST", "/v1/documents", files=files, params={"replace": "true"}
+            ),
+        )
 
     def delete(self, http: httpx.Client) -> None:
         target = self.rng.choice(self.docs + self.uploads)
@@ -309,7 +317,8 @@ def prepare_index(work: Path, source: Path | None) -> Path:
     print("building a fresh seed index with the real model…", flush=True)
     subprocess.run(
         [sys.executable, "-m", "service.cli", "build", "--docs", str(ROOT / "seeds"), "--index-dir", str(index_dir)],
-        cwd=ROOT, check=True,
+        cwd=ROOT,
+        check=True,
     )
     return index_dir
 
@@ -355,15 +364,20 @@ def main() -> int:
             if now >= next_kill:
                 took = server.restart()
                 server.restarts.append(took)
-                print(f"[{now - began:6.0f} s] SIGKILL + restart #{server.generation} ({took:.1f} s to healthy)",
-                      flush=True)
+                print(
+                    f"[{now - began:6.0f} s] SIGKILL + restart #{server.generation} ({took:.1f} s to healthy)",
+                    flush=True,
+                )
                 next_kill = time.monotonic() + rng.uniform(args.kill_min, args.kill_max)
             if now - last_report >= 15:
                 last_report = now
                 done = sum(len(v) for v in tally.latency.values())
-                print(f"[{now - began:6.0f} s] {done} answered, {tally.acked_writes} writes and "
-                      f"{tally.acked_deletes} deletes acknowledged, {len(tally.errors_5xx)} 5xx, "
-                      f"{tally.conn_down}+{tally.conn_up} connection errors (down+up)", flush=True)
+                print(
+                    f"[{now - began:6.0f} s] {done} answered, {tally.acked_writes} writes and "
+                    f"{tally.acked_deletes} deletes acknowledged, {len(tally.errors_5xx)} 5xx, "
+                    f"{tally.conn_down}+{tally.conn_up} connection errors (down+up)",
+                    flush=True,
+                )
             time.sleep(0.5)
     finally:
         stop.set()
@@ -448,42 +462,43 @@ def render(r: dict, args: argparse.Namespace) -> str:  # type: ignore[type-arg]
         + " |"
         for route, v in r["routes"].items()
     )
-    errors = "\n".join(
-        f"- `{e['route']}` {e['status']}, request id `{e['request_id']}`: {e['traceback'] or e['body']}"
-        for e in r["errors_5xx"]
-    ) or "none"
-    rss = r["rss_mb"]
-    generations = "\n".join(
-        f"| {g} | {v[0]} | {v[1]} | {v[2]} |" for g, v in rss["per_generation"].items()
+    errors = (
+        "\n".join(
+            f"- `{e['route']}` {e['status']}, request id `{e['request_id']}`: {e['traceback'] or e['body']}"
+            for e in r["errors_5xx"]
+        )
+        or "none"
     )
+    rss = r["rss_mb"]
+    generations = "\n".join(f"| {g} | {v[0]} | {v[1]} | {v[2]} |" for g, v in rss["per_generation"].items())
     conn_up = r["connection_errors_while_up"]
     growth = "n/a" if r["rss_growth_after_first_restart"] is None else f"{r['rss_growth_after_first_restart']:+.1%}"
     problems = "\n".join(f"- {x}" for x in r["lost"] + r["resurrected"] + r["unsearchable"]) or "none"
     return f"""# Reliability
 
 `make soak` (`benchmarks/soak.py`): a fresh copy of the seed index served on
-127.0.0.1 with the default model and backend, {r['concurrency']} clients sending a
-mixed load ({', '.join(f'{k} {v}%' for k, v in r['mix'].items())}; uploads are multipart
-`.jsonl` files of 1-3 documents), the server SIGKILLed every {args.kill_min:.0f}-{args.kill_max:.0f} s
+127.0.0.1 with the default model and backend, {r["concurrency"]} clients sending a
+mixed load ({", ".join(f"{k} {v}%" for k, v in r["mix"].items())}; uploads are multipart
+`.jsonl` files of 1-3 documents, `replace=true`), the server SIGKILLed every {args.kill_min:.0f}-{args.kill_max:.0f} s
 at random and restarted, then killed and restarted once more and audited document by
 document. Targets (issue 10): 0 lost, 0 resurrected, 0 5xx, RSS growth at most 10%
 after the first restart.
 
-Run: {r['date']}, {r['duration_s']} s, on {r['machine']}.
+Run: {r["date"]}, {r["duration_s"]} s, on {r["machine"]}.
 
 | | |
 |---|---|
-| acknowledged writes (documents) | {r['acknowledged_writes']} |
-| acknowledged deletes | {r['acknowledged_deletes']} |
-| documents audited | {r['documents_audited']} |
-| **lost writes** | **{len(r['lost'])}** |
-| **resurrected deletes** | **{len(r['resurrected'])}** |
-| acknowledged but not found by search | {len(r['unsearchable'])} |
-| **5xx responses** | **{len(r['errors_5xx'])}** |
-| SIGKILLs | {r['kills']} (restart to healthy: {', '.join(str(x) for x in r['restart_s'])} s) |
-| connection errors while the server was down / up | {r['connection_errors_while_down']} / {conn_up} |
-| `/readyz` after the final restart | {r['readyz_after']} |
-| server RSS: start / after the first restart / end | {rss['start']} / {rss['after_first_restart']} / {rss['end']} MB |
+| acknowledged writes (documents) | {r["acknowledged_writes"]} |
+| acknowledged deletes | {r["acknowledged_deletes"]} |
+| documents audited | {r["documents_audited"]} |
+| **lost writes** | **{len(r["lost"])}** |
+| **resurrected deletes** | **{len(r["resurrected"])}** |
+| acknowledged but not found by search | {len(r["unsearchable"])} |
+| **5xx responses** | **{len(r["errors_5xx"])}** |
+| SIGKILLs | {r["kills"]} (restart to healthy: {", ".join(str(x) for x in r["restart_s"])} s) |
+| connection errors while the server was down / up | {r["connection_errors_while_down"]} / {conn_up} |
+| `/readyz` after the final restart | {r["readyz_after"]} |
+| server RSS: start / after the first restart / end | {rss["start"]} / {rss["after_first_restart"]} / {rss["end"]} MB |
 | RSS growth after the first restart (end / median of generation 1 once warm) | {growth} |
 
 Latency per route (ms, every answered request, restarts included):

@@ -99,12 +99,14 @@ class RequestContext:
                 await self.app(scope, receive_counted, send_wrapped)
             except _TooLarge:
                 await self._reject(send_wrapped, request_id)
-            except Exception:  # noqa: BLE001 - logged with its traceback, answered as JSON
+            except Exception:  # logged with its traceback, answered as JSON
                 log.exception("unhandled error [request_id=%s]", request_id)
                 status["code"] = 500
                 if not status["started"]:
                     await self._send_json(
-                        send_wrapped, 500, "internal",
+                        send_wrapped,
+                        500,
+                        "internal",
                         f"internal error; the server log has its traceback under request id {request_id}",
                     )
         tracing.request_id.reset(token)
@@ -115,7 +117,11 @@ class RequestContext:
         self.metrics.latency.labels(method, route).observe(elapsed)
         log.info(
             "%s %s -> %d in %.1f ms [request_id=%s]",
-            method, scope.get("path", ""), status["code"], elapsed * 1000, request_id,
+            method,
+            scope.get("path", ""),
+            status["code"],
+            elapsed * 1000,
+            request_id,
         )
 
     async def _reject(self, send: Any, request_id: str) -> None:

@@ -27,7 +27,10 @@ def start(index_dir: Path, log: Path, port: int, **env: str) -> subprocess.Popen
     with log.open("ab") as out:
         return subprocess.Popen(
             [sys.executable, "-m", "service.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=ROOT, env=environment, stdout=out, stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            env=environment,
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
 
 

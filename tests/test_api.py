@@ -1,4 +1,3 @@
-
 import pytest
 from fastapi.testclient import TestClient
 
@@ -30,7 +29,16 @@ def test_post_and_get_agree(client: TestClient) -> None:
     assert [r["passage_id"] for r in posted.json()["results"]] == [r["passage_id"] for r in got.json()["results"]]
     first = posted.json()["results"][0]
     assert set(first) == {
-        "rank", "score", "passage_id", "doc_id", "title", "section", "text", "start", "end", "highlights"
+        "rank",
+        "score",
+        "passage_id",
+        "doc_id",
+        "title",
+        "section",
+        "text",
+        "start",
+        "end",
+        "highlights",
     }
     assert first["rank"] == 1 and "took_ms" in posted.json()
 

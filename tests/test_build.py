@@ -27,8 +27,16 @@ def _docs(*pairs: tuple[str, str]) -> list[Document]:
 
 def test_manifest_records_how_it_was_built(hash_index: Path) -> None:
     manifest = json.loads((current(hash_index) / "manifest.json").read_text(encoding="utf-8"))
-    for key in ("model", "dim", "normalization", "dictionary_hash", "chunking", "zhsearch_version",
-                "corpus_hash", "built_at"):
+    for key in (
+        "model",
+        "dim",
+        "normalization",
+        "dictionary_hash",
+        "chunking",
+        "zhsearch_version",
+        "corpus_hash",
+        "built_at",
+    ):
         assert manifest[key], key
     assert manifest["model"] == "hashing-bigram-256"
     assert manifest["vector_index"] == "passages=IndexIDMap2(IndexFlatIP); sentences=IndexIDMap2(IndexFlatIP)"

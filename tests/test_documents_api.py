@@ -36,7 +36,12 @@ def test_traditional_document_found_by_simplified_question(client: TestClient) -
     posted = client.post("/v1/documents", json={"id": "tw", "title": "醫療", "text": "網際網路診療服務覆蓋到社區。"})
     assert posted.status_code == 201, posted.text
     assert posted.json()["documents"][0] | {"passages": 1} == {
-        "id": "tw", "title": "醫療", "metadata": {}, "chars": 14, "passages": 1, "created": True
+        "id": "tw",
+        "title": "醫療",
+        "metadata": {},
+        "chars": 14,
+        "passages": 1,
+        "created": True,
     }
     hits = client.post("/v1/search", json={"query": "互联网诊疗", "k": 3}).json()["results"]
     assert hits[0]["doc_id"] == "tw"

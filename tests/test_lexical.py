@@ -25,7 +25,18 @@ TOPICS = [
 
 
 def _passage(pid: int, text: str, title: str = "") -> StoredPassage:
-    return StoredPassage(pid, f"d{pid}", 0, "", (), 0, len(text), text, normalize(text), title)
+    return StoredPassage(
+        id=pid,
+        doc_id=f"d{pid}",
+        ordinal=0,
+        section="",
+        section_path=(),
+        start=0,
+        end=len(text),
+        text=text,
+        norm_text=normalize(text),
+        title=title,
+    )
 
 
 def _corpus(n: int) -> list[StoredPassage]:

@@ -143,9 +143,7 @@ def test_live_writes_on_an_approximate_index(tmp_path: Path, monkeypatch: pytest
         again.close()
 
 
-def test_writes_to_a_large_index_touch_only_the_lexical_delta(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_writes_to_a_large_index_touch_only_the_lexical_delta(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Above REBUILD_BELOW passages a write saves delta.json instead of rebuilding BM25; a crash before
     that file is written is repaired on open."""
     monkeypatch.setattr("index.storage.lexical.REBUILD_BELOW", 0)
@@ -199,9 +197,7 @@ def test_a_clean_restart_loads_the_lexical_delta(tmp_path: Path, monkeypatch: py
         again.close()
 
 
-def test_searches_during_writes_on_the_delta_and_graph_paths(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_searches_during_writes_on_the_delta_and_graph_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Readers never see two versions of a document, with BM25 deltas and HNSW tombstones in play."""
     import re
     import threading

@@ -28,8 +28,22 @@ def test_scripts_meet(simplified: str, traditional: str, taiwan: str) -> None:
 
 @pytest.mark.parametrize(
     "mainland",
-    ["建立", "核心", "效能", "程序员", "查询", "启用", "整合", "支援", "指标", "执行", "区域性", "新增", "线上",
-     "方程式"],
+    [
+        "建立",
+        "核心",
+        "效能",
+        "程序员",
+        "查询",
+        "启用",
+        "整合",
+        "支援",
+        "指标",
+        "执行",
+        "区域性",
+        "新增",
+        "线上",
+        "方程式",
+    ],
 )
 def test_mainland_words_survive(mainland: str) -> None:
     assert normalize(mainland) == mainland

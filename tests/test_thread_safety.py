@@ -29,7 +29,7 @@ def _hammer(embedder, *, documents: bool = False) -> tuple[list[str], dict[str, 
         while not stop.is_set():
             try:
                 work(local)
-            except Exception as exc:  # noqa: BLE001 - collected and asserted on
+            except Exception as exc:  # collected and asserted on
                 errors.append(f"{name}: {type(exc).__name__}: {exc}")
                 return
             done[name] += 1
@@ -38,9 +38,7 @@ def _hammer(embedder, *, documents: bool = False) -> tuple[list[str], dict[str, 
         embedder.encode_queries(r.sample(texts, r.randint(2, 8)))
 
     workers = [threading.Thread(target=guarded, args=("queries", batch)) for _ in range(2)]
-    workers.append(
-        threading.Thread(target=guarded, args=("counts", lambda r: embedder.count_tokens(r.choice(texts))))
-    )
+    workers.append(threading.Thread(target=guarded, args=("counts", lambda r: embedder.count_tokens(r.choice(texts)))))
     if documents:
         workers.append(
             threading.Thread(

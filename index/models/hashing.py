@@ -43,4 +43,3 @@ class HashingEmbedder:
 
     def count_tokens(self, text: str) -> int:
         return len(text) + 2
-

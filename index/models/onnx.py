@@ -35,7 +35,7 @@ class OnnxEmbedder:
             raise ModelError(f"the ONNX backends need onnxruntime ({exc}); pip install onnxruntime") from exc
         from transformers.utils import logging as hf_logging
 
-        hf_logging.disable_progress_bar()
+        hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
         folder = Path(folder)
         try:
             config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
@@ -81,7 +81,11 @@ class OnnxEmbedder:
     def _run(self, texts: list[str]) -> np.ndarray:
         batch = self._tokenizing.call(
             self._tokenizer,
-            texts, padding=True, truncation="longest_first", max_length=self.max_tokens, return_tensors="np",
+            texts,
+            padding=True,
+            truncation="longest_first",
+            max_length=self.max_tokens,
+            return_tensors="np",
         )
         feeds = {k: np.asarray(v, dtype=np.int64) for k, v in batch.items() if k in self._inputs}
         if "token_type_ids" in self._inputs and "token_type_ids" not in feeds:
@@ -111,4 +115,3 @@ class OnnxEmbedder:
 
     def count_tokens(self, text: str) -> int:
         return self._count(text) + max(self._prompt_tokens, 0)
-

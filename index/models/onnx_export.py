@@ -26,7 +26,7 @@ from ..errors import ModelError
 from .cache import (
     DEFAULT_MODEL_NAME,
     SOURCE_RECORD,
-    Progress,
+    Say,
     lock,
     noop,
     package_version,
@@ -252,7 +252,8 @@ def _torch_reference(folder: Path) -> tuple[Any, dict[str, np.ndarray], np.ndarr
     from transformers import AutoModel, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
-    hf_logging.disable_progress_bar()  # the weight-loading bar would land in the CLI's output
+    # The weight-loading bar would land in the CLI's output.
+    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
     model = AutoModel.from_pretrained(str(folder), add_pooling_layer=False, attn_implementation="sdpa").eval()
     tokenizer = AutoTokenizer.from_pretrained(str(folder))
     batch = dict(tokenizer(list(_PROBE_TEXTS), padding=True, truncation=True, max_length=512, return_tensors="np"))
@@ -266,7 +267,8 @@ def _torch_reference(folder: Path) -> tuple[Any, dict[str, np.ndarray], np.ndarr
 def _mean_pool(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
     weights = mask[..., None].astype(np.float32)
     pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
-    return (pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+    unit: np.ndarray = (pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+    return unit
 
 
 def _onnx_cosines(path: Path, batch: dict[str, np.ndarray], reference: np.ndarray) -> np.ndarray:
@@ -277,7 +279,8 @@ def _onnx_cosines(path: Path, batch: dict[str, np.ndarray], reference: np.ndarra
     session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     wanted = {i.name for i in session.get_inputs()}
     (hidden,) = session.run(["last_hidden_state"], {k: v for k, v in batch.items() if k in wanted})
-    return np.sum(_mean_pool(hidden, batch["attention_mask"]) * reference, axis=1)
+    cosines: np.ndarray = np.sum(_mean_pool(hidden, batch["attention_mask"]) * reference, axis=1)
+    return cosines
 
 
 def _strip_node_metadata(path: Path) -> None:
@@ -414,7 +417,7 @@ def ensure_onnx(
     *,
     quantized: bool = False,
     preset: str | None = None,
-    progress: Progress | None = None,
+    progress: Say | None = None,
 ) -> Path:
     """Path of the default model's ONNX file, exporting it once into the model folder.
 

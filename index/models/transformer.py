@@ -18,7 +18,8 @@ class SentenceTransformerEmbedder:
         from sentence_transformers import SentenceTransformer
         from transformers.utils import logging as hf_logging
 
-        hf_logging.disable_progress_bar()  # a weight-loading bar on every CLI call is noise
+        # A weight-loading bar on every CLI call is noise.
+        hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
         try:
             self._model = SentenceTransformer(path_or_id, device=device)
         except (OSError, ValueError) as exc:
@@ -52,4 +53,3 @@ class SentenceTransformerEmbedder:
 
     def count_tokens(self, text: str) -> int:
         return len(self._tokenizing.call(self._tokenizer, text)["input_ids"]) + max(self._prompt_tokens, 0)
-

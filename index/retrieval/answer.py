@@ -1,22 +1,12 @@
 """Extractive answers: the sentence of the best passages that answers the question.
 
-Candidates are the sentences of the top passages. Each is scored by
-
-    0.60 * coverage   share of the question's content bigrams found in the sentence
-  + 0.40 * weighted   the same share, each bigram weighted by its rarity among
-                      the candidate sentences (log(1 + n / (1 + df)))
-  + 0.35 * dense      cosine of question and sentence (same model as retrieval)
-  + 0.05             if the question asks for a quantity (多少, 几, 比例 ...) and
-                      the sentence holds a number (−0.05 if it holds none)
-
-The weights were chosen on seeds/eval (66 questions): sentence accuracy went
-from 0.77 (plain coverage 0.45, dense 0.35, passage rank 0.20, quantity 0.10)
-to 0.86; dense weights from 0.2 to 0.5 score the same.
-
-A candidate is dropped when the question names a year that neither its passage
-nor its document title mentions, or a place or organisation (jieba tags ns/nt)
-that its document never mentions: that is how "北京市海淀区2020年上半年GDP" is
-told apart from the Huangpu report. The answer is ``None`` unless the best
+Candidates are the sentences of the top passages, scored by content-bigram
+coverage (plain and rarity-weighted), dense similarity and a small bonus when a
+quantity question meets a number (weights and their measurements:
+docs/decisions.md, "Answer scoring"). A candidate is dropped when the question
+names a year its passage and title never mention, or a place or organisation
+(jieba ns/nt) its document never mentions: that is how "北京市海淀区2020年上半年GDP"
+is told apart from the Huangpu report. The answer is ``None`` unless the best
 score reaches ``THRESHOLD`` and its coverage reaches ``MIN_COVERAGE``.
 """
 
@@ -49,7 +39,7 @@ _CONTENT = re.compile(r"[\u3400-\u9fff]|[a-z0-9]")
 _jieba_lock = threading.Lock()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class AskResult:
     question: str
     answer: Answer | None
@@ -58,7 +48,7 @@ class AskResult:
     mode: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Answer:
     text: str
     passage_id: int
@@ -158,7 +148,14 @@ def extract_answer(
     if score < threshold or coverage < min_coverage:
         return None
     hit, a, b, sentence = candidates[index]
-    return Answer(sentence, hit.passage_id, hit.doc_id, hit.start + a, hit.start + b, round(score, 4))
+    return Answer(
+        text=sentence,
+        passage_id=hit.passage_id,
+        doc_id=hit.doc_id,
+        start=hit.start + a,
+        end=hit.start + b,
+        score=round(score, 4),
+    )
 
 
 def ask(
@@ -176,4 +173,4 @@ def ask(
             documents[hit.doc_id] = normalize(text)
     answer = extract_answer(question, result.hits, searcher.embedder, documents=documents)
     took = round((time.perf_counter() - began) * 1000, 2)
-    return AskResult(result.query, answer, result.hits, took, result.mode)
+    return AskResult(question=result.query, answer=answer, hits=result.hits, took_ms=took, mode=result.mode)

@@ -34,7 +34,7 @@ from .query import MAX_K, Mode, QueryLimits, validate_query
 CANDIDATES = 50
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Hit:
     rank: int
     score: float
@@ -47,7 +47,7 @@ class Hit:
     end: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SearchResult:
     query: str
     hits: list[Hit]
@@ -55,7 +55,7 @@ class SearchResult:
     mode: str = "hybrid"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class DocumentInfo:
     id: str
     title: str
@@ -97,7 +97,13 @@ class Snapshot:
         for p in passages.values():
             by_doc.setdefault(p.doc_id, []).append(p.id)
         documents = {
-            doc_id: DocumentInfo(doc_id, title, metadata, chars, tuple(sorted(by_doc.get(doc_id, ()))))
+            doc_id: DocumentInfo(
+                id=doc_id,
+                title=title,
+                metadata=metadata,
+                chars=chars,
+                passage_ids=tuple(sorted(by_doc.get(doc_id, ()))),
+            )
             for doc_id, title, metadata, chars in store.document_rows(conn)
         }
         return cls(vectors, lexical, passages, documents)
@@ -231,9 +237,7 @@ class Searcher:
         dense = self._dense(snap, vector(), depth, allowed, also=list(lexical))
         return fuse(dense, lexical)[:k]
 
-    def search(
-        self, query: str, k: int = 10, mode: Mode = "hybrid", filters: Filters | None = None
-    ) -> SearchResult:
+    def search(self, query: str, k: int = 10, mode: Mode = "hybrid", filters: Filters | None = None) -> SearchResult:
         began = time.perf_counter()
         query = validate_query(query, k, mode, self.limits)
         snap = self.snapshot  # one snapshot for the whole request
@@ -250,7 +254,17 @@ class Searcher:
                 continue  # an overlapping chunk of a passage already shown
             spans.append((row.start, row.end))
             hits.append(
-                Hit(len(hits) + 1, round(score, 6), pid, row.doc_id, row.title, row.section, row.text,
-                    row.start, row.end)
+                Hit(
+                    rank=len(hits) + 1,
+                    score=round(score, 6),
+                    passage_id=pid,
+                    doc_id=row.doc_id,
+                    title=row.title,
+                    section=row.section,
+                    text=row.text,
+                    start=row.start,
+                    end=row.end,
+                )
             )
-        return SearchResult(query, hits, round((time.perf_counter() - began) * 1000, 2), mode)
+        took = round((time.perf_counter() - began) * 1000, 2)
+        return SearchResult(query=query, hits=hits, took_ms=took, mode=mode)

@@ -1,23 +1,10 @@
 """The dense half of retrieval: passage vectors plus sentence vectors.
 
 A passage's dense score is the larger of its own cosine with the query and the
-best cosine of any of its sentences. multilingual-e5-small averages a 200-
-character passage into a vague vector; a factoid question matches one sentence
-much more sharply. Measured on seeds/eval (66 questions, passage level):
-
-    dense scoring                       hit@1   mrr@10
-    passage vector                      0.652   0.698
-    best sentence                       0.818   0.867
-    max(passage, best sentence)         0.848   0.889
-
-Passages shorter than ``SENTENCE_VECTORS_FROM`` characters get no sentence
-vectors: their own vector is already sharp, and a corpus of short texts (poems,
-FAQ entries) would otherwise pay for every text two to four times. Measured
-with ``zhsearch eval seeds/eval seeds/eval/debian-faq`` (nDCG@10, sentence
-vectors for every passage -> only from 120 characters): seeds/eval hybrid 0.939
--> 0.939, dense 0.861 -> 0.859; debian-faq hybrid 0.810 -> 0.811, dense 0.751 ->
-0.751. On chinese-poetry (median poem 51 characters) it removes most of the
-embedding work.
+best cosine of any of its sentences: a factoid question matches one sentence more
+sharply than a 200-character average. Passages shorter than
+``SENTENCE_VECTORS_FROM`` characters get no sentence vectors. Measurements:
+docs/decisions.md, "Dense scoring".
 
 Sentence ids are ``passage_id * SENTENCE_STRIDE + n``, so a sentence hit names
 its passage without a lookup table, and a passage's sentences are one id range.

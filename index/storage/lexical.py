@@ -1,33 +1,12 @@
 """The lexical half of retrieval: BM25 over normalized text (bm25s).
 
-Tokens are CJK character unigrams plus bigrams, and whole Latin words or
-numbers. Measured on seeds/eval (66 questions, passage level, BM25 alone):
-
-    tokens              hit@1   hit@5   mrr@10
-    bigrams             0.773   0.939   0.836
-    unigrams+bigrams    0.879   1.000   0.923
-    jieba words         0.712   0.894   0.795
-    jieba + bigrams     0.803   0.970   0.869
-
-Unigrams keep one-character words (區, 樓, 億) that bigrams dilute; jieba's
-dictionary splits government jargon badly. The choice is recorded in the
-manifest as ``TOKENIZER``.
-
-Document titles and section headings take part too, as a second BM25 field
-whose score is added with weight ``HEADING_WEIGHT``: a question about 下半年
-finds passages under 二、下半年工作安排 even when their text never says it.
-
-Live writes. bm25s cannot add or remove documents, and rebuilding it costs
-time in proportion to the whole collection (9 s per write at 36k passages,
-measured). So an index is a *base* (bm25s, as built) plus what was written
-since: removed base passages are masked out, and new passages form a small
-*delta* scored with the same BM25 formula (bm25s' default, Lucene idf and
-Robertson term frequency, same k1 and b) over the statistics of base and delta
-together. Past ``DELTA_LIMIT`` new passages, or when a tenth of the base is
-removed, the writer rebuilds the base from everything. Small collections
-(``REBUILD_BELOW`` passages) are always rebuilt: it costs milliseconds and
-keeps scores exact. The delta is saved as ``delta.json`` (passage ids only; the
-texts are in SQLite) beside the base files.
+Tokens are CJK character unigrams plus bigrams, and whole Latin words or numbers
+(recorded in the manifest as ``TOKENIZER``); titles and section headings are a
+second field with weight ``HEADING_WEIGHT``. Live writes go to a small *delta*
+scored with the same BM25 formula over base + delta statistics, removed base
+passages are masked, and the base is rebuilt past ``DELTA_LIMIT`` new passages, a
+tenth removed, or always below ``REBUILD_BELOW`` passages. The measurements behind
+each choice: docs/decisions.md, "Lexical tokens and fields".
 """
 
 from __future__ import annotations

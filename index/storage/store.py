@@ -38,7 +38,7 @@ CREATE INDEX IF NOT EXISTS passages_doc ON passages(doc_id, ordinal);
 """
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class StoredPassage:
     id: int
     doc_id: str
@@ -52,7 +52,7 @@ class StoredPassage:
     title: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class StoredDocument:
     id: str
     title: str
@@ -163,7 +163,16 @@ _DOCUMENT_COLUMNS = "id, title, text, metadata, content_hash, source, format, or
 
 
 def _document(row: Sequence[Any]) -> StoredDocument:
-    return StoredDocument(row[0], row[1], row[2], json.loads(row[3]), row[4], row[5], row[6], row[7])
+    return StoredDocument(
+        id=row[0],
+        title=row[1],
+        text=row[2],
+        metadata=json.loads(row[3]),
+        content_hash=row[4],
+        source=row[5],
+        format=row[6],
+        origin=row[7],
+    )
 
 
 def get_document(conn: sqlite3.Connection, doc_id: str) -> StoredDocument | None:

@@ -1,38 +1,11 @@
 """FAISS vectors keyed by stable ids, exact or approximate by size.
 
 Up to ``FLAT_LIMIT`` vectors the index is an exact inner-product scan over unit
-vectors (cosine). One query thread scans about 10k vectors of 384 floats per
-millisecond here (measured: 50k in 5.8 ms, 200k in 21.7 ms; a 1M scan would
-cost >= 35 ms even at the machine's full ~45 GB/s), so past 20k vectors the
-index is an HNSW graph (``M = 48``, ``efConstruction = 240``) searched with
-``ef_search`` candidates (the search-time knob, ``ZHSEARCH_EF_SEARCH``): higher is
-slower and closer to exact. Both kinds sit inside an ``IndexIDMap2``, so
-vectors keep their ids and can be added, removed and read back after the build.
-
-Why HNSW and not IVF: on multilingual-e5's tightly clustered vectors an IVF with
-8-bit scalar quantization reached only 0.34-0.76 recall@10 at nprobe 4-32; HNSW
-needs no training, so a live index can grow from empty. Measured on the 36k
-passage vectors of a 30k-poem chinese-poetry index (8 topic queries plus 192
-poem lines asked as queries; recall@10 against exact search, which takes about
-2.3 ms there; p50 of one search on one thread)::
-
-    M, efConstruction   build (2 threads)   ef_search 64     128              256
-    48, 120             10 s                0.892 0.7 ms     0.952 1.1 ms     0.982 1.9 ms
-    48, 240             24 s                0.921 0.9 ms     0.969 1.4 ms     0.988 2.4 ms
-    64, 200             21 s                0.920 0.8 ms     0.966 1.4 ms     0.989 2.2 ms
-
-The same at 120k passage vectors (100k poems; exact search 7.9 ms)::
-
-    M, efConstruction   build (2 threads)   ef_search 128    256              384
-    48, 120             (not timed)         0.910 1.3 ms     0.960 2.6 ms     0.976 3.6 ms
-    48, 240             129 s               0.939 1.3 ms     0.972 2.6 ms     0.985 3.4 ms
-
-Recall at a given ``ef_search`` falls as the graph grows, and a better-built
-graph buys it back for nothing at query time. Building costs far less than
-embedding (the 120k vectors took 51 minutes to embed), so: M 48,
-efConstruction 240, ``ef_search`` 256. For several hundred thousand vectors,
-measure and raise ``ZHSEARCH_EF_SEARCH`` (384 costs about 1 ms more).
-``benchmarks/poetry.py`` measures the curve on whatever it builds.
+vectors (cosine); past it, an HNSW graph (``M = 48``, ``efConstruction = 240``)
+searched with ``ef_search`` candidates (``ZHSEARCH_EF_SEARCH``). IVF was dropped
+for its recall on e5's clustered vectors. Both kinds sit inside an
+``IndexIDMap2``, so vectors keep their ids and can be added, removed and read back.
+Measurements: docs/decisions.md, "Vector index by size".
 
 Deleting from a graph: FAISS cannot remove ids from an HNSW index, so removal
 writes a tombstone: the entry's id in the id map becomes ``-1``, and every
@@ -178,9 +151,7 @@ class VectorIndex:
             return np.zeros((0, self.dim), dtype=np.float32)
         return self._index.reconstruct_batch(np.asarray(ids, dtype=np.int64))
 
-    def search(
-        self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Scores and ids, best first; missing hits have id -1.
 
         ``allowed`` restricts the search to those ids. The graph is no good at a

@@ -127,9 +127,7 @@ def chunk(text: str, layout: Layout, config: ChunkConfig | None = None) -> list[
     return chunks
 
 
-def fit_token_limit(
-    text: str, chunks: Sequence[Chunk], count_tokens: Callable[[str], int], limit: int
-) -> list[Chunk]:
+def fit_token_limit(text: str, chunks: Sequence[Chunk], count_tokens: Callable[[str], int], limit: int) -> list[Chunk]:
     """Split any chunk whose token count exceeds ``limit`` so the model never truncates it."""
     out: list[Chunk] = []
     stack = list(reversed(chunks))

@@ -42,9 +42,7 @@ class Document:
 
     @property
     def content_hash(self) -> str:
-        payload = json.dumps(
-            [self.title, self.text, self.metadata, self.format], ensure_ascii=False, sort_keys=True
-        )
+        payload = json.dumps([self.title, self.text, self.metadata, self.format], ensure_ascii=False, sort_keys=True)
         return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
@@ -85,9 +83,7 @@ def _load_jsonl(path: Path, text: str | None = None) -> Iterator[Document]:
         if doc_id is None or not isinstance(text, str):
             raise DocumentError(f"{path}:{lineno}: a BEIR corpus line needs '_id' (or 'id') and 'text'")
         title = record.pop("title", "") or ""
-        yield Document(
-            id=str(doc_id), text=text, title=str(title), metadata=record, source=str(path), format="jsonl"
-        )
+        yield Document(id=str(doc_id), text=text, title=str(title), metadata=record, source=str(path), format="jsonl")
 
 
 @dataclass(frozen=True)

@@ -64,7 +64,7 @@ def _phrases() -> tuple[re.Pattern[str], dict[str, str]]:
 def _tw2s(text: str) -> str:
     converter = _converter()
     with _lock:  # the OpenCC object is not documented as thread-safe
-        return converter.convert(text)
+        return str(converter.convert(text))
 
 
 def fold_width(text: str) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -32,7 +32,7 @@ EMBED_GROUP = 256
 Progress = Callable[[str, int, int], None]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class BuildReport:
     path: Path
     documents: int
@@ -138,7 +138,15 @@ def _build_locked(
     manifest = _new_manifest(embedder, config, documents)
     previous = _previous(index_dir, manifest)
     if previous and _same(previous[1], manifest):
-        return BuildReport(previous[0], previous[1].documents, previous[1].passages, len(documents), 0, 0.0, True)
+        return BuildReport(
+            path=previous[0],
+            documents=previous[1].documents,
+            passages=previous[1].passages,
+            reused_documents=len(documents),
+            embedded_passages=0,
+            seconds=0.0,
+            unchanged=True,
+        )
 
     building = folder.new_generation(index_dir)
     try:
@@ -151,10 +159,7 @@ def _build_locked(
     except BaseException:
         folder.discard(building)
         raise
-    return BuildReport(
-        final, report.documents, report.passages, report.reused_documents, report.embedded_passages,
-        manifest.build_seconds, False,
-    )
+    return replace(report, path=final, seconds=manifest.build_seconds)
 
 
 def _build_into(
@@ -216,4 +221,12 @@ def _build_into(
         conn.close()
         if old_conn is not None:
             old_conn.close()
-    return BuildReport(target, len(documents), total_passages, reused, len(pending), 0.0, False)
+    return BuildReport(
+        path=target,
+        documents=len(documents),
+        passages=total_passages,
+        reused_documents=reused,
+        embedded_passages=len(pending),
+        seconds=0.0,
+        unchanged=False,
+    )

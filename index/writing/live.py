@@ -37,7 +37,7 @@ MAX_ID_CHARS = 200
 _BAD_ID = re.compile(r"[\x00-\x1f\x7f/]")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class WriteResult:
     document: DocumentInfo
     created: bool
@@ -45,9 +45,7 @@ class WriteResult:
 
 def _check_document(doc: Document) -> None:
     if not doc.id.strip() or len(doc.id) > MAX_ID_CHARS or _BAD_ID.search(doc.id):
-        raise InvalidInputError(
-            f"document id must be 1-{MAX_ID_CHARS} characters without '/' or control characters"
-        )
+        raise InvalidInputError(f"document id must be 1-{MAX_ID_CHARS} characters without '/' or control characters")
     if not doc.text.strip():
         raise InvalidInputError(f"document {doc.id!r} has no text")
 
@@ -59,9 +57,7 @@ def new_document_id() -> str:
 class LiveIndex(Searcher):
     """A ``Searcher`` that also adds, replaces and deletes documents, durably."""
 
-    def __init__(
-        self, path: Path, manifest: Manifest, snapshot: Snapshot, embedder: Embedder, held: IO[str]
-    ) -> None:
+    def __init__(self, path: Path, manifest: Manifest, snapshot: Snapshot, embedder: Embedder, held: IO[str]) -> None:
         super().__init__(path, manifest, snapshot, embedder)
         self._held = held
         self._write_lock = threading.Lock()
@@ -169,9 +165,7 @@ class LiveIndex(Searcher):
         twice, or (without ``replace``) an id that exists refuses the whole batch. The
         batch is one SQLite transaction and one snapshot swap.
         """
-        docs = [
-            Document(d.id, d.text, d.title, d.metadata, d.source or "api", d.format, origin="api") for d in docs
-        ]
+        docs = [Document(d.id, d.text, d.title, d.metadata, d.source or "api", d.format, origin="api") for d in docs]
         if not docs:
             raise InvalidInputError("no documents to write")
         for doc in docs:
@@ -206,16 +200,16 @@ class LiveIndex(Searcher):
             self._next_id = first
             infos = {
                 item.document.id: DocumentInfo(
-                    item.document.id,
-                    item.document.title,
-                    item.document.metadata,
-                    len(item.document.text),
-                    tuple(p.id for p in item.passages),
+                    id=item.document.id,
+                    title=item.document.title,
+                    metadata=item.document.metadata,
+                    chars=len(item.document.text),
+                    passage_ids=tuple(p.id for p in item.passages),
                 )
                 for item in prepared
             }
             self._publish(snap, removed, new_passages, embedded, infos)
-            return [WriteResult(infos[doc.id], doc.id not in snap.documents) for doc in docs]
+            return [WriteResult(document=infos[doc.id], created=doc.id not in snap.documents) for doc in docs]
 
     def delete(self, doc_id: str) -> None:
         with self._write_lock:

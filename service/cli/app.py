@@ -61,4 +61,3 @@ def open_searcher(index_dir: Path | None, model: str | None) -> Searcher:
     searcher.vectors.set_ef_search(settings.ef_search)
     searcher.limits = settings.query_limits
     return searcher
-

@@ -122,5 +122,3 @@ def ask(
     for hit in result.hits:
         typer.echo(f"  {hit.rank}. [{hit.score:.3f}] {hit.section or hit.title}")
         typer.echo(f"     {hit.text[:120]}{'…' if len(hit.text) > 120 else ''}")
-
-

@@ -135,4 +135,3 @@ def eval_command(
         _print(report)
         if report.name in answers:
             typer.echo("answers: " + "  ".join(f"{k}={v:.3f}" for k, v in answers[report.name].items()))
-

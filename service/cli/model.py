@@ -42,5 +42,3 @@ def model(
     except ZhsearchError as exc:
         raise fail(exc) from exc
     typer.echo(str(folder))
-
-

@@ -70,5 +70,3 @@ def mcp_stdio(
             return loaded[0]
 
     run_stdio(create_mcp(searcher))
-
-

@@ -105,9 +105,7 @@ def list_documents(
     limit: Annotated[int, Query(ge=1, le=1000)] = 20,
 ) -> schemas.DocumentList:
     total, page = idx.documents(offset, limit)
-    return schemas.DocumentList(
-        total=total, offset=offset, limit=limit, documents=[presenter.summary(d) for d in page]
-    )
+    return schemas.DocumentList(total=total, offset=offset, limit=limit, documents=[presenter.summary(d) for d in page])
 
 
 @router.get("/v1/documents/{doc_id}", response_model=schemas.DocumentOut, dependencies=[require_read])
@@ -144,6 +142,3 @@ def delete_document(doc_id: str, idx: Live) -> Response:
 @router.get("/v1/passages/{passage_id}", response_model=schemas.PassageOut, dependencies=[require_read])
 def get_passage(passage_id: int, idx: Live) -> schemas.PassageOut:
     return presenter.passage(idx.passage(passage_id))
-
-
-
