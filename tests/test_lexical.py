@@ -108,3 +108,27 @@ def test_too_many_changes_rebuild_the_base(monkeypatch: pytest.MonkeyPatch) -> N
     assert rebuilt and index.delta_size == 0 and len(index) == 44
     index, rebuilt = LexicalIndex.build(base).updated(range(1, 6), [], lambda: base[5:])  # 5 of 40 removed
     assert rebuilt and len(index) == 35
+
+
+def test_tokens_by_hand() -> None:
+    assert tokenize("甲乙 abc 1.5") == ["甲", "乙", "甲乙", "abc", "1.5"]
+
+
+def test_bm25_scores_by_hand(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Base passages scored by bm25s over the base, a delta passage over base + delta statistics.
+
+    Tokens: 甲乙 -> 甲 乙 甲乙; 丙丁 -> 丙 丁 丙丁; 甲丙 -> 甲 丙 甲丙 (three each, mean 3).
+    bm25s defaults k1 = 1.5, b = 0.75; with length = mean, the tf part is tf / (k1 + tf) = 1 / 2.5.
+      base 甲乙 on 甲:  N = 2, df = 1:  idf = ln(1 + 1.5 / 1.5) = ln 2    -> 0.693147 / 2.5 = 0.277259
+      delta 甲丙 on 甲: N = 3, df = 2:  idf = ln(1 + 1.5 / 2.5) = ln 1.6  -> 0.470004 / 2.5 = 0.188001
+    Headings are empty, so the heading field adds nothing.
+    """
+    monkeypatch.setattr(lexical, "REBUILD_BELOW", 0)
+    base = LexicalIndex.build([_passage(1, "甲乙"), _passage(2, "丙丁")])
+    index, rebuilt = base.updated([], [_passage(3, "甲丙")], lambda: [])
+    assert not rebuilt and index.delta_size == 1
+    ids, scores = index.search("甲", 10)
+    assert dict(zip(ids.tolist(), scores.tolist(), strict=True)) == {
+        1: pytest.approx(0.277259, abs=1e-5),
+        3: pytest.approx(0.188001, abs=1e-5),
+    }
