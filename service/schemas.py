@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Mode = Literal["dense", "lexical", "hybrid"]
+from index.retrieval.query import MAX_K, MAX_QUERY_CHARS, Mode
 
 
 class SearchFilters(BaseModel):
@@ -21,8 +21,10 @@ class SearchFilters(BaseModel):
 class SearchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    query: str = Field(..., min_length=1, max_length=1000, description="Question or keywords, any Chinese script.")
-    k: int = Field(10, ge=1, le=100, description="How many passages to return.")
+    query: str = Field(
+        ..., min_length=1, max_length=MAX_QUERY_CHARS, description="Question or keywords, any Chinese script."
+    )
+    k: int = Field(10, ge=1, le=MAX_K, description="How many passages to return.")
     mode: Mode = Field("hybrid", description="Retrieval mode.")
     filters: SearchFilters | None = Field(None, description="Restrict the search to some documents.")
 
@@ -30,8 +32,10 @@ class SearchRequest(BaseModel):
 class AskRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    question: str = Field(..., min_length=1, max_length=1000, description="A question in any Chinese script.")
-    k: int = Field(5, ge=1, le=100, description="How many evidence passages to return.")
+    question: str = Field(
+        ..., min_length=1, max_length=MAX_QUERY_CHARS, description="A question in any Chinese script."
+    )
+    k: int = Field(5, ge=1, le=MAX_K, description="How many evidence passages to return.")
     mode: Mode = Field("hybrid", description="Retrieval mode.")
     filters: SearchFilters | None = None
 
