@@ -10,11 +10,15 @@ Inputs:
 Relevance is judged per passage (``level="passage"``) or per document
 (``level="doc"``: a document's score is its best passage's). Metrics come from
 ranx: hit@k (ranx ``hit_rate``), recall@k, MRR@10, nDCG@10 and MAP@20.
+
+Besides zhsearch's modes, ``naive`` is the naive dense baseline (``naive.py``); at
+passage level its "passages" are its own windows, judged the same way.
 """
 
 from __future__ import annotations
 
 import statistics
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,8 +29,11 @@ from ..retrieval.query import MODES, Mode
 from ..retrieval.search import Searcher
 from ..text.ingest import read_jsonl
 from ..text.normalize import normalize
+from .naive import NaiveDense
 
 Level = Literal["passage", "doc"]
+EvalMode = Literal["dense", "lexical", "hybrid", "naive"]
+EVAL_MODES: tuple[str, ...] = (*MODES, "naive")
 DEPTH = 20
 # Our metric names, and ranx's names for them.
 METRICS = {
@@ -171,6 +178,36 @@ def _ranx_metrics(qrels: dict[str, dict[str, int]], run: dict[str, dict[str, flo
 Ranking = list[tuple[str, float]]
 
 
+def _naive_judgments(naive: NaiveDense, eval_set: EvalSet, level: Level) -> dict[str, dict[str, int]]:
+    """Relevant windows of the naive baseline (passage level); doc level shares the real judgments."""
+    if eval_set.qrels is not None:
+        return {
+            qid: {f"w{i}": 1 for i, doc in enumerate(naive.doc_ids) if docs.get(doc, 0) > 0}
+            for qid, docs in eval_set.qrels.items()
+        }
+    norm_windows = [normalize(text) for text in naive.texts]
+    return {
+        query.id: {
+            f"w{i}": 1
+            for i, text in enumerate(norm_windows)
+            if is_relevant(text, [normalize(a) for a in query.answers])
+        }
+        for query in eval_set.queries
+    }
+
+
+def _naive_ranked(naive: NaiveDense, query: EvalQuery, level: Level) -> tuple[Ranking, str, float]:
+    began = time.perf_counter()
+    if level == "doc":
+        ranked = naive.rank_documents(query.text, DEPTH)
+        top = ranked[0][0] if ranked else ""
+    else:
+        scored = naive.window_scores(query.text, DEPTH)
+        ranked = [(f"w{i}", score) for i, score in scored]
+        top = naive.texts[scored[0][0]] if scored else ""
+    return ranked, top, round((time.perf_counter() - began) * 1000, 2)
+
+
 def _ranked(searcher: Searcher, query: EvalQuery, mode: Mode, level: Level) -> tuple[Ranking, str, float]:
     result = searcher.search(query.text, DEPTH, mode)
     top = result.hits[0].text if result.hits else ""
@@ -186,13 +223,16 @@ def evaluate(
     searcher: Searcher,
     eval_set: EvalSet,
     *,
-    modes: Sequence[Mode] = MODES,
+    modes: Sequence[str] = MODES,
     level: Level | None = None,
     split_by: str | None = None,
     progress: Callable[[int, int], None] | None = None,
+    naive: NaiveDense | None = None,
 ) -> EvalReport:
+    """Every mode's metrics on ``eval_set``; ``naive`` is needed when ``modes`` names it."""
     level = level or eval_set.default_level
     qrels = _judgments(searcher, eval_set, level)
+    naive_qrels = _naive_judgments(naive, eval_set, level) if naive is not None and level == "passage" else qrels
     total = len(modes) * len(eval_set.queries)
     done = 0
     results: dict[str, ModeResult] = {}
@@ -201,18 +241,24 @@ def evaluate(
         ranks: dict[str, int | None] = {}
         tops: dict[str, str] = {}
         latencies = []
+        judged = naive_qrels if mode == "naive" else qrels
         for query in eval_set.queries:
-            ranked, top, took = _ranked(searcher, query, mode, level)
+            if mode == "naive":
+                if naive is None:
+                    raise DocumentError("the naive baseline was asked for but not built")
+                ranked, top, took = _naive_ranked(naive, query, level)
+            else:
+                ranked, top, took = _ranked(searcher, query, mode, level)  # type: ignore[arg-type]
             # ranx ranks by score; positions keep our order even when fused scores tie.
             run[query.id] = {item: float(len(ranked) - i) for i, (item, _) in enumerate(ranked)}
-            relevant = qrels.get(query.id, {})
+            relevant = judged.get(query.id, {})
             ranks[query.id] = next((i + 1 for i, (item, _) in enumerate(ranked) if item in relevant), None)
             tops[query.id] = top
             latencies.append(took)
             done += 1
             if progress:
                 progress(done, total)
-        metrics = _ranx_metrics(qrels, run)
+        metrics = _ranx_metrics(judged, run)
         ordered = sorted(latencies)
         metrics["p50_ms"] = round(statistics.median(ordered), 2) if ordered else 0.0
         metrics["p95_ms"] = round(ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))], 2) if ordered else 0.0
@@ -222,9 +268,11 @@ def evaluate(
         values = sorted({str(q.fields.get(split_by, "")) for q in eval_set.queries})
         for value in values:
             members = {q.id for q in eval_set.queries if str(q.fields.get(split_by, "")) == value}
-            sub = {q: r for q, r in qrels.items() if q in members}
             report.groups[value] = {
-                mode: _ranx_metrics(sub, {q: r for q, r in res.run.items() if q in members})
+                mode: _ranx_metrics(
+                    {q: r for q, r in (naive_qrels if mode == "naive" else qrels).items() if q in members},
+                    {q: r for q, r in res.run.items() if q in members},
+                )
                 for mode, res in results.items()
             }
     return report
@@ -247,13 +295,17 @@ def evaluate_answers(
     """Share of questions whose extractive answer contains an expected answer, and abstention rates.
 
     answer_contains       answerable questions whose answer text contains a normalized answer
+    exact_match, f1       CMRC 2018's EM and character F1 against the gold answers (an
+                          abstention scores 0); a whole answering sentence rarely matches exactly
     abstain_answerable    answerable questions left unanswered (lower is better)
     abstain_unanswerable  questions the corpus cannot answer that got ``null`` (higher is better)
     """
     from ..retrieval.answer import ask
+    from .answer_metrics import exact_match, f1
 
     misses: list[tuple[EvalQuery, str | None]] = []
     correct = abstained = refused = 0
+    em = f1_sum = 0.0
     total = len(answerable) + len(unanswerable)
     for done, query in enumerate([*answerable, *unanswerable], start=1):
         answer = ask(searcher, query.text, k).answer
@@ -262,10 +314,13 @@ def evaluate_answers(
             if answer is None:
                 abstained += 1
                 misses.append((query, None))
-            elif is_relevant(normalize(answer.text), expected):
-                correct += 1
             else:
-                misses.append((query, answer.text))
+                em += exact_match(answer.text, query.answers)
+                f1_sum += f1(answer.text, query.answers)
+                if is_relevant(normalize(answer.text), expected):
+                    correct += 1
+                else:
+                    misses.append((query, answer.text))
         elif answer is None:
             refused += 1
         else:
@@ -274,6 +329,8 @@ def evaluate_answers(
             progress(done, total)
     metrics = {
         "answer_contains": round(correct / max(1, len(answerable)), 4),
+        "exact_match": round(em / max(1, len(answerable)), 4),
+        "f1": round(f1_sum / max(1, len(answerable)), 4),
         "abstain_answerable": round(abstained / max(1, len(answerable)), 4),
         "abstain_unanswerable": round(refused / max(1, len(unanswerable)), 4) if unanswerable else 0.0,
     }

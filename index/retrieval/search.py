@@ -194,6 +194,14 @@ class Searcher:
             raise IndexUnavailableError(f"cannot read {self.path / folder.STORE}: {exc}; restart to reload") from exc
         return found.text if found else None
 
+    def document_texts(self) -> dict[str, str]:
+        """Every document's original text, by id (for evaluation baselines)."""
+        conn = store.connect(self.path / folder.STORE, readonly=True)
+        try:
+            return store.document_texts(conn)
+        finally:
+            conn.close()
+
     @property
     def vectors(self) -> DenseIndex:
         return self.snapshot.vectors

@@ -193,6 +193,10 @@ def delete_document(conn: sqlite3.Connection, doc_id: str) -> list[int]:
     return ids
 
 
+def document_texts(conn: sqlite3.Connection) -> dict[str, str]:
+    return dict(conn.execute("SELECT id, text FROM documents").fetchall())
+
+
 def document_rows(conn: sqlite3.Connection) -> list[tuple[str, str, dict[str, Any], int]]:
     """(id, title, metadata, length of text) of every document, by id."""
     rows = conn.execute("SELECT id, title, metadata, length(text) FROM documents ORDER BY id").fetchall()

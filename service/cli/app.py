@@ -44,7 +44,7 @@ class Bars:
             return
         from tqdm import tqdm
 
-        labels = {"read": "reading documents", "embed": "embedding passages"}
+        labels = {"read": "reading documents", "embed": "embedding passages", "naive": "embedding baseline windows"}
         bar = self.bars.get(stage)
         if bar is None:
             bar = self.bars[stage] = tqdm(total=total, desc=labels.get(stage, stage), unit="", file=sys.stderr)

@@ -11,11 +11,13 @@ from typing import Annotated, Any
 import typer
 
 from index import ZhsearchError, build_index, get_settings, load_configured_embedder, load_paths
-from index.evaluation.evaluate import EvalReport, EvalSet, Level, evaluate, evaluate_answers, load_eval_set
+from index.evaluation.evaluate import EVAL_MODES, EvalReport, EvalSet, Level, evaluate, evaluate_answers, load_eval_set
+from index.evaluation.naive import NaiveDense
 from index.evaluation.report import metrics_table, write_report
+from index.evaluation.squad import QueryScript, Split, load_squad
 from index.models import Embedder
-from index.retrieval.query import MODES
 from index.retrieval.search import Searcher
+from index.text.ingest import Document
 
 from .app import AsJson, Bars, IndexDir, Model, app, emit_json, fail
 
@@ -32,6 +34,17 @@ def _index_for(eval_set: EvalSet, path: Path, corpus: Path | None, embedder: Emb
     return target
 
 
+def _index_of_documents(files: list[Path], documents: list[Document], embedder: Embedder, quiet: bool) -> Path:
+    """Build (incrementally) an index of SQuAD paragraphs under the cache folder."""
+    slug = hashlib.sha256("\n".join(str(f.resolve()) for f in files).encode()).hexdigest()[:12]
+    target = get_settings().cache_dir / "eval-index" / f"squad-{slug}"
+    report = build_index(documents, target, embedder, progress=Bars(not quiet))
+    if not quiet:
+        state = "up to date" if report.unchanged else f"built in {report.seconds:.1f}s"
+        typer.echo(f"index of {len(documents)} SQuAD paragraphs ({report.passages} passages) {state}", err=True)
+    return target
+
+
 def _print(report: EvalReport) -> None:
     typer.secho(f"\n{report.name}: {len(report.queries)} queries, {report.level} level", bold=True)
     typer.echo(metrics_table(report))
@@ -44,7 +57,19 @@ def _print(report: EvalReport) -> None:
 
 @app.command("eval")
 def eval_command(
-    paths: Annotated[list[Path], typer.Argument(help="Answer-string folders/files (queries.jsonl) or BEIR folders.")],
+    paths: Annotated[
+        list[Path] | None, typer.Argument(help="Answer-string folders/files (queries.jsonl) or BEIR folders.")
+    ] = None,
+    squad: Annotated[
+        list[Path] | None,
+        typer.Option("--squad", help="SQuAD-form files (DRCD, CMRC 2018), pooled into one corpus; repeatable."),
+    ] = None,
+    query_script: Annotated[
+        QueryScript, typer.Option("--query-script", help="Rewrite SQuAD questions into another script (OpenCC).")
+    ] = "as-is",
+    split: Annotated[
+        Split, typer.Option("--split", help="SQuAD questions of the dev or test half of the articles.")
+    ] = "all",
     qrels: Annotated[Path | None, typer.Option(help="TREC or BEIR qrels for a queries file.")] = None,
     corpus: Annotated[
         Path | None,
@@ -53,7 +78,9 @@ def eval_command(
     level: Annotated[
         str | None, typer.Option(help="passage or doc (default: passage for answers, doc for qrels).")
     ] = None,
-    modes: Annotated[str, typer.Option(help="Comma-separated modes.")] = ",".join(MODES),
+    modes: Annotated[str, typer.Option(help="Comma-separated modes; naive is the naive dense baseline.")] = ",".join(
+        EVAL_MODES
+    ),
     split_by: Annotated[
         str | None, typer.Option("--split-by", help="Report metrics per value of this query field.")
     ] = None,
@@ -67,9 +94,11 @@ def eval_command(
 ) -> None:
     """Measure retrieval quality: hit@k, recall@k, MRR@10, nDCG@10, MAP for each mode, and latency."""
     settings = get_settings()
-    chosen = [m for m in MODES if m in {part.strip() for part in modes.split(",")}]
+    chosen = [m for m in EVAL_MODES if m in {part.strip() for part in modes.split(",")}]
     if not chosen or len(chosen) != len({p.strip() for p in modes.split(",") if p.strip()}):
-        raise fail(ZhsearchError(f"--modes takes a comma-separated list of {', '.join(MODES)}"))
+        raise fail(ZhsearchError(f"--modes takes a comma-separated list of {', '.join(EVAL_MODES)}"))
+    if not paths and not squad:
+        raise fail(ZhsearchError("name an evaluation set (a path) or SQuAD files (--squad)"))
     judged_at: Level | None = None
     if level is not None:
         if level not in ("passage", "doc"):
@@ -79,9 +108,14 @@ def eval_command(
     answers: dict[str, dict[str, float]] = {}
     try:
         embedder = load_configured_embedder(settings, model=model)
-        for path in paths:
+        sets: list[tuple[EvalSet, Path]] = []
+        for path in paths or []:
             eval_set = load_eval_set(path, qrels=qrels)
-            where = index_dir or _index_for(eval_set, path, corpus, embedder, as_json)
+            sets.append((eval_set, index_dir or _index_for(eval_set, path, corpus, embedder, as_json)))
+        if squad:
+            pooled = load_squad(squad, query_script=query_script, split=split)
+            sets.append((pooled.eval_set, index_dir or _index_of_documents(squad, pooled.documents, embedder, as_json)))
+        for eval_set, where in sets:
             searcher = Searcher.load(where, embedder)
             bars = Bars(not as_json)
 
@@ -91,6 +125,13 @@ def eval_command(
             def answering(done: int, total: int, bars: Bars = bars) -> None:
                 bars("answer", done, total)
 
+            def windows(done: int, total: int, bars: Bars = bars) -> None:
+                bars("naive", done, total)
+
+            naive = None
+            if "naive" in chosen:
+                cache = settings.cache_dir / "eval-naive"
+                naive = NaiveDense(searcher.document_texts(), embedder, cache_dir=cache, progress=windows)
             report = evaluate(
                 searcher,
                 eval_set,
@@ -98,16 +139,18 @@ def eval_command(
                 level=judged_at,
                 split_by=split_by,
                 progress=evaluating,
+                naive=naive,
             )
             reports.append(report)
-            if with_answers and eval_set.qrels is None:
+            if with_answers and any(q.answers for q in eval_set.queries):
                 result = evaluate_answers(
                     searcher,
-                    eval_set.queries,
+                    [q for q in eval_set.queries if q.answers],
                     eval_set.unanswerable,
                     progress=answering,
                 )
                 answers[report.name] = result.metrics
+            searcher.close()
     except ZhsearchError as exc:
         raise fail(exc) from exc
     if report_dir is not None:
