@@ -97,7 +97,9 @@ def load_squad(paths: Sequence[Path], *, query_script: str = "as-is", split: str
                         continue
                     answers = tuple(dict.fromkeys(str(x.get("text", "")) for x in qa.get("answers") or []))
                     qid = f"{stem}:{qa.get('id') or f'{doc_id}-{q}'}"
-                    fields = {"set": stem, "script": query_script, "article": article_id, "split": half}
+                    # "script" names file and rewrite, so --split-by script separates the pooled sets.
+                    script = f"{stem} {query_script}"
+                    fields = {"set": stem, "script": script, "article": article_id, "split": half}
                     queries.append(EvalQuery(qid, convert(question), tuple(a for a in answers if a), fields))
                     qrels[qid] = {doc_id: 1}
     name = (

@@ -65,8 +65,11 @@ def eval_command(
         typer.Option("--squad", help="SQuAD-form files (DRCD, CMRC 2018), pooled into one corpus; repeatable."),
     ] = None,
     query_script: Annotated[
-        QueryScript, typer.Option("--query-script", help="Rewrite SQuAD questions into another script (OpenCC).")
-    ] = "as-is",
+        list[QueryScript] | None,
+        typer.Option(
+            "--query-script", help="Ask SQuAD questions as-is or rewritten by OpenCC (t2s, s2t, s2twp); repeatable."
+        ),
+    ] = None,
     split: Annotated[
         Split, typer.Option("--split", help="SQuAD questions of the dev or test half of the articles.")
     ] = "all",
@@ -112,9 +115,11 @@ def eval_command(
         for path in paths or []:
             eval_set = load_eval_set(path, qrels=qrels)
             sets.append((eval_set, index_dir or _index_for(eval_set, path, corpus, embedder, as_json)))
-        if squad:
-            pooled = load_squad(squad, query_script=query_script, split=split)
-            sets.append((pooled.eval_set, index_dir or _index_of_documents(squad, pooled.documents, embedder, as_json)))
+        for script in (query_script or ["as-is"]) if squad else []:
+            pooled = load_squad(squad or [], query_script=script, split=split)
+            sets.append(
+                (pooled.eval_set, index_dir or _index_of_documents(squad or [], pooled.documents, embedder, as_json))
+            )
         for eval_set, where in sets:
             searcher = Searcher.load(where, embedder)
             bars = Bars(not as_json)
