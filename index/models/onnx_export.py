@@ -1,10 +1,8 @@
 """Export the converted multilingual-e5-small to ONNX, float32 and int8.
 
-For the ONNX Runtime backends of ``index.embed``. The model folder comes from
-``model_convert.ensure_model``; the files land in its ``onnx/`` subfolder, each
-published only once it embeds like the torch model.
-
-    python -m index.model_convert --backend onnx-int8 [CACHE_DIR]    # prints the int8 ONNX file
+For the ONNX Runtime backends (``index.models.onnx``). The model folder comes from
+``convert.ensure_model``; the files land in its ``onnx/`` subfolder, each published
+only once it embeds like the torch model. Ahead of time: ``zhsearch model --backend onnx-int8``.
 """
 
 from __future__ import annotations
