@@ -112,3 +112,28 @@ def test_cli_eval_on_squad_files_with_the_naive_row(tmp_path: Path, monkeypatch:
     assert set(payload["metrics"]) == {"dense", "lexical", "hybrid", "naive"} and payload["level"] == "doc"
     assert payload["metrics"]["lexical"]["hit@5"] == 1.0
     assert {"answer_contains", "exact_match", "f1"} <= set(payload["answers"])
+
+
+def test_cli_eval_asks_in_several_scripts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from service.cli import app
+
+    monkeypatch.setenv("ZHSEARCH_MODEL", "hashing")
+    monkeypatch.setenv("ZHSEARCH_CACHE_DIR", str(tmp_path / "cache"))
+    squad = str(_squad(tmp_path))
+    args = [
+        "eval",
+        "--squad",
+        squad,
+        "--query-script",
+        "as-is",
+        "--query-script",
+        "t2s",
+        "--modes",
+        "lexical",
+        "--json",
+    ]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert [entry["set"] for entry in json.loads(result.output)] == ["mini_squad", "mini_squad (t2s)"]
+    bad = CliRunner().invoke(app, ["eval", "--squad", squad, "--query-script", "klingon"])
+    assert bad.exit_code == 1 and "query script" in bad.output

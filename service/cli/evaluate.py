@@ -14,7 +14,7 @@ from index import ZhsearchError, build_index, get_settings, load_configured_embe
 from index.evaluation.evaluate import EVAL_MODES, EvalReport, EvalSet, Level, evaluate, evaluate_answers, load_eval_set
 from index.evaluation.naive import NaiveDense
 from index.evaluation.report import metrics_table, write_report
-from index.evaluation.squad import QueryScript, Split, load_squad
+from index.evaluation.squad import QUERY_SCRIPTS, Split, load_squad
 from index.models import Embedder
 from index.retrieval.search import Searcher
 from index.text.ingest import Document
@@ -65,9 +65,10 @@ def eval_command(
         typer.Option("--squad", help="SQuAD-form files (DRCD, CMRC 2018), pooled into one corpus; repeatable."),
     ] = None,
     query_script: Annotated[
-        list[QueryScript] | None,
+        list[str] | None,
         typer.Option(
-            "--query-script", help="Ask SQuAD questions as-is or rewritten by OpenCC (t2s, s2t, s2twp); repeatable."
+            "--query-script",
+            help=f"Ask SQuAD questions {' / '.join(QUERY_SCRIPTS)} (rewritten by OpenCC); repeatable.",
         ),
     ] = None,
     split: Annotated[
