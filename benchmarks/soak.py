@@ -92,6 +92,7 @@ def rss_kb(pid: int) -> int | None:
 @dataclass
 class Doc:
     id: str
+    key: int  # what its markers are made from, unique within its client
     possible: set[int] = field(default_factory=lambda: {ABSENT})  # versions it may be at; ABSENT = deleted
     version: int = 0  # the last version written
 
@@ -171,8 +172,8 @@ class Client(threading.Thread):
         super().__init__(name=f"soak-{number}", daemon=True)
         self.number, self.server, self.tally, self.stop = number, server, tally, stop
         self.rng = random.Random(seed * 1000 + number)
-        self.docs = [Doc(f"soak-c{number}-d{j}") for j in range(DOCS_PER_CLIENT)]
-        self.uploads = [Doc(f"soak-c{number}-u{j}") for j in range(DOCS_PER_CLIENT)]
+        self.docs = [Doc(f"soak-c{number}-d{j}", j) for j in range(DOCS_PER_CLIENT)]
+        self.uploads = [Doc(f"soak-c{number}-u{j}", 100 + j) for j in range(DOCS_PER_CLIENT)]
 
     def run(self) -> None:
         ops, weights = zip(*MIX.items(), strict=True)
@@ -223,18 +224,16 @@ class Client(threading.Thread):
                 doc.possible.discard(doc.version)
 
     def put(self, http: httpx.Client) -> None:
-        doc = self.rng.randrange(DOCS_PER_CLIENT)
-        target = self.docs[doc]
-        text = document_text(self.number, doc, target.version + 1, self.rng)
+        target = self.rng.choice(self.docs)
+        text = document_text(self.number, target.key, target.version + 1, self.rng)
         path = f"/v1/documents/{target.id}"
         self._write([target], lambda: self._send(http, "PUT /v1/documents/{id}", "PUT", path, json={"text": text}))
 
     def upload(self, http: httpx.Client) -> None:
-        picked = self.rng.sample(range(DOCS_PER_CLIENT), self.rng.randint(1, 3))
-        docs = [self.uploads[j] for j in picked]
+        docs = self.rng.sample(self.uploads, self.rng.randint(1, 3))
         records = [
-            {"_id": d.id, "title": "稽核", "text": document_text(self.number, 100 + j, d.version + 1, self.rng)}
-            for d, j in zip(docs, picked, strict=True)
+            {"_id": d.id, "title": "稽核", "text": document_text(self.number, d.key, d.version + 1, self.rng)}
+            for d in docs
         ]
         lines = [json.dumps(record, ensure_ascii=False) for record in records]
         payload = ("\n".join(lines) + "\n").encode("utf-8")
@@ -257,8 +256,7 @@ class Client(threading.Thread):
                     self.tally.acked_deletes += 1
 
     def expected_marker(self, doc: Doc, version: int) -> str:
-        number = int(doc.id.rsplit("-", 1)[1][1:])
-        return marker(self.number, number if doc.id.rsplit("-", 1)[1][0] == "d" else 100 + number, version)
+        return marker(self.number, doc.key, version)
 
 
 def audit(base: str, clients: list[Client]) -> dict[str, list[str]]:

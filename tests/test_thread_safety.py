@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+from typing import Any
 
 import pytest
 
@@ -54,6 +55,18 @@ def _hammer(embedder, *, documents: bool = False) -> tuple[list[str], dict[str, 
     return errors, done
 
 
+def _search_until(
+    stop: threading.Event, client: Any, queries: list[str], seed: int, errors: list[str], counts: dict[str, int]
+) -> None:
+    """POST searches of random ``queries`` until ``stop``; non-200 answers go to ``errors``."""
+    rng = random.Random(seed)
+    while not stop.is_set():
+        response = client.post("/v1/search", json={"query": rng.choice(queries), "k": 5})
+        if response.status_code != 200:
+            errors.append(f"search {response.status_code}: {response.text[:300]}")
+        counts["searches"] += 1
+
+
 def test_default_embedder_is_safe_to_share(real_embedder) -> None:
     errors, done = _hammer(real_embedder, documents=True)
     assert not errors, errors[:3]
@@ -92,13 +105,8 @@ def test_served_searches_during_writes_never_fail(real_index, tmp_path) -> None:
         assert httpx.put(f"{base}/v1/documents/warm", json={"text": "預熱。"}, timeout=120).status_code == 201
 
         def searcher(seed: int) -> None:
-            rng = random.Random(seed)
             with httpx.Client(base_url=base, timeout=60) as client:
-                while not stop.is_set():
-                    response = client.post("/v1/search", json={"query": rng.choice(queries), "k": 5})
-                    if response.status_code != 200:
-                        errors.append(f"search {response.status_code}: {response.text[:300]}")
-                    counts["searches"] += 1
+                _search_until(stop, client, queries, seed, errors, counts)
 
         def writer() -> None:
             with httpx.Client(base_url=base, timeout=120) as client:
@@ -157,12 +165,7 @@ def test_api_searches_while_the_write_path_tokenizes(real_index, real_embedder, 
         with TestClient(create_app(index=live), raise_server_exceptions=False) as client:
 
             def searcher(seed: int) -> None:
-                rng = random.Random(seed)
-                while not stop.is_set():
-                    response = client.post("/v1/search", json={"query": rng.choice(queries), "k": 5})
-                    if response.status_code != 200:
-                        errors.append(f"search {response.status_code}: {response.text[:300]}")
-                    counts["searches"] += 1
+                _search_until(stop, client, queries, seed, errors, counts)
 
             def chunker() -> None:
                 while not stop.is_set():
