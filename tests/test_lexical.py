@@ -132,3 +132,11 @@ def test_bm25_scores_by_hand(monkeypatch: pytest.MonkeyPatch) -> None:
         1: pytest.approx(0.277259, abs=1e-5),
         3: pytest.approx(0.188001, abs=1e-5),
     }
+
+
+def test_query_tokens_leave_out_question_words_unless_nothing_else_is_left() -> None:
+    from index.storage.lexical import query_tokens, tokenize
+
+    assert query_tokens("莫高窟有多少个洞窟") == tokenize("莫高窟 个洞窟")
+    assert "多少" not in query_tokens("莫高窟有多少个洞窟")
+    assert query_tokens("是什么") == tokenize("是什么")

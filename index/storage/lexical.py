@@ -2,7 +2,8 @@
 
 Tokens are CJK character unigrams plus bigrams, and whole Latin words or numbers
 (recorded in the manifest as ``TOKENIZER``); titles and section headings are a
-second field with weight ``HEADING_WEIGHT``. Live writes go to a small *delta*
+second field with weight ``HEADING_WEIGHT``. A query leaves out question words
+and function characters (``QUERY_STOP``). Live writes go to a small *delta*
 scored with the same BM25 formula over base + delta statistics, removed base
 passages are masked, and the base is rebuilt past ``DELTA_LIMIT`` new passages, a
 tenth removed, or always below ``REBUILD_BELOW`` passages. The measurements behind
@@ -34,6 +35,11 @@ REBUILD_BELOW = 5000
 REMOVED_FRACTION = 0.1
 DELTA_FILE = "delta.json"
 _EMPTY = "\u0000"  # stands in for a text without tokens, which bm25s cannot index
+#: Left out of a query's tokens (not the index's): question words, which a passage
+#: that answers seldom repeats, and function characters. Kept when nothing else is.
+QUERY_STOP = re.compile(
+    "为什么|为何|什么|哪些|哪个|哪里|哪儿|哪|是否|如何|怎么|怎样|多少|几|吗|呢|请问|的|了|是|在|有|和|与|及"
+)
 _RUNS = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+|[a-z0-9]+(?:[.\-_][a-z0-9]+)*")
 
 
@@ -47,6 +53,11 @@ def tokenize(norm_text: str) -> list[str]:
         else:
             tokens.append(run)
     return tokens
+
+
+def query_tokens(norm_query: str) -> list[str]:
+    """BM25 tokens of a normalized query: ``tokenize`` without ``QUERY_STOP`` words, unless that leaves none."""
+    return tokenize(QUERY_STOP.sub(" ", norm_query)) or tokenize(norm_query)
 
 
 def _tokens(text: str) -> list[str]:
@@ -266,7 +277,7 @@ class LexicalIndex:
 
     def search(self, norm_query: str, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Passage ids and BM25 scores of the top ``k`` matches (score > 0), best first."""
-        tokens = tokenize(norm_query)
+        tokens = query_tokens(norm_query)
         if not tokens or not len(self._ids):
             return np.zeros(0, np.int64), np.zeros(0, np.float32)
         scores = self._text.scores(tokens)
