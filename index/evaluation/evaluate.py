@@ -17,6 +17,7 @@ passage level its "passages" are its own windows, judged the same way.
 
 from __future__ import annotations
 
+import hashlib
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -276,6 +277,14 @@ def evaluate(
                 for mode, res in results.items()
             }
     return report
+
+
+def sample(queries: Sequence[EvalQuery], n: int) -> list[EvalQuery]:
+    """At most ``n`` of ``queries`` (all for 0), the same ones every run: the lowest hashes of their ids."""
+    if not n or n >= len(queries):
+        return list(queries)
+    chosen = {q.id for q in sorted(queries, key=lambda q: hashlib.sha256(q.id.encode()).hexdigest())[:n]}
+    return [q for q in queries if q.id in chosen]
 
 
 @dataclass

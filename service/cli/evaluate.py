@@ -11,7 +11,16 @@ from typing import Annotated, Any
 import typer
 
 from index import ZhsearchError, build_index, get_settings, load_configured_embedder, load_paths
-from index.evaluation.evaluate import EVAL_MODES, EvalReport, EvalSet, Level, evaluate, evaluate_answers, load_eval_set
+from index.evaluation.evaluate import (
+    EVAL_MODES,
+    EvalReport,
+    EvalSet,
+    Level,
+    evaluate,
+    evaluate_answers,
+    load_eval_set,
+    sample,
+)
 from index.evaluation.naive import NaiveDense
 from index.evaluation.report import metrics_table, write_report
 from index.evaluation.squad import QUERY_SCRIPTS, Split, load_squad
@@ -89,6 +98,14 @@ def eval_command(
         str | None, typer.Option("--split-by", help="Report metrics per value of this query field.")
     ] = None,
     with_answers: Annotated[bool, typer.Option("--answers", help="Also judge /v1/ask answers (answer sets).")] = False,
+    answer_sample: Annotated[
+        int,
+        typer.Option(
+            "--answer-sample",
+            min=0,
+            help="Judge answers on at most N questions per set, picked by a stable hash of their ids (0: all).",
+        ),
+    ] = 0,
     report_dir: Annotated[
         Path | None, typer.Option("--report", help="Write DIR/quality.md with charts and runs.")
     ] = None,
@@ -151,7 +168,7 @@ def eval_command(
             if with_answers and any(q.answers for q in eval_set.queries):
                 result = evaluate_answers(
                     searcher,
-                    [q for q in eval_set.queries if q.answers],
+                    sample([q for q in eval_set.queries if q.answers], answer_sample),
                     eval_set.unanswerable,
                     progress=answering,
                 )
