@@ -62,6 +62,9 @@ def create_app(
             loaded = index() if index is not None else _load(settings)
         loaded.limits = settings.query_limits
         warm_up()
+        # Writes embed with the document model (torch under the default backend); load it
+        # now so that ready means ready, not a first write that waits for it (asks never do).
+        loaded.embedder.encode_documents(["预热"])
         app.state.index = loaded
         app.state.metrics.build_seconds.set(loaded.manifest.build_seconds)
         log.info("index loaded from %s (%d passages, %d repaired)", loaded.path, len(loaded.vectors), loaded.repaired)

@@ -99,3 +99,55 @@ def test_highlights_cross_scripts(searcher: Searcher) -> None:
 
     hit = next(h for h in searcher.search("互联网诊疗", 5).hits if "網際網路診療" in h.text)
     assert "網際網路診療" in [hit.text[a:b] for a, b in highlights(normalize("互联网诊疗"), hit.text)]
+
+
+_MOGAO = (
+    "莫高窟，俗称千佛洞，坐落在河西走廊西端的敦煌。\n"
+    "莫高窟位于甘肃省敦煌市东南25公里处的鸣沙山东麓断崖上。现存洞窟七百三十五个，壁画4.5万平方米，"
+    "泥质彩塑2415尊，是世界上现存规模最大、内容最丰富的佛教艺术地。"
+)
+_SUN_MOON = (
+    "日月潭位於臺灣南投縣魚池鄉，是臺灣最大的天然淡水湖泊。"
+    "其湖面以拉魯島為界，東半部形狀如日輪，西半部形狀如上弦月，因而得名。"
+)
+
+
+@pytest.mark.parametrize(
+    ("question", "title", "expected"),
+    [
+        ("莫高窟有多少个洞窟", "莫高窟", "七百三十五个"),
+        ("莫高窟有幾個洞窟", "莫高窟", "七百三十五个"),
+        ("日月潭为什么叫日月潭", "日月潭", "因而得名"),
+    ],
+)
+def test_answer_is_the_sentence_that_answers_what_was_asked(
+    searcher: Searcher, question: str, title: str, expected: str
+) -> None:
+    """A sentence that carries what the question asks for, though it does not name its subject (issue 12)."""
+    from index.retrieval.answer import extract_answer
+    from index.retrieval.search import Hit
+
+    def hit(text: str, name: str, rank: int) -> Hit:
+        return Hit(
+            rank=rank,
+            score=1.0,
+            passage_id=rank,
+            doc_id=name,
+            title=name,
+            section="",
+            text=text,
+            start=0,
+            end=len(text),
+        )
+
+    hits = [hit(_MOGAO, "莫高窟", 1), hit(_SUN_MOON, "日月潭", 2)]
+    hits.sort(key=lambda h: h.title != title)
+    answer = extract_answer(question, hits, searcher.embedder)
+    assert answer is not None and expected in answer.text
+
+
+def test_answer_is_never_a_heading(searcher: Searcher) -> None:
+    from index.retrieval.answer import ask
+
+    answer = ask(searcher, "營商環境有什麼最佳化措施").answer
+    assert answer is not None and answer.text.strip() != "營商環境持續最佳化。"

@@ -56,6 +56,15 @@ class QueryOnlyEmbedder:
             return np.zeros((0, self.dim), dtype=np.float32)
         return self._document_embedder().encode_documents(texts, batch_size)
 
+    def encode_documents_light(self, texts: Sequence[str]) -> np.ndarray:
+        """Documents through the query model: close to ``encode_documents``, without loading the document model.
+
+        For a few sentences on a request's path (the answer step), not for an index.
+        """
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return self._queries.encode_documents(texts)
+
     def count_tokens(self, text: str) -> int:
         return self._queries.count_tokens(text)  # same tokenizer and prompts on both sides
 

@@ -1,24 +1,27 @@
 """Extractive answers: the sentence of the best passages that answers the question.
 
 Candidates are the sentences of the top passages, scored by content-bigram
-coverage (plain and rarity-weighted), dense similarity and a small bonus when a
-quantity question meets a number (weights and their measurements:
-docs/decisions.md, "Answer scoring"). A candidate is dropped when the question
-names a year its passage and title never mention, or a place or organisation
-(jieba ns/nt) its document never mentions: that is how "北京市海淀区2020年上半年GDP"
-is told apart from the Huangpu report. The answer is ``None`` unless the best
-score reaches ``THRESHOLD`` and its coverage reaches ``MIN_COVERAGE``.
+coverage (plain and rarity-weighted) and dense similarity; the question's
+bigrams found in a document's title count for each of its sentences (a sentence
+about 莫高窟 that says 现存洞窟 without naming it). A sentence that carries what
+the question asks for (a quantity for 多少/几, a cause for 为什么, a time for
+何时/哪一年, a person for 谁, a place for 哪里: ``question.py``) gains
+``KIND_WEIGHTS``, one that does not loses it. Headings never win. Weights and
+their measurements: docs/decisions.md, "Answer scoring". A candidate is dropped
+when the question names a year its passage and title never mention, or a place
+or organisation (jieba ns/nt) its document never mentions: that is how
+"北京市海淀区2020年上半年GDP" is told apart from the Huangpu report. The answer is
+``None`` unless the best score reaches ``THRESHOLD`` and its coverage reaches
+``MIN_COVERAGE``.
 """
 
 from __future__ import annotations
 
-import logging
 import math
 import re
-import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 
@@ -27,16 +30,21 @@ from ..text.chunk import sentences
 from ..text.highlight import STOP_CHARS
 from ..text.normalize import normalize
 from .query import Mode
+from .question import carries, is_heading, kind_of, tagged
 from .search import Filters, Hit, Searcher
 
 THRESHOLD = 0.42
 MIN_COVERAGE = 0.1
 TOP_PASSAGES = 3
-_QUANTITY = re.compile(r"多少|几|多大|多高|多长|多久|比例|比重|占比|率|百分|数量|规模|金额|总额|总量|增长|增幅|下降")
-_NUMBER = re.compile(r"\d")
+#: Added to a sentence that carries what the question asks for (``question.kind_of``),
+#: subtracted from one that does not (docs/decisions.md, "Answer scoring").
+KIND_WEIGHTS: dict[str, float] = {"quantity": 0.05, "cause": 0.05, "time": 0.05, "person": 0.05, "place": 0.05}
+#: Headings (``question.is_heading``) may not win; they still count for rarity.
+SKIP_HEADINGS = True
+#: The question's bigrams in a document's title count for each of its sentences.
+TITLE_CREDIT = True
 _YEAR = re.compile(r"(?:19|20)\d{2}(?=年)")
 _CONTENT = re.compile(r"[\u3400-\u9fff]|[a-z0-9]")
-_jieba_lock = threading.Lock()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -65,29 +73,25 @@ def content_bigrams(norm_text: str) -> set[str]:
     return {g for g in grams if not (g[0] in STOP_CHARS and g[1] in STOP_CHARS)}
 
 
-@lru_cache(maxsize=1)
-def _posseg() -> Callable[[str], list[tuple[str, str]]]:
-    import jieba
-    import jieba.posseg
+def sentence_encoder(embedder: Embedder) -> Callable[[Sequence[str]], np.ndarray]:
+    """How the answer step encodes sentences the index holds no vectors for.
 
-    jieba.setLogLevel(logging.WARNING)
-
-    def cut(text: str) -> list[tuple[str, str]]:
-        with _jieba_lock:  # jieba's lazy dictionary load is not thread-safe
-            return [(w.word, w.flag) for w in jieba.posseg.cut(text)]
-
-    return cut
+    An embedder that keeps a lighter model for requests (the default backend's int8
+    ONNX) offers ``encode_documents_light``, so asking never loads the document model.
+    """
+    light = getattr(embedder, "encode_documents_light", None)
+    return light if callable(light) else embedder.encode_documents
 
 
 def warm_up() -> None:
     """Load jieba's dictionary now rather than on the first question."""
-    _posseg()("黄浦区")
+    tagged("黄浦区")
 
 
 def required_terms(norm_question: str) -> tuple[list[str], list[str]]:
     """Years, and named places or organisations, that the answer must be about."""
     years = [f"{year}年" for year in _YEAR.findall(norm_question)]
-    names = [word for word, flag in _posseg()(norm_question) if flag in ("ns", "nt") and len(word) >= 2]
+    names = [word for word, flag in tagged(norm_question) if flag in ("ns", "nt") and len(word) >= 2]
     return years, names
 
 
@@ -103,21 +107,27 @@ def extract_answer(
     embedder: Embedder,
     *,
     documents: Mapping[str, str] | None = None,
+    query_vector: np.ndarray | None = None,
+    stored_sentences: Callable[[Hit], np.ndarray] | None = None,
     threshold: float = THRESHOLD,
     min_coverage: float = MIN_COVERAGE,
 ) -> Answer | None:
     """The best answering sentence of ``hits`` (in original script, with document offsets), or None.
 
     ``documents`` maps doc ids to their normalized full text, for the named-entity check;
-    without it the passage and title stand in for the document.
+    without it the passage and title stand in for the document. ``query_vector`` (the
+    search's) and ``stored_sentences`` (a hit's sentence vectors from the index, one row
+    per sentence of ``chunk.sentences``, or none) save encoding them again; sentences
+    without a stored vector are encoded by ``sentence_encoder(embedder)``.
     """
     norm_q = normalize(question)
     wanted = content_bigrams(norm_q)
     if not wanted or not hits:
         return None
     years, names = required_terms(norm_q)
-    asks_quantity = bool(_QUANTITY.search(norm_q))
+    kind = kind_of(norm_q)
     candidates: list[tuple[Hit, int, int, str]] = []
+    stored: list[np.ndarray | None] = []
     for hit in hits[:TOP_PASSAGES]:
         norm_passage, norm_title = normalize(hit.text), normalize(hit.title)
         norm_doc = (documents or {}).get(hit.doc_id, norm_passage)
@@ -125,25 +135,48 @@ def extract_answer(
             continue
         if any(not _mentions(n, norm_doc, norm_title) for n in names):
             continue
-        for a, b in sentences(hit.text, 0, len(hit.text), 250):
+        known = stored_sentences(hit) if stored_sentences is not None else np.zeros((0, 0), np.float32)
+        for n, (a, b) in enumerate(sentences(hit.text, 0, len(hit.text), 250)):
             if len(hit.text[a:b].strip()) >= 4:
                 candidates.append((hit, a, b, hit.text[a:b]))
+                stored.append(known[n] if n < len(known) else None)
     if not candidates:
         return None
     grams = [content_bigrams(normalize(c[3])) for c in candidates]
+    if TITLE_CREDIT:
+        # A sentence is about its document's subject even when it says 其 or 他 instead:
+        # the question's bigrams that the title holds count as found in every sentence.
+        titles: dict[str, set[str]] = {}
+        for i, (hit, *_) in enumerate(candidates):
+            if hit.doc_id not in titles:
+                titles[hit.doc_id] = wanted & content_bigrams(normalize(hit.title))
+            grams[i] = grams[i] | titles[hit.doc_id]
     rarity = {g: math.log(1 + len(grams) / (1 + sum(1 for s in grams if g in s))) for g in wanted}
     total_rarity = sum(rarity.values()) or 1.0
-    vectors = embedder.encode_documents([normalize(c[3]) for c in candidates])
-    dense = np.asarray(vectors) @ embedder.encode_queries([norm_q])[0]
+    missing = [i for i, vector in enumerate(stored) if vector is None]
+    vectors = np.zeros((len(candidates), embedder.dim), np.float32)
+    if missing:
+        vectors[missing] = sentence_encoder(embedder)([normalize(candidates[i][3]) for i in missing])
+    for i, vector in enumerate(stored):
+        if vector is not None:
+            vectors[i] = vector
+    if query_vector is None:
+        query_vector = embedder.encode_queries([norm_q])[0]
+    dense = vectors @ np.asarray(query_vector).reshape(-1)
     scored = []
-    for i, (_, _, _, sentence) in enumerate(candidates):
+    for i, (hit, a, b, sentence) in enumerate(candidates):
+        if SKIP_HEADINGS and is_heading(hit.text, a, b, hit.title):
+            continue
         found = wanted & grams[i]
         coverage = len(found) / len(wanted)
         weighted = sum(rarity[g] for g in found) / total_rarity
         score = 0.60 * coverage + 0.40 * weighted + 0.35 * float(dense[i])
-        if asks_quantity:
-            score += 0.05 if _NUMBER.search(sentence) else -0.05
+        weight = KIND_WEIGHTS.get(kind, 0.0) if kind is not None else 0.0
+        if kind is not None and weight:
+            score += weight if carries(kind, normalize(sentence), norm_q) else -weight
         scored.append((score, coverage, i))
+    if not scored:
+        return None
     score, coverage, index = max(scored)
     if score < threshold or coverage < min_coverage:
         return None
@@ -161,16 +194,29 @@ def extract_answer(
 def ask(
     searcher: Searcher, question: str, k: int = 5, mode: Mode = "hybrid", filters: Filters | None = None
 ) -> AskResult:
-    """Search, then pick the answering sentence from the best passages."""
-    import time
+    """Search, then pick the answering sentence from the best passages.
 
+    Reuses what the search computed: the query vector, the snapshot's passages (for the
+    documents' text) and the sentence vectors the index stores.
+    """
     began = time.perf_counter()
-    result = searcher.search(question, k, mode, filters)
+    result, snap, vector = searcher.searched(question, k, mode, filters)
     documents = {}
     for hit in result.hits[:TOP_PASSAGES]:
-        text = searcher.document_text(hit.doc_id)
-        if text is not None:
-            documents[hit.doc_id] = normalize(text)
-    answer = extract_answer(question, result.hits, searcher.embedder, documents=documents)
+        info = snap.documents.get(hit.doc_id)
+        if info is not None and hit.doc_id not in documents:
+            documents[hit.doc_id] = "\n".join(
+                snap.passages[pid].norm_text for pid in info.passage_ids if pid in snap.passages
+            )
+    if vector is None and result.hits:
+        vector = searcher.encode_query(question)
+    answer = extract_answer(
+        question,
+        result.hits,
+        searcher.embedder,
+        documents=documents,
+        query_vector=None if vector is None else vector[0],
+        stored_sentences=lambda hit: snap.vectors.sentence_vectors(hit.passage_id, hit.text),
+    )
     took = round((time.perf_counter() - began) * 1000, 2)
     return AskResult(question=result.query, answer=answer, hits=result.hits, took_ms=took, mode=result.mode)

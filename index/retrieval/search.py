@@ -231,27 +231,45 @@ class Searcher:
         self, query: str, k: int, mode: Mode = "hybrid", filters: Filters | None = None, snap: Snapshot | None = None
     ) -> list[tuple[int, float]]:
         """Passage ids and scores, best first (no validation, no passage rows)."""
-        snap = snap or self.snapshot
+        return self._rank(query, k, mode, filters, snap or self.snapshot)[0]
+
+    def _rank(
+        self, query: str, k: int, mode: Mode, filters: Filters | None, snap: Snapshot
+    ) -> tuple[list[tuple[int, float]], np.ndarray | None]:
+        """The ranking, and the query vector when the mode computed one."""
         allowed = self._allowed(snap, filters)
         norm = normalize(query)
         if mode == "lexical":
-            return sorted(self._lexical(snap, norm, k, allowed).items(), key=lambda item: -item[1])
-        vector = self._encoding(norm)
+            return sorted(self._lexical(snap, norm, k, allowed).items(), key=lambda item: -item[1]), None
+        encoding = self._encoding(norm)
         if mode == "dense":
-            return sorted(self._dense(snap, vector(), k, allowed).items(), key=lambda item: -item[1])[:k]
+            vector = encoding()
+            return sorted(self._dense(snap, vector, k, allowed).items(), key=lambda item: -item[1])[:k], vector
         depth = max(CANDIDATES, 5 * k)
         lexical = self._lexical(snap, norm, depth, allowed)  # while the query is being encoded
         # Lexical-only candidates get exact dense scores too, so fusion compares like with like.
-        dense = self._dense(snap, vector(), depth, allowed, also=list(lexical))
-        return fuse(dense, lexical)[:k]
+        vector = encoding()
+        dense = self._dense(snap, vector, depth, allowed, also=list(lexical))
+        return fuse(dense, lexical)[:k], vector
+
+    def encode_query(self, query: str) -> np.ndarray:
+        """The query's vector (1 x dim), through the micro-batcher when there is one."""
+        return self._encoding(normalize(query))()
 
     def search(self, query: str, k: int = 10, mode: Mode = "hybrid", filters: Filters | None = None) -> SearchResult:
+        return self.searched(query, k, mode, filters)[0]
+
+    def searched(
+        self, query: str, k: int = 10, mode: Mode = "hybrid", filters: Filters | None = None
+    ) -> tuple[SearchResult, Snapshot, np.ndarray | None]:
+        """``search``, plus the snapshot it read and the query vector it computed (None in lexical mode)."""
         began = time.perf_counter()
         query = validate_query(query, k, mode, self.limits)
         snap = self.snapshot  # one snapshot for the whole request
         hits: list[Hit] = []
         shown: dict[str, list[tuple[int, int]]] = {}
-        for pid, score in self.rank(query, min(MAX_K, 2 * k + 5), mode, filters, snap):
+        ranked, vector = self._rank(query, min(MAX_K, 2 * k + 5), mode, filters, snap)
+        for pid, score in ranked:
             row = snap.passages.get(pid)
             if len(hits) == k:
                 break
@@ -275,4 +293,4 @@ class Searcher:
                 )
             )
         took = round((time.perf_counter() - began) * 1000, 2)
-        return SearchResult(query=query, hits=hits, took_ms=took, mode=mode)
+        return SearchResult(query=query, hits=hits, took_ms=took, mode=mode), snap, vector

@@ -138,6 +138,11 @@ class DenseIndex:
     def passage_vectors(self, ids: Sequence[int]) -> np.ndarray:
         return self._passages.vectors(ids)
 
+    def sentence_vectors(self, passage_id: int, text: str) -> np.ndarray:
+        """The stored vectors of a passage's sentences, in order (no rows for a short passage)."""
+        count = sentence_count(text)
+        return self._sentences.vectors([passage_id * SENTENCE_STRIDE + n for n in range(count)])
+
     def search(
         self,
         vector: np.ndarray,
