@@ -39,7 +39,7 @@ from index.evaluation.evaluate import EvalQuery, is_relevant, load_eval_set  # n
 from index.evaluation.squad import load_squad  # noqa: E402
 from index.retrieval.search import Searcher  # noqa: E402
 from index.storage import lexical  # noqa: E402
-from index.storage.dense import SENTENCE_STRIDE, sentence_count  # noqa: E402
+from index.storage.dense import SENTENCE_STRIDE, passage_text, sentence_count  # noqa: E402
 from index.text.ingest import Document  # noqa: E402
 from index.text.normalize import normalize  # noqa: E402
 
@@ -64,6 +64,7 @@ class Case:
     passage_ids: list[int]
     dense_passage: np.ndarray = field(repr=False)  # queries x passages
     dense_sentence: np.ndarray = field(repr=False)  # best sentence cosine, -2 where none
+    dense_titled: np.ndarray | None = field(default=None, repr=False)  # passage vectors with the title first
     bm25: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
 
@@ -172,6 +173,28 @@ def lexical_variants() -> dict[str, tuple[Any, ...]]:
 # --- building cases ------------------------------------------------------------
 
 
+_TITLED: dict[str, np.ndarray] = {}
+
+
+def titled_vectors(searcher: Searcher, embedder: Any) -> np.ndarray:
+    """Passage vectors embedded as title, section, text (rather than section, text); cached on disk."""
+    key = str(searcher.path)
+    if key not in _TITLED:
+        snap = searcher.snapshot
+        rows = [snap.passages[i] for i in sorted(snap.passages)]
+        texts = [normalize(p.title) + "\n" + passage_text(p.section, p.text) for p in rows]
+        digest = hashlib.sha256("\0".join(texts).encode()).hexdigest()[:16]
+        cache = get_settings().cache_dir / "eval-tune" / f"titled-{digest}.npy"
+        if cache.exists():
+            _TITLED[key] = np.load(cache)
+        else:
+            print(f"embedding {len(texts)} passages with their titles", file=sys.stderr)
+            _TITLED[key] = embedder.encode_documents(texts)
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            np.save(cache, _TITLED[key])
+    return _TITLED[key]
+
+
 def make_case(
     name: str,
     level: str,
@@ -179,9 +202,10 @@ def make_case(
     queries: list[EvalQuery],
     halves: list[str],
     judged: dict[str, dict[str, int]] | None,
-    embedder,
-    variants,
-) -> Case:  # noqa: ANN001
+    embedder: Any,
+    variants: dict[str, tuple[Any, ...]],
+    titled: bool = False,
+) -> Case:
     snap = searcher.snapshot
     pids = sorted(snap.passages)
     passages = [snap.passages[p] for p in pids]
@@ -207,8 +231,18 @@ def make_case(
         else:
             answers = [normalize(a) for a in q.answers]
             relevant.append({str(p.id) for p in passages if is_relevant(p.norm_text, answers)})
+    titled_scores = qv @ titled_vectors(searcher, embedder).T if titled else None
     case = Case(
-        name, level, queries, halves, relevant, [p.doc_id for p in passages], pids, dense_passage, dense_sentence
+        name,
+        level,
+        queries,
+        halves,
+        relevant,
+        [p.doc_id for p in passages],
+        pids,
+        dense_passage,
+        dense_sentence,
+        titled_scores,
     )
     for variant, (tokenize, rewrite, *weight) in variants.items():
         case.bm25[variant] = _bm25_matrix(searcher, norm_queries, tokenize, rewrite, *weight)
@@ -220,6 +254,9 @@ def make_case(
 
 def dense_scores(case: Case, how: str) -> np.ndarray:
     p, s = case.dense_passage, case.dense_sentence
+    if how.startswith("titled"):
+        assert case.dense_titled is not None, "run with --titled"
+        p, how = case.dense_titled, how.removeprefix("titled ")
     has = s > -2
     if how == "passage":
         return p
@@ -318,6 +355,7 @@ def score(case: Case, v: Variant) -> dict[str, tuple[float, float, int]]:
 
 VARIANTS = {
     "dense scoring": [Variant(dense=x) for x in ("max", "passage", "sentence", "mix0.3", "mix0.5", "mix0.7")],
+    "title before the passage text": [Variant(), Variant(dense="titled max"), Variant(dense="titled passage")],
     "lexical tokens": None,  # filled from lexical_variants()
     "fusion": [
         Variant(fusion=f)
@@ -357,6 +395,7 @@ def main() -> None:
     parser.add_argument("--save", type=Path, help="pickle the scored cases here")
     parser.add_argument("--load", type=Path, help="rank pickled cases instead of scoring again")
     parser.add_argument("--only", help="only this choice (a section name)")
+    parser.add_argument("--titled", action="store_true", help="also embed every passage with its title first")
     args = parser.parse_args()
     if args.load:
         with args.load.open("rb") as f:
@@ -380,6 +419,7 @@ def main() -> None:
             None,
             embedder,
             variants,
+            args.titled,
         )
     )
     debian = load_eval_set(ROOT / "seeds/eval/debian-faq")
@@ -396,6 +436,7 @@ def main() -> None:
                 debian.qrels,
                 embedder,
                 variants,
+                args.titled,
             )
         )
     print(f"team sets scored in {time.perf_counter() - began:.0f}s", file=sys.stderr)
@@ -422,6 +463,7 @@ def main() -> None:
                         pooled.eval_set.qrels,
                         embedder,
                         variants,
+                        args.titled,
                     )
                 )
                 print(
@@ -448,6 +490,8 @@ def report(cases: list[Case], args: argparse.Namespace) -> None:
         header = " | ".join(f"{c.name} dev / test" for c in cases)
         print(f"| variant (nDCG@10; MRR@10 in the JSON) | {header} |")
         print("|---" * (len(cases) + 1) + "|")
+        if choice == "title before the passage text" and cases[0].dense_titled is None:
+            continue
         for v in options or []:
             label = {
                 "dense scoring": v.dense,
