@@ -11,6 +11,8 @@ from pathlib import Path
 from .evaluate import METRICS, EvalReport
 
 CHART_METRICS = ("hit@1", "mrr@10", "ndcg@10", "recall@10")
+#: Sets with more queries list only the ones the best mode misses at rank 1.
+PER_QUERY_ALL = 200
 
 
 def _slug(name: str) -> str:
@@ -117,15 +119,21 @@ def write_report(
             lines.append("")
         modes = list(report.modes)
         best = "hybrid" if "hybrid" in report.modes else modes[-1]
+        shown = list(report.queries)
+        note = ""
+        if len(shown) > PER_QUERY_ALL:
+            shown = [q for q in shown if report.modes[best].ranks.get(q.id) != 1]
+            note = f" Only the {len(shown)} of {len(report.queries)} queries where {best} does not rank first."
         lines += [
             "### Per query",
             "",
-            f"Rank of the first relevant result in each mode (— when not in the top 20), and the top result of {best}.",
+            f"Rank of the first relevant result in each mode (— when not in the top 20), and the top result of {best}."
+            + note,
             "",
             "| id | query | " + " | ".join(modes) + f" | top result ({best}) |",
             "|---" * (len(modes) + 3) + "|",
         ]
-        for query in report.queries:
+        for query in shown:
             ranks = [report.modes[m].ranks.get(query.id) for m in modes]
             cells = " | ".join(str(r) if r else "—" for r in ranks)
             top = report.modes[best].top.get(query.id, "")
