@@ -260,3 +260,16 @@ def test_export_is_idempotent(cache_dir: Path, embedders: dict, monkeypatch: pyt
     assert {p.name: p.stat().st_mtime_ns for p in onnx_dir.iterdir()} == before
     record = ox.onnx_record(onnx_dir.parent, int8.name)
     assert record["kind"] == "qint8" and record["min_cosine_vs_torch"] >= INT8_MIN_COSINE
+
+
+@pytest.mark.model
+def test_onnx_graphs_are_fused_operators(cache_dir: Path, embedders: dict) -> None:
+    """Both shipped graphs run attention as one operator per layer (docs/decisions.md, "Fused encoder")."""
+    import onnx
+
+    folder = mc.ensure_model(cache_dir)
+    layers = json.loads((folder / "config.json").read_text(encoding="utf-8"))["num_hidden_layers"]
+    for path in (ox.ensure_onnx(cache_dir), ox.ensure_onnx(cache_dir, quantized=True)):
+        ops = [n.op_type for n in onnx.load(str(path), load_external_data=False).graph.node]
+        assert ops.count("Attention") + ops.count("QAttention") == layers, path.name
+        assert "Softmax" not in ops and ops.count("SkipLayerNormalization") == 2 * layers

@@ -20,7 +20,8 @@ from .transformer import SentenceTransformerEmbedder
 if TYPE_CHECKING:
     from ..settings import Settings
 
-#: The backend when none is chosen: int8 ONNX queries, torch documents (indexes stay torch-compatible).
+#: The backend when none is chosen: int8 ONNX queries, float32 ONNX documents (the
+#: torch model's vectors, so indexes stay torch-compatible).
 DEFAULT_BACKEND = "onnx-int8-queries"
 
 
@@ -117,7 +118,12 @@ def load_embedder(
         fingerprint = f"{torch_fingerprint}+onnx-qint8-{record['preset']}:{record['sha256'][:12]}"
     onnx = OnnxEmbedder(model, folder, onnx_file, fingerprint=fingerprint, threads=threads)
     if backend == "onnx-int8-queries":
-        return QueryOnlyEmbedder(onnx, torch_embedder, fingerprint=torch_fingerprint)
+
+        def fp32_embedder() -> Embedder:
+            fp32 = ensure_onnx(cache_dir, quantized=False)
+            return OnnxEmbedder(model, folder, fp32, fingerprint=torch_fingerprint, threads=threads)
+
+        return QueryOnlyEmbedder(onnx, fp32_embedder, fingerprint=torch_fingerprint)
     return onnx
 
 

@@ -1,0 +1,202 @@
+"""Graph work on the ONNX encoder: fused graphs and int8 quantization.
+
+``fuse_onnx`` runs ONNX Runtime's transformer optimizer (model type ``bert``) on an
+export. On torch's dynamo export it fuses only the layer norms: the attention it
+emits does not match the optimizer's patterns (docs/decisions.md, "Fused encoder").
+``build_fused_onnx`` therefore writes the fused graph directly from the model's
+weights with ONNX Runtime's fused operators (EmbedLayerNormalization, Attention,
+SkipLayerNormalization, BiasGelu): 12 layers of 5 operators instead of ~40.
+``quantize_onnx`` is the dynamic int8 quantization the shipped presets describe,
+keeping each layer's feed-forward output MatMul in float32.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .cache import read_json
+from .quantization import QUANTIZATION_PRESETS, ffn_output_matmuls
+
+__all__ = ["QUANTIZATION_EXTRA", "build_fused_onnx", "fuse_onnx", "quantize_onnx"]
+
+#: ``quantize_dynamic``'s extra options, beside a preset's (recorded with each export).
+QUANTIZATION_EXTRA = {
+    "WeightSymmetric": True,
+    "ActivationSymmetric": False,
+    "EnableSubgraph": False,
+    "ForceSymmetric": False,
+    "MatMulConstBOnly": True,
+}
+
+
+def fuse_onnx(source: Path, target: Path, folder: Path) -> None:
+    """Write ``source`` with ONNX Runtime's BERT fusions applied to ``target`` (``folder``: the model's config)."""
+    from onnxruntime.transformers import optimizer
+
+    config = read_json(folder / "config.json")
+    model = optimizer.optimize_model(
+        str(source),
+        model_type="bert",
+        num_heads=int(config["num_attention_heads"]),
+        hidden_size=int(config["hidden_size"]),
+        use_gpu=False,
+    )
+    model.save_model_to_file(str(target))
+
+
+def build_fused_onnx(folder: Path, target: Path) -> None:
+    """Write a BERT encoder of ``folder``'s weights as ONNX Runtime fused operators to ``target``.
+
+    Inputs and output are the export's (``input_ids``, ``attention_mask``,
+    ``token_type_ids`` -> ``last_hidden_state``). The attention mask becomes each
+    row's length (EmbedLayerNormalization's ``mask_index``), so padding must be on
+    the right, as the tokenizer pads.
+    """
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    from safetensors.numpy import load_file
+
+    config = read_json(folder / "config.json")
+    if config.get("hidden_act") != "gelu" or config.get("model_type", "bert") != "bert":
+        raise ValueError(f"build_fused_onnx writes BERT encoders with exact GELU, not {config.get('model_type')}")
+    weights = {
+        k.removeprefix("bert."): v.astype(np.float32) for k, v in load_file(str(folder / "model.safetensors")).items()
+    }
+    eps = float(config.get("layer_norm_eps", 1e-12))
+    ms = "com.microsoft"
+    nodes: list[onnx.NodeProto] = []
+    inits: list[onnx.TensorProto] = []
+
+    def init(name: str, value: np.ndarray) -> str:
+        inits.append(numpy_helper.from_array(np.ascontiguousarray(value), name))
+        return name
+
+    def w(key: str) -> np.ndarray:
+        return weights[key]
+
+    for name in ("input_ids", "attention_mask", "token_type_ids"):
+        nodes.append(helper.make_node("Cast", [name], [f"{name}_i32"], to=TensorProto.INT32))
+    nodes.append(
+        helper.make_node(
+            "EmbedLayerNormalization",
+            [
+                "input_ids_i32",
+                "token_type_ids_i32",
+                init("word_embeddings", w("embeddings.word_embeddings.weight")),
+                init("position_embeddings", w("embeddings.position_embeddings.weight")),
+                init("token_type_embeddings", w("embeddings.token_type_embeddings.weight")),
+                init("embeddings_ln_gamma", w("embeddings.LayerNorm.weight")),
+                init("embeddings_ln_beta", w("embeddings.LayerNorm.bias")),
+                "attention_mask_i32",
+            ],
+            ["hidden_0", "mask_index"],
+            domain=ms,
+            epsilon=eps,
+        )
+    )
+    for i in range(int(config["num_hidden_layers"])):
+        p = f"encoder.layer.{i}."
+        x = f"hidden_{i}"
+        qkv_w = np.concatenate([w(p + f"attention.self.{t}.weight").T for t in ("query", "key", "value")], axis=1)
+        qkv_b = np.concatenate([w(p + f"attention.self.{t}.bias") for t in ("query", "key", "value")])
+        nodes += [
+            helper.make_node(
+                "Attention",
+                [x, init(f"l{i}_qkv_w", qkv_w), init(f"l{i}_qkv_b", qkv_b), "mask_index"],
+                [f"l{i}_attn"],
+                domain=ms,
+                num_heads=int(config["num_attention_heads"]),
+            ),
+            helper.make_node(
+                "MatMul",
+                [f"l{i}_attn", init(f"l{i}_attn_out_w", w(p + "attention.output.dense.weight").T)],
+                [f"l{i}_attn_proj"],
+                name=f"l{i}_attn_out",
+            ),
+            helper.make_node(
+                "SkipLayerNormalization",
+                [
+                    f"l{i}_attn_proj",
+                    x,
+                    init(f"l{i}_ln1_gamma", w(p + "attention.output.LayerNorm.weight")),
+                    init(f"l{i}_ln1_beta", w(p + "attention.output.LayerNorm.bias")),
+                    init(f"l{i}_attn_out_b", w(p + "attention.output.dense.bias")),
+                ],
+                [f"l{i}_h1"],
+                domain=ms,
+                epsilon=eps,
+            ),
+            helper.make_node(
+                "MatMul",
+                [f"l{i}_h1", init(f"l{i}_ffn_in_w", w(p + "intermediate.dense.weight").T)],
+                [f"l{i}_ffn_in"],
+                name=f"l{i}_ffn_in",
+            ),
+            helper.make_node(
+                "BiasGelu",
+                [f"l{i}_ffn_in", init(f"l{i}_ffn_in_b", w(p + "intermediate.dense.bias"))],
+                [f"l{i}_gelu"],
+                domain=ms,
+            ),
+            helper.make_node(
+                "MatMul",
+                [f"l{i}_gelu", init(f"l{i}_ffn_out_w", w(p + "output.dense.weight").T)],
+                [f"l{i}_ffn_out"],
+                name=f"l{i}_ffn_out",
+            ),
+            helper.make_node(
+                "SkipLayerNormalization",
+                [
+                    f"l{i}_ffn_out",
+                    f"l{i}_h1",
+                    init(f"l{i}_ln2_gamma", w(p + "output.LayerNorm.weight")),
+                    init(f"l{i}_ln2_beta", w(p + "output.LayerNorm.bias")),
+                    init(f"l{i}_ffn_out_b", w(p + "output.dense.bias")),
+                ],
+                [f"hidden_{i + 1}"],
+                domain=ms,
+                epsilon=eps,
+            ),
+        ]
+    last = f"hidden_{int(config['num_hidden_layers'])}"
+    nodes.append(helper.make_node("Identity", [last], ["last_hidden_state"]))
+    dims = ["batch", "sequence"]
+    graph = helper.make_graph(
+        nodes,
+        "zhsearch_fused_bert",
+        [
+            helper.make_tensor_value_info(n, TensorProto.INT64, dims)
+            for n in ("input_ids", "attention_mask", "token_type_ids")
+        ],
+        [helper.make_tensor_value_info("last_hidden_state", TensorProto.FLOAT, [*dims, int(config["hidden_size"])])],
+        inits,
+    )
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid(ms, 1)], producer_name="zhsearch"
+    )
+    onnx.save(model, str(target))
+
+
+def quantize_onnx(source: Path, target: Path, folder: Path, preset: str) -> list[str]:
+    """Quantize ``source`` to int8 into ``target`` with ``preset``; returns the MatMuls kept in float32."""
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    options = QUANTIZATION_PRESETS[preset]
+    excluded = ffn_output_matmuls(source, folder)
+    extra: dict[str, object] = dict(QUANTIZATION_EXTRA)
+    graph = onnx.load(str(source), load_external_data=False).graph
+    if any(node.domain == "com.microsoft" for node in graph.node):
+        # Shape inference cannot type the outputs of ONNX Runtime's own operators.
+        extra["DefaultTensorType"] = onnx.TensorProto.FLOAT
+    quantize_dynamic(
+        source,
+        target,
+        per_channel=options["per_channel"],
+        reduce_range=options["reduce_range"],
+        weight_type=getattr(QuantType, options["weight_type"]),
+        nodes_to_exclude=excluded,
+        extra_options=extra,
+    )
+    return excluded
