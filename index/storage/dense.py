@@ -63,18 +63,16 @@ class Vectors:
 
 
 def embed(passages: Sequence[StoredPassage], embedder: Embedder, batch_size: int = DOCUMENT_BATCH) -> Vectors:
+    """Passage and sentence vectors, in one call: sorted by length together, batches pad less."""
     sentence_ids: list[int] = []
     sentence_inputs: list[str] = []
     for p in passages:
         for n, sentence in enumerate(sentence_texts(p.text)):
             sentence_ids.append(p.id * SENTENCE_STRIDE + n)
             sentence_inputs.append(sentence)
-    return Vectors(
-        [p.id for p in passages],
-        embedder.encode_documents([passage_text(p.section, p.text) for p in passages], batch_size=batch_size),
-        sentence_ids,
-        embedder.encode_documents(sentence_inputs, batch_size=batch_size),
-    )
+    texts = [passage_text(p.section, p.text) for p in passages]
+    vectors = embedder.encode_documents([*texts, *sentence_inputs], batch_size=batch_size)
+    return Vectors([p.id for p in passages], vectors[: len(texts)], sentence_ids, vectors[len(texts) :])
 
 
 class DenseIndex:
