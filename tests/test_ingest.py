@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from index.errors import DocumentError
-from index.text.ingest import load_paths
+from index.text.ingest import documents_from_upload, load_paths
 
 
 def test_seed_folder_skips_eval(seed_docs) -> None:
@@ -35,7 +35,7 @@ def test_duplicate_ids_are_an_error(tmp_path: Path) -> None:
     [
         ("bad.jsonl", b"{not json", "invalid JSON"),
         ("noid.jsonl", b'{"text": "x"}', "needs '_id'"),
-        ("latin.txt", b"\xff\xfe\xfa", "not UTF-8"),
+        ("bom.txt", b"\xff\xfe\xfa", "utf-16 byte order mark but is not utf-16"),
         ("doc.pdf", b"%PDF", "unsupported file type"),
     ],
 )
@@ -74,3 +74,42 @@ def test_json_collection_must_be_an_array(tmp_path: Path) -> None:
     (tmp_path / "x.json").write_text('{"a": 1}', encoding="utf-8")
     with pytest.raises(DocumentError, match="array"):
         load_paths([tmp_path / "x.json"])
+
+
+@pytest.mark.parametrize("encoding", ["gbk", "gb18030", "big5", "utf-16", "utf-16-le", "utf-16-be", "utf-8-sig"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "黃浦區政府工作報告",  # nine characters: too short for generic detectors
+        "日月潭",
+        "黃浦區人民政府2020年上半年工作情況的報告。營商環境持續最佳化，越要聚焦企業難點。",
+        "黄浦区人民政府2020年上半年工作情况的报告。营商环境持续优化，越要聚焦企业难点。",
+        "Debian 怎样把软件包设为保留状态？apt-mark hold",
+    ],
+)
+def test_chinese_files_in_any_common_encoding(tmp_path: Path, encoding: str, text: str) -> None:
+    try:
+        raw = text.encode(encoding)
+    except UnicodeEncodeError:
+        pytest.skip(f"{encoding} cannot hold this text")
+    path = tmp_path / "doc.txt"
+    path.write_bytes(raw)
+    (doc,) = load_paths([path])
+    assert doc.text == text
+    recorded = doc.metadata.get("encoding", "utf-8")
+    assert recorded.replace("_", "-") in {encoding.removesuffix("-sig"), "utf-16", "gb18030", "big5hkscs"}
+    (uploaded,) = documents_from_upload("doc.md", raw)
+    assert uploaded.text == text and uploaded.metadata == doc.metadata
+
+
+def test_utf8_files_record_no_encoding(tmp_path: Path) -> None:
+    path = tmp_path / "doc.txt"
+    path.write_text("黃浦區政府工作報告", encoding="utf-8")
+    assert load_paths([path])[0].metadata == {}
+
+
+def test_undecodable_bytes_are_refused_naming_the_file_and_encodings(tmp_path: Path) -> None:
+    path = tmp_path / "blob.txt"
+    path.write_bytes(bytes(range(128, 256)))
+    with pytest.raises(DocumentError, match=r"blob\.txt is not text in any encoding tried \(utf-8, gb18030, big5"):
+        load_paths([path])

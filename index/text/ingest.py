@@ -1,6 +1,8 @@
 """Reading documents from files and folders.
 
-Accepted inputs: ``.txt`` and ``.md`` (one document per file, id = file stem),
+Accepted inputs: ``.txt`` and ``.md`` (one document per file, id = file stem; in
+UTF-8, GB18030/GBK, Big5 or UTF-16/32, detected by ``encoding.decode_text`` and
+recorded as ``metadata["encoding"]`` when not UTF-8),
 ``.jsonl`` in BEIR corpus form (``_id`` or ``id``, ``title``, ``text``; any
 other field is kept as metadata), and ``.json`` collections: a JSON array of
 records such as chinese-poetry's ``{"title", "author", "paragraphs": [...]}``,
@@ -15,11 +17,12 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from ..errors import DocumentError, UnsupportedFormatError
+from .encoding import decode_text
 
 SUFFIXES = (".txt", ".md", ".jsonl", ".json")
 UPLOAD_SUFFIXES = (".txt", ".md", ".jsonl", ".html", ".htm")
@@ -47,18 +50,23 @@ class Document:
 
 
 def _decode(raw: bytes, name: str) -> str:
+    return decode_text(raw, name)[0]
+
+
+def _encoding_metadata(encoding: str) -> dict[str, Any]:
+    """What a document records of its file's encoding: nothing for UTF-8, the default."""
+    return {} if encoding == "utf-8" else {"encoding": encoding}
+
+
+def _read_bytes(path: Path) -> bytes:
     try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise DocumentError(f"{name} is not UTF-8 text (byte {exc.start})") from exc
+        return path.read_bytes()
+    except OSError as exc:
+        raise DocumentError(f"cannot read {path}: {exc.strerror}") from exc
 
 
 def _read_text(path: Path) -> str:
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise DocumentError(f"cannot read {path}: {exc.strerror}") from exc
-    return _decode(raw, str(path))
+    return _decode(_read_bytes(path), str(path))
 
 
 def read_jsonl(path: Path, text: str | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -138,7 +146,9 @@ def load_file(path: Path, fields: JsonFields | None = None) -> list[Document]:
     if suffix == ".json":
         return list(_load_json_collection(path, fields or JsonFields()))
     if suffix in (".txt", ".md"):
-        return [Document(id=path.stem, text=_read_text(path), source=str(path), format=suffix[1:])]
+        text, encoding = decode_text(_read_bytes(path), str(path))
+        metadata = _encoding_metadata(encoding)
+        return [Document(id=path.stem, text=text, metadata=metadata, source=str(path), format=suffix[1:])]
     raise UnsupportedFormatError(f"{path}: unsupported file type (expected one of {', '.join(SUFFIXES)})")
 
 
@@ -188,9 +198,10 @@ def documents_from_upload(filename: str, content: bytes) -> list[Document]:
         raise UnsupportedFormatError(
             f"{path.name}: unsupported file type (expected one of {', '.join(UPLOAD_SUFFIXES)})"
         )
-    text = _decode(content, path.name)
+    text, encoding = decode_text(content, path.name)
     if suffix == ".jsonl":
         return list(_load_jsonl(path, text))
+    metadata = _encoding_metadata(encoding)
     if suffix in (".html", ".htm"):
-        return [html_to_document(path.stem, text, source=path.name)]
-    return [Document(id=path.stem, text=text, source=path.name, format=suffix[1:])]
+        return [replace(html_to_document(path.stem, text, source=path.name), metadata=metadata)]
+    return [Document(id=path.stem, text=text, metadata=metadata, source=path.name, format=suffix[1:])]
