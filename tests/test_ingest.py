@@ -113,3 +113,19 @@ def test_undecodable_bytes_are_refused_naming_the_file_and_encodings(tmp_path: P
     path.write_bytes(bytes(range(128, 256)))
     with pytest.raises(DocumentError, match=r"blob\.txt is not text in any encoding tried \(utf-8, gb18030, big5"):
         load_paths([path])
+
+
+def test_paths_and_uploads_accept_the_same_file_types(tmp_path: Path) -> None:
+    from index.text.ingest import SUFFIXES, UPLOAD_SUFFIXES
+
+    assert SUFFIXES == UPLOAD_SUFFIXES
+    page = "<html><head><title>社區公告</title></head><body><nav>首頁 | 關於我們</nav><article><p>"
+    page += "本社區自下月起實施垃圾分類，請各位住戶配合。回收車每週二、四、六晚上七點抵達社區大門。" * 3
+    page += "</p></article></body></html>"
+    (tmp_path / "notice.html").write_bytes(page.encode("big5"))
+    (tmp_path / "poems.json").write_text('[{"title": "靜夜思", "paragraphs": ["床前明月光"]}]', encoding="utf-8")
+    docs = {d.id: d for d in load_paths([tmp_path])}
+    assert "垃圾分類" in docs["notice"].text and docs["notice"].metadata == {"encoding": "big5hkscs"}
+    assert docs["poems-0"].title == "靜夜思"
+    (uploaded,) = documents_from_upload("poems.json", (tmp_path / "poems.json").read_bytes())
+    assert uploaded.text == "床前明月光"

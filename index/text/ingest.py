@@ -1,6 +1,7 @@
 """Reading documents from files and folders.
 
-Accepted inputs: ``.txt`` and ``.md`` (one document per file, id = file stem; in
+Accepted inputs, from paths and uploads alike: ``.html``/``.htm`` (the page's main
+text, by trafilatura), ``.txt`` and ``.md`` (one document per file, id = file stem; in
 UTF-8, GB18030/GBK, Big5 or UTF-16/32, detected by ``encoding.decode_text`` and
 recorded as ``metadata["encoding"]`` when not UTF-8),
 ``.jsonl`` in BEIR corpus form (``_id`` or ``id``, ``title``, ``text``; any
@@ -24,8 +25,9 @@ from typing import Any
 from ..errors import DocumentError, UnsupportedFormatError
 from .encoding import decode_text
 
-SUFFIXES = (".txt", ".md", ".jsonl", ".json")
-UPLOAD_SUFFIXES = (".txt", ".md", ".jsonl", ".html", ".htm")
+#: What `zhsearch build` reads and an upload accepts alike.
+SUFFIXES = (".txt", ".md", ".jsonl", ".json", ".html", ".htm")
+UPLOAD_SUFFIXES = SUFFIXES
 SKIPPED_FOLDERS = frozenset({"eval"})
 
 
@@ -110,9 +112,9 @@ def _first(record: dict[str, Any], names: tuple[str, ...]) -> tuple[str | None, 
     return None, None
 
 
-def _load_json_collection(path: Path, fields: JsonFields) -> Iterator[Document]:
+def _load_json_collection(path: Path, fields: JsonFields, text: str | None = None) -> Iterator[Document]:
     try:
-        records = json.loads(_read_text(path))
+        records = json.loads(_read_text(path) if text is None else text)
     except json.JSONDecodeError as exc:
         raise DocumentError(f"{path}: invalid JSON ({exc.msg} at line {exc.lineno})") from exc
     if not isinstance(records, list):
@@ -145,9 +147,11 @@ def load_file(path: Path, fields: JsonFields | None = None) -> list[Document]:
         return list(_load_jsonl(path))
     if suffix == ".json":
         return list(_load_json_collection(path, fields or JsonFields()))
-    if suffix in (".txt", ".md"):
+    if suffix in (".txt", ".md", ".html", ".htm"):
         text, encoding = decode_text(_read_bytes(path), str(path))
         metadata = _encoding_metadata(encoding)
+        if suffix in (".html", ".htm"):
+            return [replace(html_to_document(path.stem, text, source=str(path)), metadata=metadata)]
         return [Document(id=path.stem, text=text, metadata=metadata, source=str(path), format=suffix[1:])]
     raise UnsupportedFormatError(f"{path}: unsupported file type (expected one of {', '.join(SUFFIXES)})")
 
@@ -201,6 +205,8 @@ def documents_from_upload(filename: str, content: bytes) -> list[Document]:
     text, encoding = decode_text(content, path.name)
     if suffix == ".jsonl":
         return list(_load_jsonl(path, text))
+    if suffix == ".json":
+        return list(_load_json_collection(path, JsonFields(), text))
     metadata = _encoding_metadata(encoding)
     if suffix in (".html", ".htm"):
         return [replace(html_to_document(path.stem, text, source=path.name), metadata=metadata)]
