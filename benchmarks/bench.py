@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import loadgen  # noqa: E402
+from loadgen import QUERIES  # noqa: E402
 
 from index import Searcher, build_index, get_settings, load_configured_embedder, load_paths  # noqa: E402
 from index.models import Embedder  # noqa: E402
@@ -37,17 +38,6 @@ from tests.server import free_port, start, wait_healthy  # noqa: E402
 
 POETRY_RESULTS = ROOT / "benchmarks" / "out" / "poetry.json"
 LEVELS = (1, 4, 8, 16)
-
-QUERIES = [
-    "上半年地区生产总值是多少",
-    "互联网诊疗服务覆盖到哪里了",
-    "舊區改造完成了多少戶",
-    "黃浦如何最佳化營商環境",
-    "下半年要举办什么活动",
-    "区属国有企业为中小企业减免了多少租金",
-    "外灘金融18條是什麼",
-    "社区云覆盖了哪些街道",
-]
 
 
 def pct(values: list[float], q: float) -> float:

@@ -17,6 +17,17 @@ from dataclasses import dataclass
 from urllib.parse import urlencode
 
 HOST = "127.0.0.1"
+#: Questions about the seed report, in all three scripts (bench.py, profile_ask.py).
+QUERIES = [
+    "上半年地区生产总值是多少",
+    "互联网诊疗服务覆盖到哪里了",
+    "舊區改造完成了多少戶",
+    "黃浦如何最佳化營商環境",
+    "下半年要举办什么活动",
+    "区属国有企业为中小企业减免了多少租金",
+    "外灘金融18條是什麼",
+    "社区云覆盖了哪些街道",
+]
 
 
 @dataclass

@@ -21,16 +21,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-QUESTIONS = [
-    "上半年地区生产总值是多少",
-    "互联网诊疗服务覆盖到哪里了",
-    "舊區改造完成了多少戶",
-    "黃浦如何最佳化營商環境",
-    "下半年要举办什么活动",
-    "区属国有企业为中小企业减免了多少租金",
-    "外灘金融18條是什麼",
-    "社区云覆盖了哪些街道",
-]
+from loadgen import QUERIES
 
 spent: dict[str, float] = defaultdict(float)
 
@@ -70,7 +61,7 @@ def main() -> None:
     target = settings.cache_dir / "eval-index" / f"profile-{slug}"
     build_index(load_paths([seeds]), target, embedder)
     searcher = search.Searcher.load(target, embedder)
-    answer.ask(searcher, QUESTIONS[0])  # loads whatever the first ask loads
+    answer.ask(searcher, QUERIES[0])  # loads whatever the first ask loads
     embedder.encode_documents(["预热"])  # and the document model, so neither path pays for loading it
 
     stages: list[tuple[Any, str, str]] = [
@@ -106,7 +97,7 @@ def main() -> None:
     spent.clear()
     n = 0
     for _ in range(args.reps):
-        for q in QUESTIONS:
+        for q in QUERIES:
             began = time.perf_counter()
             answer.ask(searcher, q)
             walls.append((time.perf_counter() - began) * 1000)

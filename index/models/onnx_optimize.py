@@ -95,68 +95,45 @@ def build_fused_onnx(folder: Path, target: Path) -> None:
             epsilon=eps,
         )
     )
+
+    def linear(x: str, name: str, key: str) -> onnx.NodeProto:
+        """x @ W^T for the torch Linear ``key``, its bias left to the next fused operator."""
+        return helper.make_node("MatMul", [x, init(f"{name}_w", w(key + ".weight").T)], [name], name=name)
+
+    def add_and_norm(x: str, skip: str, out: str, name: str, dense: str, norm: str) -> onnx.NodeProto:
+        """LayerNorm(x + dense bias + skip) as one SkipLayerNormalization."""
+        inputs = [x, skip, init(f"{name}_gamma", w(norm + ".weight")), init(f"{name}_beta", w(norm + ".bias"))]
+        inputs.append(init(f"{name}_bias", w(dense + ".bias")))
+        return helper.make_node("SkipLayerNormalization", inputs, [out], domain=ms, epsilon=eps)
+
     for i in range(int(config["num_hidden_layers"])):
         p = f"encoder.layer.{i}."
         x = f"hidden_{i}"
         qkv_w = np.concatenate([w(p + f"attention.self.{t}.weight").T for t in ("query", "key", "value")], axis=1)
         qkv_b = np.concatenate([w(p + f"attention.self.{t}.bias") for t in ("query", "key", "value")])
+        heads = int(config["num_attention_heads"])
+        qkv = [x, init(f"l{i}_qkv_w", qkv_w), init(f"l{i}_qkv_b", qkv_b), "mask_index"]
         nodes += [
-            helper.make_node(
-                "Attention",
-                [x, init(f"l{i}_qkv_w", qkv_w), init(f"l{i}_qkv_b", qkv_b), "mask_index"],
-                [f"l{i}_attn"],
-                domain=ms,
-                num_heads=int(config["num_attention_heads"]),
+            helper.make_node("Attention", qkv, [f"l{i}_attn"], domain=ms, num_heads=heads),
+            linear(f"l{i}_attn", f"l{i}_attn_out", p + "attention.output.dense"),
+            add_and_norm(
+                f"l{i}_attn_out",
+                x,
+                f"l{i}_h1",
+                f"l{i}_ln1",
+                p + "attention.output.dense",
+                p + "attention.output.LayerNorm",
             ),
-            helper.make_node(
-                "MatMul",
-                [f"l{i}_attn", init(f"l{i}_attn_out_w", w(p + "attention.output.dense.weight").T)],
-                [f"l{i}_attn_proj"],
-                name=f"l{i}_attn_out",
-            ),
-            helper.make_node(
-                "SkipLayerNormalization",
-                [
-                    f"l{i}_attn_proj",
-                    x,
-                    init(f"l{i}_ln1_gamma", w(p + "attention.output.LayerNorm.weight")),
-                    init(f"l{i}_ln1_beta", w(p + "attention.output.LayerNorm.bias")),
-                    init(f"l{i}_attn_out_b", w(p + "attention.output.dense.bias")),
-                ],
-                [f"l{i}_h1"],
-                domain=ms,
-                epsilon=eps,
-            ),
-            helper.make_node(
-                "MatMul",
-                [f"l{i}_h1", init(f"l{i}_ffn_in_w", w(p + "intermediate.dense.weight").T)],
-                [f"l{i}_ffn_in"],
-                name=f"l{i}_ffn_in",
-            ),
+            linear(f"l{i}_h1", f"l{i}_ffn_in", p + "intermediate.dense"),
             helper.make_node(
                 "BiasGelu",
                 [f"l{i}_ffn_in", init(f"l{i}_ffn_in_b", w(p + "intermediate.dense.bias"))],
                 [f"l{i}_gelu"],
                 domain=ms,
             ),
-            helper.make_node(
-                "MatMul",
-                [f"l{i}_gelu", init(f"l{i}_ffn_out_w", w(p + "output.dense.weight").T)],
-                [f"l{i}_ffn_out"],
-                name=f"l{i}_ffn_out",
-            ),
-            helper.make_node(
-                "SkipLayerNormalization",
-                [
-                    f"l{i}_ffn_out",
-                    f"l{i}_h1",
-                    init(f"l{i}_ln2_gamma", w(p + "output.LayerNorm.weight")),
-                    init(f"l{i}_ln2_beta", w(p + "output.LayerNorm.bias")),
-                    init(f"l{i}_ffn_out_b", w(p + "output.dense.bias")),
-                ],
-                [f"hidden_{i + 1}"],
-                domain=ms,
-                epsilon=eps,
+            linear(f"l{i}_gelu", f"l{i}_ffn_out", p + "output.dense"),
+            add_and_norm(
+                f"l{i}_ffn_out", f"l{i}_h1", f"hidden_{i + 1}", f"l{i}_ln2", p + "output.dense", p + "output.LayerNorm"
             ),
         ]
     last = f"hidden_{int(config['num_hidden_layers'])}"
