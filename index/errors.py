@@ -27,7 +27,7 @@ class ZhsearchError(Exception):
 
 
 class InvalidInputError(ZhsearchError, ValueError):
-    code = "invalid_input"
+    code = "invalid_request"
 
 
 class NotFoundError(ZhsearchError):

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from index import Settings, get_settings, load_configured_embedder
 from index.models.batching import QueryBatcher
@@ -75,7 +76,8 @@ def create_app(
                 loaded.batcher.close()
             loaded.close()
 
-    app = FastAPI(
+    # /docs (Swagger UI) and /redoc load their scripts from the package, not a CDN: they work offline.
+    app = FastAPIOffline(
         title="zhsearch",
         version=__version__,
         description="Chinese semantic search and question answering over traditional and simplified documents.",

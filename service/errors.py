@@ -58,12 +58,37 @@ def validation_message(errors: list[Any]) -> str:
     return "; ".join(parts) or "invalid request"
 
 
+def invalid_json(errors: list[Any]) -> ApiError | None:
+    """The 400 for a body that is not JSON at all, from FastAPI's or pydantic's parse error; None otherwise."""
+    for err in errors:
+        if err.get("type") == "json_invalid":
+            detail = str((err.get("ctx") or {}).get("error") or err.get("msg", "")).removeprefix("Invalid JSON: ")
+            loc = [p for p in err.get("loc", ()) if isinstance(p, int)]
+            where = f" at character {loc[0]}" if loc else ""
+            return ApiError(400, "invalid_json", f"the body is not valid JSON: {detail}{where}")
+    return None
+
+
+def is_json(content_type: str) -> bool:
+    kind = content_type.split(";")[0].strip().lower()
+    return kind == "application/json" or (kind.startswith("application/") and kind.endswith("+json"))
+
+
 def install(app: FastAPI) -> None:
     """Every error a client can cause becomes the one JSON shape with a specific status."""
 
     @app.exception_handler(RequestValidationError)
-    async def on_validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return error_response(422, "invalid_request", validation_message(list(exc.errors())))
+    async def on_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = list(exc.errors())
+        whole_body = any(tuple(err.get("loc", ())) == ("body",) for err in errors)
+        content_type = request.headers.get("content-type", "")
+        if whole_body and content_type and not is_json(content_type):
+            # FastAPI reads a body of another type as bytes and reports "a valid dictionary"
+            return error_response(415, "unsupported_media_type", f"send application/json, not {content_type}")
+        bad_json = invalid_json(errors)
+        if bad_json is not None:
+            return error_response(bad_json.status, bad_json.code, bad_json.message)
+        return error_response(422, "invalid_request", validation_message(errors))
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http(_: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -17,7 +17,7 @@ import json
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Annotated
+from typing import Annotated, Any
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
@@ -26,7 +26,7 @@ from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.types import ToolAnnotations
 from pydantic import Field
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from index import Settings, ZhsearchError, __version__
 from index.retrieval.answer import ask as ask_question
@@ -156,6 +156,38 @@ def run_stdio(server: MCPServer) -> None:
     server.run("stdio")
 
 
+_PLAIN_CODES = {403: "forbidden", 421: "misdirected_request"}
+
+
+def _plain_errors_as_json(send: Send) -> Send:
+    """The SDK's plain-text refusals (a non-local Host or Origin) in the API's one error shape."""
+    held: dict[str, Any] = {}
+
+    async def wrapped(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = dict(message.get("headers", []))
+            if message["status"] in _PLAIN_CODES and not headers.get(b"content-type", b"").startswith(
+                b"application/json"
+            ):
+                held["start"] = message
+                return
+        elif message["type"] == "http.response.body" and "start" in held:
+            held["body"] = held.get("body", b"") + message.get("body", b"")
+            if message.get("more_body"):
+                return
+            start = held.pop("start")
+            text = held.pop("body").decode("utf-8", "replace").strip() or "request refused"
+            status = start["status"]
+            payload = json.dumps({"error": {"code": _PLAIN_CODES[status], "message": text}}).encode()
+            headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": payload})
+            return
+        await send(message)
+
+    return wrapped
+
+
 class _McpEndpoint:
     """The streamable-HTTP endpoint: the API's read-key rule, then the running session manager."""
 
@@ -181,7 +213,7 @@ class _McpEndpoint:
             unavailable = error_response(503, "unavailable", "the MCP endpoint is not running")
             await unavailable(scope, receive, send)
             return
-        await self.manager.handle_request(scope, receive, send)
+        await self.manager.handle_request(scope, receive, _plain_errors_as_json(send))
 
     @asynccontextmanager
     async def lifespan(self) -> AsyncIterator[None]:

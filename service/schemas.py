@@ -50,6 +50,7 @@ class SearchHit(BaseModel):
     text: str = Field(description="The passage in its original script.")
     start: int = Field(description="Offset of the passage in the original document text.")
     end: int
+    pages: list[int] | None = Field(None, description="The PDF pages (1-based) the passage lies on; null otherwise.")
     highlights: list[tuple[int, int]] = Field(
         default_factory=list, description="[start, end) spans of `text` that match the query."
     )
@@ -68,7 +69,8 @@ class AnswerModel(BaseModel):
     doc_id: str
     start: int = Field(description="Offset of the answer in the original document text.")
     end: int
-    score: float
+    score: float = Field(ge=0, le=1, description="Confidence in [0, 1], on the same scale as passage scores.")
+    pages: list[int] | None = Field(None, description="The PDF pages (1-based) the answer lies on; null otherwise.")
 
 
 class AskResponse(BaseModel):

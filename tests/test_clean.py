@@ -43,7 +43,14 @@ def test_markdown_title_and_headings() -> None:
     ]
 
 
-def test_title_falls_back_to_id_for_prose() -> None:
-    layout = parse(Document(id="note", text="這是一段很普通的文字。沒有標題。"))
-    assert layout.title == "note"
-    assert len(layout.paragraphs) == 1
+def test_title_falls_back_to_file_name_then_heading_then_first_line() -> None:
+    prose = "這是一段很普通的文字，沒有標題，而且第一行很長，長到不能整行當作標題來顯示在頁面的最上方。第二句。"
+    from_file = parse(Document(id="note", text=prose, source="docs/會議紀錄.txt"))
+    assert from_file.title == "會議紀錄"
+    assert len(from_file.paragraphs) == 1
+    posted = "這是一段很普通的文字。\n一、總體情況\n今年的工作順利完成。"
+    assert parse(Document(id="3f9c0a", text=posted, source="api")).title == "一、總體情況"
+    first_line = parse(Document(id="3f9c0a", text=prose, source="api")).title
+    assert first_line == prose[:39] + "…"
+    # a record of a collection keeps its id: the collection's name and first line are not its title
+    assert parse(Document(id="c7", text=prose, source="corpus.jsonl", format="jsonl")).title == "c7"

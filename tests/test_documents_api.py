@@ -94,7 +94,9 @@ def test_multipart_upload_of_every_format(client: TestClient) -> None:
 @pytest.mark.parametrize(
     ("files", "status", "code"),
     [
-        ([("file", ("x.pdf", b"%PDF-1.4", "application/pdf"))], 415, "unsupported_format"),
+        ([("file", ("x.bin", b"\x00\x01", "application/octet-stream"))], 415, "unsupported_format"),
+        ([("file", ("x.pdf", b"%PDF-1.4", "application/pdf"))], 400, "bad_document"),
+        ([("file", ("empty.txt", b"  \n", "text/plain"))], 422, "invalid_request"),
         ([("file", ("x.txt", bytes(range(128, 256)), "text/plain"))], 400, "bad_document"),
         ([("file", ("x.jsonl", b"{broken", "application/jsonl"))], 400, "bad_document"),
         ([("file", ("x.html", b"<html><body></body></html>", "text/html"))], 400, "bad_document"),
@@ -112,7 +114,7 @@ def test_bad_uploads_change_nothing(client: TestClient, files: list, status: int
     ("kwargs", "status"),
     [
         ({"content": b"text", "headers": {"content-type": "text/plain"}}, 415),
-        ({"content": b"{not json", "headers": {"content-type": "application/json"}}, 422),
+        ({"content": b"{not json", "headers": {"content-type": "application/json"}}, 400),
         ({"json": {"text": ""}}, 422),
         ({"json": {"text": "   "}}, 422),
         ({"json": {"text": "文字", "unknown": 1}}, 422),
@@ -232,3 +234,40 @@ def test_json_and_multipart_posts_treat_an_existing_id_alike(client: TestClient)
     assert client.get("/v1/documents/x").json()["text"] == "新文。"
     again = client.post("/v1/documents", params={"replace": "true"}, json={"id": "x", "text": "第三版。"})
     assert again.status_code == 201 and client.get("/v1/documents/x").json()["text"] == "第三版。"
+
+
+def test_one_behaviour_for_each_request_edge(client: TestClient) -> None:
+    """The same mistake gets the same status, code and kind of message on every route (issue 14)."""
+    for route in ("/v1/search", "/v1/ask"):
+        wrong_type = client.post(route, content='{"query": "x"}', headers={"content-type": "text/plain"})
+        assert wrong_type.status_code == 415, wrong_type.text
+        assert wrong_type.json()["error"]["code"] == "unsupported_media_type"
+    for route in ("/v1/search", "/v1/documents"):
+        broken = client.post(route, content=b'{"query": ', headers={"content-type": "application/json"})
+        assert broken.status_code == 400, broken.text
+        assert broken.json()["error"]["code"] == "invalid_json"
+        assert broken.json()["error"]["message"].startswith("the body is not valid JSON: ")
+    empty = client.post("/v1/search", json={"query": ""})
+    blank = client.post("/v1/search", json={"query": "   "})
+    assert empty.status_code == blank.status_code == 422
+    assert empty.json()["error"]["code"] == blank.json()["error"]["code"] == "invalid_request"
+
+
+def test_untitled_document_is_titled_by_its_first_heading_or_line(client: TestClient) -> None:
+    line = "這份通知很長，第一行就是一整句話，說明下週社區活動的時間地點安排與線上報名方式，請大家務必留意。"
+    posted = client.post("/v1/documents", json={"text": line})
+    title = posted.json()["documents"][0]["title"]
+    assert title.startswith("這份通知很長") and title.endswith("…") and len(title) == 40
+    note = ("會議紀錄.txt", "今天開會，討論了預算。".encode(), "text/plain")
+    uploaded = client.post("/v1/documents", files=[("file", note)])
+    assert uploaded.json()["documents"][0]["title"] == "會議紀錄"
+
+
+def test_short_html_page_loses_its_navigation(client: TestClient) -> None:
+    page = """<html><head><title>公告</title></head><body>
+<div class="menu"><a href="/">首頁</a> | <a href="/about">關於我們</a> | <a href="/contact">聯絡我們</a></div>
+<p>本週六停水，請住戶提前儲水。</p></body></html>"""
+    response = client.post("/v1/documents", files=[("file", ("notice.html", page.encode(), "text/html"))])
+    assert response.status_code == 201, response.text
+    text = client.get("/v1/documents/notice").json()["text"]
+    assert "停水" in text and "首頁" not in text and "聯絡我們" not in text

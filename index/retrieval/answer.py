@@ -64,6 +64,7 @@ class Answer:
     start: int
     end: int
     score: float
+    pages: list[int] | None = None
 
 
 def content_bigrams(norm_text: str) -> set[str]:
@@ -194,8 +195,18 @@ def extract_answer(
         doc_id=hit.doc_id,
         start=hit.start + a,
         end=hit.start + b,
-        score=round(score, 4),
+        score=round(min(1.0, score / max_score()), 4),
+        pages=hit.pages,
     )
+
+
+def max_score() -> float:
+    """The highest raw score a sentence can reach: full coverage, full rarity, cosine 1, the kind bonus.
+
+    An answer's reported score is its raw score over this, so it lies in [0, 1] like a passage's
+    (the threshold is applied to the raw score, before scaling).
+    """
+    return 0.60 + 0.40 + 0.35 + max(KIND_WEIGHTS.values(), default=0.0)
 
 
 def ask(

@@ -26,6 +26,7 @@ from ..storage import folder, store
 from ..storage.dense import DenseIndex, sentence_count
 from ..storage.lexical import LexicalIndex
 from ..storage.manifest import Manifest
+from ..text.formats import pages_of
 from ..text.normalize import normalize
 from .fusion import fuse
 from .query import MAX_K, Mode, QueryLimits, validate_query
@@ -45,6 +46,7 @@ class Hit:
     text: str
     start: int
     end: int
+    pages: list[int] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -279,6 +281,7 @@ class Searcher:
             if any(row.start < end and start < row.end for start, end in spans):
                 continue  # an overlapping chunk of a passage already shown
             spans.append((row.start, row.end))
+            info = snap.documents.get(row.doc_id)
             hits.append(
                 Hit(
                     rank=len(hits) + 1,
@@ -290,6 +293,7 @@ class Searcher:
                     text=row.text,
                     start=row.start,
                     end=row.end,
+                    pages=pages_of(info.metadata, row.start, row.end) if info else None,
                 )
             )
         took = round((time.perf_counter() - began) * 1000, 2)

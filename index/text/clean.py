@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from pathlib import PurePath
 from typing import Any
 
 from .ingest import Document
@@ -57,6 +58,7 @@ _HEADINGS: tuple[tuple[int, re.Pattern[str]], ...] = (
 )
 _MARKDOWN_HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
 MAX_HEADING_CHARS = 40
+MAX_TITLE_CHARS = 40
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,7 @@ def parse(doc: Document) -> Layout:
     outline: dict[int, str] = {}
     position = 0
     first_content_line = True
+    first_heading = first_line = ""
     for line in doc.text.splitlines(keepends=True):
         start, position = position, position + len(line)
         body = line.rstrip("\r\n")
@@ -105,6 +108,7 @@ def parse(doc: Document) -> Layout:
         if not stripped:
             continue
         is_first, first_content_line = first_content_line, False
+        first_line = first_line or stripped
         if normalize(stripped) in BOILERPLATE:
             continue
         meta = _METADATA.match(body)
@@ -112,7 +116,7 @@ def parse(doc: Document) -> Layout:
             layout.metadata.setdefault(meta.group(1), meta.group(2))
             continue
         level: int | None
-        md = _MARKDOWN_HEADING.match(stripped) if doc.format == "md" else None
+        md = _MARKDOWN_HEADING.match(stripped) if doc.format in ("md", "docx") else None
         if md:
             level, heading = len(md.group(1)), md.group(2)
             if level == 1 and is_first and not layout.title:
@@ -121,6 +125,7 @@ def parse(doc: Document) -> Layout:
         else:
             level, heading = heading_level(stripped), stripped
         if level is not None:
+            first_heading = first_heading or heading
             outline = {lv: text for lv, text in outline.items() if lv < level}
             outline[level] = heading
             continue
@@ -138,5 +143,22 @@ def parse(doc: Document) -> Layout:
             )
         )
     if not layout.title:
-        layout.title = doc.id
+        layout.title = _fallback_title(doc, first_heading, first_line)
     return layout
+
+
+def _fallback_title(doc: Document, first_heading: str, first_line: str) -> str:
+    """A title for a document that brings none: its file name, its first heading, or its first line.
+
+    Records of a collection (``.jsonl``, ``.json``) keep their id: the collection's file name
+    is not theirs, and their first line is already their text.
+    """
+    if doc.format in ("jsonl", "json"):
+        return doc.id
+    if doc.source and doc.source != "api":
+        return PurePath(doc.source).stem
+    if first_heading:
+        return first_heading
+    if first_line:
+        return first_line if len(first_line) <= MAX_TITLE_CHARS else first_line[: MAX_TITLE_CHARS - 1] + "…"
+    return doc.id

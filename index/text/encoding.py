@@ -51,7 +51,7 @@ def _common() -> dict[str, float]:
     return {char: min(1.0, math.log(1 + n) / top * 1.5) for char, n in counts.items()}
 
 
-def _score(text: str) -> float:
+def plausibility(text: str) -> float:
     """Mean plausibility of the characters: 1 for ASCII and CJK punctuation, by frequency for ideographs."""
     from .normalize import to_simplified
 
@@ -90,7 +90,7 @@ def decode_text(raw: bytes, name: str) -> tuple[str, str]:
             text = raw.decode(encoding)
         except UnicodeDecodeError:
             continue
-        scored.append((_score(text), -rank, encoding, text))
+        scored.append((plausibility(text), -rank, encoding, text))
     if scored:
         score, _, encoding, text = max(scored)
         if score >= MIN_SCORE:

@@ -1,33 +1,38 @@
 """Reading documents from files and folders.
 
-Accepted inputs, from paths and uploads alike: ``.html``/``.htm`` (the page's main
-text, by trafilatura), ``.txt`` and ``.md`` (one document per file, id = file stem; in
-UTF-8, GB18030/GBK, Big5 or UTF-16/32, detected by ``encoding.decode_text`` and
-recorded as ``metadata["encoding"]`` when not UTF-8),
+Accepted inputs, from paths and uploads alike (``SUFFIXES``, the one list):
+``.html``/``.htm`` (the page's main text, by trafilatura), ``.txt`` and ``.md``
+(one document per file, id = file stem; in UTF-8, GB18030/GBK, Big5 or UTF-16/32,
+detected by ``encoding.decode_text`` and recorded as ``metadata["encoding"]`` when
+not UTF-8), ``.pdf`` and ``.docx`` (one document per file, see ``formats``),
 ``.jsonl`` in BEIR corpus form (``_id`` or ``id``, ``title``, ``text``; any
 other field is kept as metadata), and ``.json`` collections: a JSON array of
 records such as chinese-poetry's ``{"title", "author", "paragraphs": [...]}``,
 mapped to documents by ``JsonFields`` (a list of strings is joined by lines).
-Folders are walked recursively in name order, skipping hidden folders and
+Folders are walked recursively in name order, skipping hidden entries and
 folders named ``eval`` (evaluation sets live beside the documents they judge,
-as in ``seeds/eval``).
+as in ``seeds/eval``). ``read_paths`` reports a file it cannot read (and why) and
+goes on; ``load_paths`` is its strict form.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from ..errors import DocumentError, UnsupportedFormatError
+from ..errors import DocumentError, InvalidInputError, UnsupportedFormatError, ZhsearchError
 from .encoding import decode_text
+from .formats import read_docx, read_pdf
 
-#: What `zhsearch build` reads and an upload accepts alike.
-SUFFIXES = (".txt", ".md", ".jsonl", ".json", ".html", ".htm")
-UPLOAD_SUFFIXES = SUFFIXES
+#: What `zhsearch build` reads and an upload accepts alike: the one list.
+SUFFIXES = (".txt", ".md", ".html", ".htm", ".pdf", ".docx", ".jsonl", ".json")
+MAX_ID_CHARS = 200
+_BAD_ID = re.compile(r"[\x00-\x1f\x7f/]")
 SKIPPED_FOLDERS = frozenset({"eval"})
 
 
@@ -140,53 +145,142 @@ def _load_json_collection(path: Path, fields: JsonFields, text: str | None = Non
         )
 
 
+def check_document(doc: Document) -> None:
+    """The one rule for every way in: an id a URL can carry, and some text."""
+    if not doc.id.strip() or len(doc.id) > MAX_ID_CHARS or _BAD_ID.search(doc.id):
+        raise InvalidInputError(f"document id must be 1-{MAX_ID_CHARS} characters without '/' or control characters")
+    if not doc.text.strip():
+        named = doc.source if doc.source not in ("", "api") else f"document {doc.id!r}"
+        raise InvalidInputError(f"{named}: empty document (no text)")
+
+
+def parse_bytes(name: str, raw: bytes, fields: JsonFields | None = None, *, source: str = "") -> list[Document]:
+    """All documents in one file's bytes, by the extension of ``name`` (a path or an upload's file name)."""
+    path = Path(name)
+    source = source or name
+    suffix = path.suffix.lower()
+    if suffix not in SUFFIXES:
+        raise UnsupportedFormatError(f"{source}: unsupported file type (expected one of {', '.join(SUFFIXES)})")
+    if suffix == ".pdf":
+        text, title, metadata = read_pdf(raw, source)
+        return [Document(id=path.stem, text=text, title=title, metadata=metadata, source=source, format="pdf")]
+    if suffix == ".docx":
+        text, title = read_docx(raw, source)
+        return [Document(id=path.stem, text=text, title=title, source=source, format="docx")]
+    text, encoding = decode_text(raw, source)
+    if suffix == ".jsonl":
+        return list(_load_jsonl(Path(source), text))
+    if suffix == ".json":
+        return list(_load_json_collection(Path(source), fields or JsonFields(), text))
+    metadata = _encoding_metadata(encoding)
+    if suffix in (".html", ".htm"):
+        return [replace(html_to_document(path.stem, text, source=source), metadata=metadata)]
+    return [Document(id=path.stem, text=text, metadata=metadata, source=source, format=suffix[1:])]
+
+
 def load_file(path: Path, fields: JsonFields | None = None) -> list[Document]:
     """All documents in one file."""
-    suffix = path.suffix.lower()
-    if suffix == ".jsonl":
-        return list(_load_jsonl(path))
-    if suffix == ".json":
-        return list(_load_json_collection(path, fields or JsonFields()))
-    if suffix in (".txt", ".md", ".html", ".htm"):
-        text, encoding = decode_text(_read_bytes(path), str(path))
-        metadata = _encoding_metadata(encoding)
-        if suffix in (".html", ".htm"):
-            return [replace(html_to_document(path.stem, text, source=str(path)), metadata=metadata)]
-        return [Document(id=path.stem, text=text, metadata=metadata, source=str(path), format=suffix[1:])]
-    raise UnsupportedFormatError(f"{path}: unsupported file type (expected one of {', '.join(SUFFIXES)})")
+    return parse_bytes(path.name, _read_bytes(path), fields, source=str(path))
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A file or record not indexed, and why (the message names it)."""
+
+    path: str
+    reason: str
+
+
+@dataclass
+class Loaded:
+    documents: list[Document]
+    skipped: list[Skipped]
 
 
 def _walk(folder: Path) -> Iterator[Path]:
+    """Every visible file under ``folder``, in name order; hidden entries and ``eval`` folders are not content."""
     for entry in sorted(folder.iterdir()):
+        if entry.name.startswith("."):
+            continue
         if entry.is_dir():
-            if not entry.name.startswith(".") and entry.name not in SKIPPED_FOLDERS:
+            if entry.name not in SKIPPED_FOLDERS:
                 yield from _walk(entry)
-        elif entry.suffix.lower() in SUFFIXES and not entry.name.startswith("."):
+        else:
             yield entry
 
 
-def load_paths(paths: Iterable[Path], fields: JsonFields | None = None) -> list[Document]:
-    """Documents from files and folders; duplicate ids are an error, not an overwrite."""
+def read_paths(paths: Iterable[Path], fields: JsonFields | None = None) -> Loaded:
+    """Documents from files and folders; what cannot be read is reported in ``skipped``, not fatal.
+
+    Unsupported types, undecodable or empty files, scanned PDFs, bad JSON and duplicate ids
+    each skip that file (or record) with a reason; everything else is loaded.
+    """
     documents: dict[str, Document] = {}
+    skipped: list[Skipped] = []
     for path in paths:
         if not path.exists():
-            raise DocumentError(f"{path}: no such file or folder")
-        files = list(_walk(path)) if path.is_dir() else [path]
-        for file in files:
-            for doc in load_file(file, fields):
+            skipped.append(Skipped(str(path), f"{path}: no such file or folder"))
+            continue
+        for file in list(_walk(path)) if path.is_dir() else [path]:
+            try:
+                found = load_file(file, fields)
+            except ZhsearchError as exc:
+                skipped.append(Skipped(str(file), str(exc)))
+                continue
+            if not found:
+                skipped.append(Skipped(str(file), f"{file}: no documents in the file"))
+            for doc in found:
                 if doc.id in documents:
-                    raise DocumentError(
-                        f"duplicate document id {doc.id!r} in {doc.source} and {documents[doc.id].source}"
-                    )
+                    first = documents[doc.id].source
+                    skipped.append(Skipped(doc.source, f"duplicate document id {doc.id!r} in {doc.source} and {first}"))
+                    continue
+                try:
+                    check_document(doc)
+                except InvalidInputError as exc:
+                    skipped.append(Skipped(doc.source, str(exc)))
+                    continue
                 documents[doc.id] = doc
-    return list(documents.values())
+    return Loaded(list(documents.values()), skipped)
+
+
+def load_paths(paths: Iterable[Path], fields: JsonFields | None = None) -> list[Document]:
+    """Documents from files and folders, or a ``DocumentError`` for the first one that cannot be read."""
+    loaded = read_paths(paths, fields)
+    if loaded.skipped:
+        raise DocumentError(loaded.skipped[0].reason)
+    return loaded.documents
+
+
+_SEPARATORS = re.compile(r"^[\s|｜/·•>»›\-–—_]*$")
+#: A line that is one link's whole text, at most this long, is navigation (首頁, 關於我們, 下一頁).
+MAX_NAV_LINK_CHARS = 12
+
+
+def _link_texts(html: str) -> set[str]:
+    import lxml.html
+
+    try:
+        root = lxml.html.fromstring(html)
+    except (ValueError, lxml.etree.ParserError):
+        return set()
+    return {" ".join(a.text_content().split()) for a in root.iter("a")}
 
 
 def html_to_document(doc_id: str, html: str, source: str = "") -> Document:
-    """The main text of an HTML page (boilerplate removed by trafilatura) as a document."""
+    """The main text of an HTML page (boilerplate removed by trafilatura) as a document.
+
+    trafilatura keeps a short page's menu (首頁 | 關於我們 | 聯絡我們) when it favours recall;
+    lines that are only a link's text, or only separators, are dropped after it.
+    """
     import trafilatura
 
     text = trafilatura.extract(html, include_comments=False, include_tables=True, favor_recall=True)
+    if text:
+        links = {t for t in _link_texts(html) if len(t) <= MAX_NAV_LINK_CHARS}
+        kept = [
+            line for line in text.splitlines() if not _SEPARATORS.match(line) and " ".join(line.split()) not in links
+        ]
+        text = "\n".join(kept)
     if not text or not text.strip():
         raise DocumentError(f"{source or doc_id}: no main text found in the HTML")
     metadata = trafilatura.extract_metadata(html)
@@ -196,18 +290,4 @@ def html_to_document(doc_id: str, html: str, source: str = "") -> Document:
 
 def documents_from_upload(filename: str, content: bytes) -> list[Document]:
     """Documents in one uploaded file, by its extension; ids come from the file name or the records."""
-    path = Path(filename or "upload.txt")
-    suffix = path.suffix.lower()
-    if suffix not in UPLOAD_SUFFIXES:
-        raise UnsupportedFormatError(
-            f"{path.name}: unsupported file type (expected one of {', '.join(UPLOAD_SUFFIXES)})"
-        )
-    text, encoding = decode_text(content, path.name)
-    if suffix == ".jsonl":
-        return list(_load_jsonl(path, text))
-    if suffix == ".json":
-        return list(_load_json_collection(path, JsonFields(), text))
-    metadata = _encoding_metadata(encoding)
-    if suffix in (".html", ".htm"):
-        return [replace(html_to_document(path.stem, text, source=path.name), metadata=metadata)]
-    return [Document(id=path.stem, text=text, metadata=metadata, source=path.name, format=suffix[1:])]
+    return parse_bytes(Path(filename or "upload.txt").name, content)

@@ -14,7 +14,6 @@ was acknowledged is searchable after a restart, and nothing else is.
 
 from __future__ import annotations
 
-import re
 import shutil
 import threading
 import uuid
@@ -30,24 +29,14 @@ from ..storage import dense, folder, store
 from ..storage.lexical import LexicalIndex
 from ..storage.manifest import Manifest
 from ..text.chunk import ChunkConfig
-from ..text.ingest import Document
+from ..text.ingest import Document, check_document
 from .prepare import prepare
-
-MAX_ID_CHARS = 200
-_BAD_ID = re.compile(r"[\x00-\x1f\x7f/]")
 
 
 @dataclass(frozen=True, kw_only=True)
 class WriteResult:
     document: DocumentInfo
     created: bool
-
-
-def _check_document(doc: Document) -> None:
-    if not doc.id.strip() or len(doc.id) > MAX_ID_CHARS or _BAD_ID.search(doc.id):
-        raise InvalidInputError(f"document id must be 1-{MAX_ID_CHARS} characters without '/' or control characters")
-    if not doc.text.strip():
-        raise InvalidInputError(f"document {doc.id!r} has no text")
 
 
 def new_document_id() -> str:
@@ -169,7 +158,7 @@ class LiveIndex(Searcher):
         if not docs:
             raise InvalidInputError("no documents to write")
         for doc in docs:
-            _check_document(doc)
+            check_document(doc)
         seen: set[str] = set()
         for doc in docs:
             if doc.id in seen:

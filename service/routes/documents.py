@@ -15,7 +15,7 @@ from index.writing.live import LiveIndex, new_document_id
 
 from .. import presenter, schemas
 from ..deps import AppSettings, Live, require_read, require_write
-from ..errors import ApiError, validation_message
+from ..errors import ApiError, invalid_json, is_json, validation_message
 
 router = APIRouter(tags=["documents"])
 
@@ -83,11 +83,12 @@ async def add_documents(
     idx: LiveIndex = request.app.state.index
     settings: Settings = request.app.state.settings
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if ctype == "application/json":
+    if is_json(ctype):
         try:
             body = schemas.DocumentIn.model_validate_json(await request.body())
         except ValidationError as exc:
-            raise ApiError(422, "invalid_request", validation_message(exc.errors())) from exc
+            errors = list(exc.errors())
+            raise invalid_json(errors) or ApiError(422, "invalid_request", validation_message(errors)) from exc
         _check_size(settings, body.text)
         docs = [Document(body.id or new_document_id(), body.text, body.title, dict(body.metadata), "api")]
     elif ctype == "multipart/form-data":

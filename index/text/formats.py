@@ -1,0 +1,172 @@
+"""Text out of PDF and DOCX files, in reading order, with what citations need.
+
+PDF (pypdf): each page's text layer, lines of one paragraph joined again (a CJK
+line wrap is not a break), pages separated by a blank line; the document's
+metadata records ``pages`` and ``page_offsets`` (where each page starts in the
+text), from which a passage's pages follow (``pages_of``). Fonts in real PDFs map
+some glyphs to the Kangxi radicals (U+2F00-U+2FDF) or the CJK radicals supplement
+(U+2E80-U+2EFF) instead of the ideographs they look like: Chromium printing
+一頁高文日長 gives ⼀⾴⾼⽂⽇⻑ through pypdf, which neither BM25 nor the model
+matches. ``fold_radicals`` maps them back (NFKC for the Kangxi block, a table from
+Unicode's EquivalentUnifiedIdeograph.txt for the supplement). A page range with no
+text layer (a scan) or text that does not read as language (a broken font map)
+is refused with that reason, not indexed as noise.
+
+DOCX (python-docx): paragraphs and tables in body order; the Title style and
+Heading 1-6 styles become Markdown headings, so sections come from the styles.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import unicodedata
+from bisect import bisect_right
+from collections.abc import Mapping
+from typing import Any
+
+from ..errors import DocumentError
+
+# CJK radicals supplement → the ideograph each stands for (EquivalentUnifiedIdeograph.txt).
+_SUPPLEMENT = dict(
+    zip(
+        "⺁⺂⺃⺄⺅⺆⺇⺈⺉⺊⺋⺌⺍⺎⺏⺐⺒⺓⺔⺕⺖⺗⺘⺙⺛⺜⺝⺞⺟⺠⺡⺢⺣⺤⺥⺦⺧⺨⺩⺪⺫⺬⺭⺮⺯⺰⺱⺲⺳⺴⺵⺶⺷⺸⺹⺺⺻⺼⺽⺾⺿⻀⻁⻂⻃⻄⻅⻆⻈⻉⻊⻋⻌⻍⻎⻏⻐⻑⻒⻓⻔⻕⻖⻗⻘⻙⻚⻛⻜⻝⻟⻠⻡⻢⻣⻤⻥⻦⻧⻨⻩⻪⻫⻬⻭⻮⻯⻰⻱⻲⻳",
+        "厂乛乚乙亻冂几刀刂卜㔾小小兀尣尢巳幺彑彐忄心扌攵旡日月歺母民氵氺灬爫爫丬牛犭王疋目示礻竹糸纟罓罒㓁网网羊羊羊耂肀聿月臼艹艹艹虎衤覀西见角讠贝足车辶辶辶阝钅長镸长门阝阝雨青韦页风飞食飠饣首马骨鬼鱼鸟卤麦黄黾斉齐歯齿竜龙龜亀龟",
+        strict=True,
+    )
+)
+_RADICAL = re.compile("[\u2e80-\u2eff\u2f00-\u2fdf\uf900-\ufaff]")
+_SENTENCE_END = "。！？；：」』”）)!?;:"
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+#: A page with fewer readable characters than this has no text layer worth the name.
+MIN_PAGE_CHARS = 8
+#: Below this plausibility (see ``encoding.plausibility``) extracted text is a broken font map.
+MIN_PLAUSIBILITY = 0.5
+
+
+def fold_radicals(text: str) -> str:
+    """Radical and compatibility code points that stand for ideographs, as those ideographs."""
+
+    def fold(match: re.Match[str]) -> str:
+        char = match.group()
+        return _SUPPLEMENT.get(char) or unicodedata.normalize("NFKC", char)
+
+    return _RADICAL.sub(fold, text)
+
+
+def _reflow(page: str) -> str:
+    """Lines of one paragraph joined: a line that fills the width and does not end a sentence goes on."""
+    lines = [line.strip() for line in page.splitlines()]
+    widths = sorted(len(line) for line in lines if line)
+    if not widths:
+        return ""
+    full = widths[int(len(widths) * 0.9)] if len(widths) >= 3 else widths[-1]
+    out: list[str] = []
+    joining = False
+    for line in lines:
+        if not line:
+            joining = False
+            if out and out[-1] != "":
+                out.append("")
+            continue
+        if joining and out:
+            prev = out[-1]
+            glue = "" if _CJK.match(line[0]) or _CJK.match(prev[-1]) else " "
+            out[-1] = prev + glue + line
+        else:
+            out.append(line)
+        joining = len(line) >= full * 0.85 and line[-1] not in _SENTENCE_END
+    return "\n".join(out).strip()
+
+
+def read_pdf(raw: bytes, name: str) -> tuple[str, str, dict[str, Any]]:
+    """(text, title, metadata) of a PDF; ``DocumentError`` for a scan, a broken text layer or a bad file."""
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    from .encoding import plausibility
+
+    try:
+        reader = PdfReader(io.BytesIO(raw))
+        if reader.is_encrypted and not reader.decrypt(""):
+            raise DocumentError(f"{name}: the PDF is encrypted")
+        pages = [fold_radicals(page.extract_text() or "") for page in reader.pages]
+        title = str((reader.metadata or {}).get("/Title") or "").strip()
+    except (PdfReadError, ValueError, KeyError, TypeError) as exc:
+        raise DocumentError(f"{name}: not a readable PDF ({exc})") from exc
+    if not pages:
+        raise DocumentError(f"{name}: the PDF has no pages")
+    texts = [_reflow(page) for page in pages]
+    visible = [sum(1 for char in t if not char.isspace()) for t in texts]
+    if all(n < MIN_PAGE_CHARS for n in visible):
+        raise DocumentError(
+            f"{name}: the PDF has no text layer ({len(texts)} page(s) of images, a scan?); run OCR on it first"
+        )
+    score = plausibility("\n".join(texts))
+    if score < MIN_PLAUSIBILITY:
+        raise DocumentError(
+            f"{name}: the PDF's text layer does not read as text (plausibility {score:.2f} of 1; a font without"
+            " a Unicode map?); run OCR on it first"
+        )
+    offsets: list[int] = []
+    text = ""
+    for page in texts:
+        if text:
+            text += "\n\n"
+        offsets.append(len(text))
+        text += page
+    metadata: dict[str, Any] = {"pages": len(texts), "page_offsets": offsets}
+    blank = [n + 1 for n, count in enumerate(visible) if count < MIN_PAGE_CHARS]
+    if blank:
+        metadata["pages_without_text"] = blank  # scanned pages inside a text PDF: said, not hidden
+    return text, title, metadata
+
+
+def pages_of(metadata: Mapping[str, Any], start: int, end: int) -> list[int] | None:
+    """The 1-based pages a ``[start, end)`` span of a paginated document lies on; None when not paginated."""
+    offsets = metadata.get("page_offsets")
+    if not isinstance(offsets, list) or not offsets:
+        return None
+    first = max(1, bisect_right(offsets, start))
+    last = max(first, bisect_right(offsets, max(start, end - 1)))
+    return list(range(first, last + 1))
+
+
+_HEADING_STYLE = re.compile(r"^heading\s*([1-6])$", re.IGNORECASE)
+
+
+def read_docx(raw: bytes, name: str) -> tuple[str, str]:
+    """(text, title) of a DOCX: body paragraphs and tables in order, styled headings as Markdown headings."""
+    import docx
+    from docx.opc.exceptions import PackageNotFoundError
+    from docx.table import Table
+    from docx.text.paragraph import Paragraph
+
+    try:
+        document = docx.Document(io.BytesIO(raw))
+    except (PackageNotFoundError, ValueError, KeyError) as exc:
+        raise DocumentError(f"{name}: not a readable DOCX ({exc})") from exc
+    except Exception as exc:  # a zip or XML error deep in the package reader
+        raise DocumentError(f"{name}: not a readable DOCX ({type(exc).__name__})") from exc
+    lines: list[str] = []
+    for block in document.iter_inner_content():
+        if isinstance(block, Table):
+            for row in block.rows:
+                cells = [cell.text.strip() for cell in row.cells]
+                if any(cells):
+                    lines.append(" | ".join(cells))
+            continue
+        assert isinstance(block, Paragraph)
+        text = block.text.strip()
+        if not text:
+            continue
+        style = (block.style.name if block.style is not None else "") or ""
+        heading = _HEADING_STYLE.match(style.strip())
+        if style.strip().lower() == "title":
+            lines.append(f"# {text}")
+        elif heading:
+            lines.append(f"{'#' * min(6, int(heading.group(1)) + 1)} {text}")
+        else:
+            lines.append(text)
+    title = (document.core_properties.title or "").strip()
+    return "\n\n".join(lines), title
