@@ -179,8 +179,8 @@ def _plain_errors_as_json(send: Send) -> Send:
             text = held.pop("body").decode("utf-8", "replace").strip() or "request refused"
             status = start["status"]
             payload = json.dumps({"error": {"code": _PLAIN_CODES[status], "message": text}}).encode()
-            headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
-            await send({"type": "http.response.start", "status": status, "headers": headers})
+            shape = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
+            await send({"type": "http.response.start", "status": status, "headers": shape})
             await send({"type": "http.response.body", "body": payload})
             return
         await send(message)

@@ -1,7 +1,9 @@
+from pathlib import Path
+
 import pytest
 from fastapi.testclient import TestClient
 
-from index import HashingEmbedder, build_index
+from index import HashingEmbedder, Settings, build_index
 from index.writing.live import LiveIndex
 from service.app import create_app
 
@@ -97,3 +99,31 @@ def test_an_unexpected_failure_is_a_json_500_naming_the_request(
     assert "trace-me" in response.json()["error"]["message"]
     logged = [r for r in caplog.records if "trace-me" in r.getMessage()]
     assert logged and logged[0].exc_info and "a bug" in str(logged[0].exc_info[1])
+
+
+def test_ready_means_ready(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Before /readyz answers, the lifespan has encoded a query, a document and a sentence and asked once."""
+    import logging
+
+    from index import load_paths
+    from tests.conftest import SEEDS
+
+    calls: list[str] = []
+
+    class Recording(HashingEmbedder):
+        def encode_queries(self, texts):  # type: ignore[no-untyped-def]
+            calls.append("queries")
+            return super().encode_queries(texts)
+
+        def encode_documents(self, texts, batch_size=8):  # type: ignore[no-untyped-def]
+            calls.append("documents")
+            return super().encode_documents(texts, batch_size)
+
+    build_index(load_paths([SEEDS]), tmp_path, HashingEmbedder())
+    live = LiveIndex.open(tmp_path, Recording())
+    app = create_app(Settings(index_dir=tmp_path, model="hashing"), index=live)
+    with caplog.at_level(logging.INFO, logger="zhsearch.api"), TestClient(app) as client:
+        assert {"queries", "documents"} <= set(calls)
+        assert client.get("/readyz").status_code == 200
+    live.close()
+    assert any(r.getMessage().startswith("ready in ") and "warm-up" in r.getMessage() for r in caplog.records)

@@ -99,3 +99,25 @@ def test_empty_corpus_is_an_error(tmp_path: Path) -> None:
 
     with pytest.raises(InvalidInputError):
         build_index([], tmp_path, HashingEmbedder())
+
+
+def test_up_to_date_counts_include_documents_added_live(tmp_path: Path) -> None:
+    from index.writing.live import LiveIndex
+
+    docs = [Document("a", "黃浦區的報告。講經濟發展。")]
+    build_index(docs, tmp_path, HashingEmbedder())
+    live = LiveIndex.open(tmp_path, HashingEmbedder())
+    live.put(Document("b", "網際網路診療服務。覆蓋到社區。"))
+    live.close()
+    again = build_index(docs, tmp_path, HashingEmbedder())
+    assert again.unchanged and (again.documents, again.passages) == (2, 2)
+
+
+def test_progress_opens_the_embedding_bar_before_embedding(tmp_path: Path) -> None:
+    heard: list[tuple[str, int, int]] = []
+    docs = [Document(f"d{n}", "這是一個句子。" * 60) for n in range(3)]
+    build_index(docs, tmp_path, HashingEmbedder(), progress=lambda *report: heard.append(report))
+    embeds = [(done, total) for stage, done, total in heard if stage == "embed"]
+    total = embeds[0][1]
+    assert embeds[0] == (0, total) and embeds[-1] == (total, total) and total > 3
+    assert len(embeds) > 2 and [done for done, _ in embeds] == sorted(done for done, _ in embeds)

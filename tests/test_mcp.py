@@ -189,6 +189,13 @@ def test_streamable_http(tmp_path: Path, seed_text: str) -> None:
         _run(lambda: _http_session_check(f"{base}/mcp", seed_text))
         assert httpx.get(f"{base}/openapi.json").json()["paths"].keys().isdisjoint({"/mcp", "/mcp/"})
         assert 'route="/mcp"' in httpx.get(f"{base}/metrics").text
+        # DNS-rebinding refusals come in the API's error shape, not the SDK's plain text
+        ping = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+        accept = {"Accept": "application/json, text/event-stream"}
+        rebound = httpx.post(f"{base}/mcp", json=ping, headers={**accept, "Host": "evil.example"})
+        assert rebound.status_code == 421 and rebound.json()["error"]["code"] == "misdirected_request"
+        origin = httpx.post(f"{base}/mcp", json=ping, headers={**accept, "Origin": "http://evil.example"})
+        assert origin.status_code == 403 and origin.json()["error"]["code"] == "forbidden"
 
 
 def test_streamable_http_read_key(tmp_path: Path, seed_text: str) -> None:

@@ -66,6 +66,8 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebDriver]:
         "--disable-component-update",
         "--disable-sync",
         f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}",
+        # no name resolves but the test server's address: a page that needs a CDN fails here as it would offline
+        "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
     ):
         options.add_argument(arg)
     driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
@@ -181,8 +183,23 @@ def test_overlong_question_shows_the_api_error(site: str, browser: WebDriver) ->
     assert api.status_code == 422
     _open(browser, site, DESKTOP)
     assert _ask(browser, question) == "error"
-    assert api.json()["error"]["message"] in browser.find_element(By.ID, "error").text
+    shown = browser.find_element(By.ID, "error").text
+    assert (
+        api.json()["error"]["message"] in shown and "問題無法處理" in shown
+    )  # Chinese first, the server's words after
     assert not browser.find_element(By.ID, "ask-button").get_attribute("disabled")
+
+
+def test_api_docs_render_offline(site: str, browser: WebDriver) -> None:
+    """Swagger UI and ReDoc come from the package: with nothing but the server reachable, both render."""
+    browser.set_window_size(*DESKTOP)
+    browser.get(f"{site}/docs")
+    operations = _wait(browser).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".opblock-summary-path"))
+    paths = {op.text.strip() for op in operations}
+    assert {"/v1/search", "/v1/ask", "/v1/documents"} <= paths
+    _screenshot(browser, "api-docs.png")
+    browser.get(f"{site}/redoc")
+    _wait(browser).until(lambda d: "/v1/ask" in d.page_source)  # only a rendered ReDoc holds the paths
 
 
 def test_phone_layout(site: str, browser: WebDriver) -> None:

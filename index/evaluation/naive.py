@@ -68,6 +68,8 @@ class NaiveDense:
             loaded: np.ndarray = np.load(cached)
             return loaded
         parts = []
+        if progress:
+            progress(0, len(self.texts))  # the bar is on screen before the first group is embedded
         for start in range(0, len(self.texts), GROUP):
             parts.append(self._embedder.encode_documents(self.texts[start : start + GROUP]))
             if progress:

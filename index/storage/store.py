@@ -150,6 +150,13 @@ def all_passages(conn: sqlite3.Connection) -> list[StoredPassage]:
     return [_passage(row) for row in rows]
 
 
+def counts(conn: sqlite3.Connection) -> tuple[int, int]:
+    """(documents, passages) in the store, live writes included."""
+    documents = conn.execute("SELECT count(*) FROM documents").fetchone()[0]
+    passages = conn.execute("SELECT count(*) FROM passages").fetchone()[0]
+    return int(documents), int(passages)
+
+
 def document_hashes(conn: sqlite3.Connection) -> dict[str, str]:
     return dict(conn.execute("SELECT id, content_hash FROM documents").fetchall())
 

@@ -91,7 +91,8 @@ def read_pdf(raw: bytes, name: str) -> tuple[str, str, dict[str, Any]]:
         if reader.is_encrypted and not reader.decrypt(""):
             raise DocumentError(f"{name}: the PDF is encrypted")
         pages = [fold_radicals(page.extract_text() or "") for page in reader.pages]
-        title = str((reader.metadata or {}).get("/Title") or "").strip()
+        info = reader.metadata
+        title = str((info.get("/Title") if info is not None else None) or "").strip()
     except (PdfReadError, ValueError, KeyError, TypeError) as exc:
         raise DocumentError(f"{name}: not a readable PDF ({exc})") from exc
     if not pages:

@@ -100,6 +100,11 @@ def _live_documents(index_dir: Path, taken: set[str]) -> list[Document]:
     ]
 
 
+def _share(progress: Progress, offset: int, size: int, total: int) -> Callable[[float], None]:
+    """A group's share of work done, as passages done of all ``total`` (what the bar counts)."""
+    return lambda share: progress("embed", offset + round(size * share), total)
+
+
 def _same(old: Manifest, new: Manifest) -> bool:
     return (old.corpus_hash, old.lexical) == (new.corpus_hash, new.lexical)
 
@@ -138,10 +143,15 @@ def _build_locked(
     manifest = _new_manifest(embedder, config, documents)
     previous = _previous(index_dir, manifest)
     if previous and _same(previous[1], manifest):
+        conn = store.connect(previous[0] / folder.STORE, readonly=True)
+        try:
+            document_count, passage_count = store.counts(conn)  # documents added live since the build count too
+        finally:
+            conn.close()
         return BuildReport(
             path=previous[0],
-            documents=previous[1].documents,
-            passages=previous[1].passages,
+            documents=document_count,
+            passages=passage_count,
             reused_documents=len(documents),
             embedded_passages=0,
             seconds=0.0,
@@ -206,12 +216,13 @@ def _build_into(
             manifest.vector_index = vectors.kind
             for kept_vectors in carried:
                 vectors.add(kept_vectors)
+            if progress:
+                progress("embed", 0, len(pending))  # the bar is there from the start, over every passage
             for offset in range(0, len(pending), EMBED_GROUP):
                 batch = pending[offset : offset + EMBED_GROUP]
-                vectors.add(dense.embed(batch, embedder, batch_size))
+                heard = _share(progress, offset, len(batch), len(pending)) if progress else None
+                vectors.add(dense.embed(batch, embedder, batch_size, heard))
                 store.insert_passages(conn, batch)
-                if progress:
-                    progress("embed", offset + len(batch), len(pending))
         vectors.save(target)
         every = store.all_passages(conn)
         LexicalIndex.build(every).save(target / folder.LEXICAL)

@@ -33,7 +33,17 @@ def emit_json(payload: Any) -> None:
 
 
 class Bars:
-    """tqdm bars for the library's (stage, done, total) progress callback."""
+    """tqdm bars for the library's (stage, done, total) progress callback.
+
+    A stage's bar opens at its first report (the library reports 0 first, so it is on the
+    screen before the slow part starts) and counts its unit per second from then.
+    """
+
+    LABELS = {
+        "read": ("reading documents", "doc"),
+        "embed": ("embedding passages", "passage"),
+        "naive": ("embedding baseline windows", "window"),
+    }
 
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
@@ -44,11 +54,14 @@ class Bars:
             return
         from tqdm import tqdm
 
-        labels = {"read": "reading documents", "embed": "embedding passages", "naive": "embedding baseline windows"}
         bar = self.bars.get(stage)
         if bar is None:
-            bar = self.bars[stage] = tqdm(total=total, desc=labels.get(stage, stage), unit="", file=sys.stderr)
-        bar.update(done - bar.n)
+            label, unit = self.LABELS.get(stage, (stage, "it"))
+            bar = self.bars[stage] = tqdm(
+                total=total, desc=label, unit=f" {unit}s", file=sys.stderr, mininterval=0.5, smoothing=0.1
+            )
+        if done > bar.n:
+            bar.update(done - bar.n)
         if done >= total:
             bar.close()
 

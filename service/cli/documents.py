@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from index import ZhsearchError, build_index, get_settings, load_configured_embedder, load_paths
+from index import ZhsearchError, build_index, get_settings, load_configured_embedder
 
 from .app import AsJson, Bars, IndexDir, Model, app, emit_json, fail, open_searcher
 
@@ -17,19 +17,30 @@ from .app import AsJson, Bars, IndexDir, Model, app, emit_json, fail, open_searc
 def build(
     docs: Annotated[
         list[Path] | None,
-        typer.Option("--docs", help="Files or folders (.txt, .md, BEIR .jsonl); repeatable. Default: seeds/."),
+        typer.Option(
+            "--docs",
+            help="Files or folders (.txt .md .html .htm .pdf .docx .jsonl .json); repeatable. Default: seeds/.",
+        ),
     ] = None,
     json_text: Annotated[
         list[str] | None, typer.Option("--json-text", help="Field(s) holding the text in .json collections.")
     ] = None,
     json_title: Annotated[list[str] | None, typer.Option("--json-title", help="Title field(s) in .json.")] = None,
     json_id: Annotated[list[str] | None, typer.Option("--json-id", help="Id field(s) in .json.")] = None,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Build nothing if any file cannot be read (default: skip it, say why).")
+    ] = False,
     index_dir: IndexDir = None,
     model: Model = None,
     as_json: AsJson = False,
 ) -> None:
-    """Build or update the index (unchanged documents are not embedded again)."""
-    from index.text.ingest import JsonFields
+    """Build or update the index (unchanged documents are not embedded again).
+
+    A file that cannot be read (an unsupported type, text in no known encoding, a scanned
+    PDF, an empty file, a duplicate id) is skipped with its reason and the build goes on;
+    the exit status is 1 only when nothing could be indexed, or with --strict.
+    """
+    from index.text.ingest import JsonFields, read_paths
 
     settings = get_settings()
     target = index_dir or settings.index_dir
@@ -39,21 +50,39 @@ def build(
         title=tuple(json_title or defaults.title),
         text=tuple(json_text or defaults.text),
     )
+    loaded = read_paths(docs or settings.docs, fields)
+    skipped = [{"path": s.path, "reason": s.reason} for s in loaded.skipped]
+    if not as_json:
+        for item in loaded.skipped:
+            typer.secho(f"skipped: {item.reason}", fg=typer.colors.YELLOW, err=True)
+    if strict and skipped:
+        if as_json:
+            emit_json({"error": "unreadable files (--strict)", "skipped": skipped})
+        typer.secho(f"error: {len(skipped)} file(s) could not be read; nothing built (--strict)", fg="red", err=True)
+        raise typer.Exit(1)
+    if not loaded.documents:
+        if as_json:
+            emit_json({"error": "no documents to index", "skipped": skipped})
+        why = f" ({len(skipped)} skipped, reasons above)" if skipped and not as_json else ""
+        typer.secho(f"error: no documents to index{why}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1)
     try:
-        documents = load_paths(docs or settings.docs, fields)
         embedder = load_configured_embedder(settings, model=model)
-        report = build_index(documents, target, embedder, progress=Bars(not as_json))
+        report = build_index(loaded.documents, target, embedder, progress=Bars(not as_json))
     except ZhsearchError as exc:
         raise fail(exc) from exc
     if as_json:
-        emit_json({**report.__dict__, "path": str(report.path)})
-    elif report.unchanged:
+        emit_json({**report.__dict__, "path": str(report.path), "skipped": skipped})
+        return
+    if report.unchanged:
         typer.echo(f"index {target} is up to date: {report.documents} documents, {report.passages} passages")
     else:
         typer.echo(
             f"built {report.path}: {report.documents} documents ({report.reused_documents} unchanged),"
             f" {report.passages} passages ({report.embedded_passages} embedded) in {report.seconds:.1f}s"
         )
+    if skipped:
+        typer.secho(f"{len(skipped)} file(s) skipped, reasons above", fg=typer.colors.YELLOW)
 
 
 @app.command()

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from index import ZhsearchError, build_index, get_settings, load_configured_embedder, load_paths
+from index import ZhsearchError, build_index, get_settings, load_configured_embedder
 from index.evaluation.evaluate import (
     EVAL_MODES,
     EvalReport,
@@ -26,7 +26,7 @@ from index.evaluation.report import metrics_table, write_report
 from index.evaluation.squad import QUERY_SCRIPTS, Split, load_squad
 from index.models import Embedder
 from index.retrieval.search import Searcher
-from index.text.ingest import Document
+from index.text.ingest import Document, read_paths
 
 from .app import AsJson, Bars, IndexDir, Model, app, emit_json, fail
 
@@ -36,7 +36,10 @@ def _index_for(eval_set: EvalSet, path: Path, corpus: Path | None, embedder: Emb
     source = corpus or eval_set.corpus or path.resolve().parent
     slug = hashlib.sha256(str(source.resolve()).encode()).hexdigest()[:12]
     target = get_settings().cache_dir / "eval-index" / f"{source.name}-{slug}"
-    report = build_index(load_paths([source]), target, embedder, progress=Bars(not quiet))
+    loaded = read_paths([source])
+    for skipped in loaded.skipped:
+        typer.secho(f"skipped: {skipped.reason}", fg=typer.colors.YELLOW, err=True)
+    report = build_index(loaded.documents, target, embedder, progress=Bars(not quiet))
     if not quiet:
         state = "up to date" if report.unchanged else f"built in {report.seconds:.1f}s"
         typer.echo(f"{eval_set.name}: index of {source} ({report.passages} passages) {state}", err=True)

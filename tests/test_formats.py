@@ -1,0 +1,142 @@
+"""PDF, DOCX and legacy-encoded files made in the test, read by build and upload alike (issue 14)."""
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from index import HashingEmbedder, Searcher, build_index
+from index.errors import DocumentError
+from index.text.clean import parse
+from index.text.formats import fold_radicals, pages_of, read_pdf
+from index.text.ingest import documents_from_upload, load_paths, read_paths
+from service.cli import app
+from tests.documents import chromium_pdf, docx_with_headings, mojibake_pdf, scanned_pdf
+
+RADICALS = [chr(c) for c in range(0x2E80, 0x2FE0)]
+
+
+def test_radicals_fold_to_the_ideographs_they_stand_for() -> None:
+    # what pypdf gives for a Chromium-printed page, character for character
+    assert fold_radicals("第⼀⾴：⾼雄市…⽂化園區…每⽇平均運量…商圈營收成⻑") == (
+        "第一頁：高雄市…文化園區…每日平均運量…商圈營收成長"
+    )
+    assert fold_radicals("⻘⻝⻄⻆⻢⻩⻰ ABC，。") == "青食西角马黄龙 ABC，。"  # punctuation and ASCII untouched
+
+
+def test_chromium_pdf_reads_in_order_with_pages_and_real_ideographs(tmp_path: Path) -> None:
+    raw = chromium_pdf(tmp_path).read_bytes()
+    text, title, metadata = read_pdf(raw, "light-rail.pdf")
+    assert title == "高雄市輕軌年報" and metadata["pages"] == 2
+    for word in ("第一頁", "高雄市", "文化園區", "每日平均運量", "商圈營收成長", "長期目標"):
+        assert word in text
+    assert not any(char in text for char in RADICALS)
+    # a wrapped CJK line is one paragraph again
+    assert "每日平均運量在通車第一年即超過兩萬人次，沿線商圈營收成長明顯。" in text
+    second = metadata["page_offsets"][1]
+    assert text.index("第二頁") == second
+    assert pages_of(metadata, 0, 10) == [1] and pages_of(metadata, second, second + 5) == [2]
+    assert pages_of(metadata, second - 5, second + 5) == [1, 2] and pages_of({}, 0, 1) is None
+
+
+def test_pdf_hits_cite_their_page(tmp_path: Path) -> None:
+    (tmp_path / "docs").mkdir()
+    chromium_pdf(tmp_path / "docs")
+    build_index(load_paths([tmp_path / "docs"]), tmp_path / "idx", HashingEmbedder())
+    searcher = Searcher.load(tmp_path / "idx", HashingEmbedder())
+    hit = searcher.search("第二階段工程什麼時候完工", 1, "lexical").hits[0]
+    assert hit.doc_id == "light-rail" and hit.pages == [2] and hit.title == "高雄市輕軌年報"
+    assert searcher.search("每日平均運量", 1, "lexical").hits[0].pages == [1]
+    searcher.close()
+
+
+def test_scans_and_broken_text_layers_are_refused_with_the_reason(tmp_path: Path) -> None:
+    with pytest.raises(DocumentError, match=r"scan\.pdf: the PDF has no text layer \(2 page\(s\)"):
+        load_paths([scanned_pdf(tmp_path / "scan.pdf")])
+    with pytest.raises(DocumentError, match=r"garbled\.pdf: the PDF's text layer does not read as text"):
+        load_paths([mojibake_pdf(tmp_path / "garbled.pdf")])
+
+
+def test_docx_headings_become_sections_and_the_title(tmp_path: Path) -> None:
+    (doc,) = load_paths([docx_with_headings(tmp_path / "report.docx")])
+    assert doc.format == "docx" and "指標 | 數值" in doc.text
+    layout = parse(doc)
+    assert layout.title == "黃浦區工作報告"
+    sections = {doc.text[p.start : p.end][:4]: p.section_path for p in layout.paragraphs}
+    assert sections["全區生產"] == ("一、經濟發展",)
+    assert sections["金融業增"] == ("一、經濟發展", "（一）金融服務")
+
+
+def test_uploads_read_pdf_and_docx_like_build(tmp_path: Path) -> None:
+    (pdf,) = documents_from_upload("年報.pdf", chromium_pdf(tmp_path).read_bytes())
+    assert pdf.id == "年報" and pdf.metadata["pages"] == 2 and "商圈營收成長" in pdf.text
+    (word,) = documents_from_upload("report.docx", docx_with_headings(tmp_path / "r.docx").read_bytes())
+    assert word.text.startswith("# 黃浦區工作報告")
+
+
+@pytest.fixture
+def mixed_folder(tmp_path: Path) -> Path:
+    """Three good files in three encodings, a PDF and a DOCX, and four that cannot be indexed."""
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "utf8.txt").write_text("上海市黃浦區的年度報告。介紹經濟發展。", encoding="utf-8")
+    (folder / "gbk.txt").write_bytes("黄浦区人民政府工作报告，全区生产总值增长。".encode("gbk"))
+    (folder / "big5.txt").write_bytes("高雄市政府施政報告，輕軌運量創新高。".encode("big5"))
+    (folder / "utf16.txt").write_bytes("臺北市文化局年度計畫，推動社區藝術。".encode("utf-16"))
+    chromium_pdf(folder)
+    docx_with_headings(folder / "report.docx")
+    (folder / "empty.txt").write_text(" \n", encoding="utf-8")
+    (folder / "blob.bin").write_bytes(b"\x00\x01\x02")
+    scanned_pdf(folder / "scan.pdf")
+    mojibake_pdf(folder / "garbled.pdf")
+    return folder
+
+
+def test_a_bad_file_in_a_folder_is_reported_and_skipped(mixed_folder: Path) -> None:
+    loaded = read_paths([mixed_folder])
+    docs = {d.id: d for d in loaded.documents}
+    assert set(docs) == {"utf8", "gbk", "big5", "utf16", "light-rail", "report"}
+    assert docs["gbk"].metadata == {"encoding": "gb18030"} and docs["big5"].metadata == {"encoding": "big5hkscs"}
+    assert docs["utf16"].metadata == {"encoding": "utf-16"} and "臺北市文化局" in docs["utf16"].text
+    reasons = {Path(s.path).name: s.reason for s in loaded.skipped}
+    assert set(reasons) == {"empty.txt", "blob.bin", "scan.pdf", "garbled.pdf"}
+    assert "empty document" in reasons["empty.txt"] and "unsupported file type" in reasons["blob.bin"]
+    assert "no text layer" in reasons["scan.pdf"] and "does not read as text" in reasons["garbled.pdf"]
+
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("ZHSEARCH_MODEL", "hashing")
+    monkeypatch.setenv("ZHSEARCH_INDEX_DIR", str(tmp_path / "idx"))
+    return tmp_path / "idx"
+
+
+def test_build_goes_on_past_bad_files_and_sums_up(env: Path, mixed_folder: Path) -> None:
+    built = runner.invoke(app, ["build", "--docs", str(mixed_folder), "--json"])
+    assert built.exit_code == 0, built.output
+    report = json.loads(built.output)
+    assert report["documents"] == 6
+    skipped = sorted(Path(s["path"]).name for s in report["skipped"])
+    assert skipped == ["blob.bin", "empty.txt", "garbled.pdf", "scan.pdf"]
+    said = runner.invoke(app, ["build", "--docs", str(mixed_folder)])
+    assert said.exit_code == 0
+    assert "skipped: " in said.stderr and "up to date: 6 documents" in said.stdout
+    assert "4 file(s) skipped" in said.stdout
+
+
+def test_strict_builds_nothing_and_nothing_readable_fails(env: Path, mixed_folder: Path, tmp_path: Path) -> None:
+    strict = runner.invoke(app, ["build", "--docs", str(mixed_folder), "--strict"])
+    assert strict.exit_code == 1 and "nothing built (--strict)" in strict.stderr
+    assert not env.exists() or not any(env.iterdir())
+    only_bad = tmp_path / "bad"
+    only_bad.mkdir()
+    scanned_pdf(only_bad / "scan.pdf")
+    (only_bad / "blob.bin").write_bytes(b"\x00")
+    failed = runner.invoke(app, ["build", "--docs", str(only_bad)])
+    assert failed.exit_code == 1
+    assert "no text layer" in failed.stderr and "unsupported file type" in failed.stderr
+    assert "no documents to index (2 skipped" in failed.stderr
