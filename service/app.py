@@ -23,7 +23,7 @@ from index.retrieval.search import serve_queries_single_threaded
 from index.version import __version__
 from index.writing.live import LiveIndex
 
-from . import errors, schemas
+from . import errors, presenter, schemas
 from .mcp_server import create_mcp, http_endpoint
 from .middleware import Metrics, RequestContext
 from .routes import documents, ops, search, tools
@@ -57,8 +57,8 @@ def _warm(loaded: LiveIndex) -> None:
     warm_up()
     loaded.embedder.encode_documents(["预热"])
     try:
-        ask(loaded, WARM_UP_QUESTION, 3)
-        loaded.search(WARM_UP_QUESTION, 3, "hybrid")
+        presenter.ask_response(ask(loaded, WARM_UP_QUESTION, 3))  # the response models and highlighting too
+        presenter.search_response(loaded.search(WARM_UP_QUESTION, 3, "hybrid"))
     except ZhsearchError as exc:  # an empty index, say: serving can still start
         log.warning("warm-up question failed: %s", exc)
 

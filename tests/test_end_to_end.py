@@ -72,6 +72,8 @@ def test_ask_answers_with_offsets_into_the_original(searcher: Searcher, seed_doc
     result = ask(searcher, "上半年地区生产总值是多少")
     assert result.answer is not None and "1209.37億元" in result.answer.text
     assert seed_docs[0].text[result.answer.start : result.answer.end] == result.answer.text
+    # on the passages' scale: an answer that fits the question well scores high, never above 1
+    assert 0.5 < result.answer.score <= 1.0 and all(0 <= hit.score <= 1 for hit in result.hits)
 
 
 @pytest.mark.parametrize(

@@ -194,6 +194,8 @@ def _build_into(
     total_passages = 0
     try:
         with conn:
+            if progress:
+                progress("read", 0, len(documents))
             for done, doc in enumerate(documents, start=1):
                 layout = parse(doc)
                 store.insert_document(conn, stored_document(doc, layout))

@@ -34,7 +34,28 @@ def serve(
     if host:
         updates["host"] = host  # /mcp checks Host headers against the bind address
     settings = base.model_copy(update=updates)
-    uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port, log_level="info")
+    _log_to_stderr()
+    # our access log (with request ids, from the middleware) replaces uvicorn's
+    uvicorn.run(
+        create_app(settings),
+        host=host or settings.host,
+        port=port or settings.port,
+        log_level="info",
+        access_log=False,
+    )
+
+
+def _log_to_stderr() -> None:
+    """zhsearch's own lines (loading, ready time, access log, errors) on stderr, beside uvicorn's."""
+    import logging
+
+    logger = logging.getLogger("zhsearch")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
 
 
 @app.command("mcp")
