@@ -45,7 +45,7 @@ def test_markdown_title_and_headings() -> None:
 
 def test_title_falls_back_to_file_name_then_heading_then_first_line() -> None:
     prose = "這是一段很普通的文字，沒有標題，而且第一行很長，長到不能整行當作標題來顯示在頁面的最上方。第二句。"
-    from_file = parse(Document(id="note", text=prose, source="docs/會議紀錄.txt"))
+    from_file = parse(Document(id="會議紀錄", text=prose, source="docs/會議紀錄.txt"))
     assert from_file.title == "會議紀錄"
     assert len(from_file.paragraphs) == 1
     posted = "這是一段很普通的文字。\n一、總體情況\n今年的工作順利完成。"

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from pathlib import PurePath
 from typing import Any
 
 from .ingest import Document
@@ -150,13 +149,12 @@ def parse(doc: Document) -> Layout:
 def _fallback_title(doc: Document, first_heading: str, first_line: str) -> str:
     """A title for a document that brings none: its file name, its first heading, or its first line.
 
-    Records of a collection (``.jsonl``, ``.json``) keep their id: the collection's file name
-    is not theirs, and their first line is already their text.
+    A document that is a whole file (its id is the file's name) takes the file name; a record
+    of a collection (``.jsonl``, ``.json``, a SQuAD paragraph) keeps its id, as before; a
+    document posted without a file takes its first heading, else its first line.
     """
-    if doc.format in ("jsonl", "json"):
-        return doc.id
     if doc.source and doc.source != "api":
-        return PurePath(doc.source).stem
+        return doc.id  # the file name, for a whole file
     if first_heading:
         return first_heading
     if first_line:
