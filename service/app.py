@@ -8,6 +8,7 @@ are middleware (``service.middleware``).
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -63,6 +64,51 @@ def _warm(loaded: LiveIndex) -> None:
         log.warning("warm-up question failed: %s", exc)
 
 
+async def _warm_routes(app: FastAPI, settings: Settings) -> None:
+    """One ask through the app itself (middleware, validation, the thread pool, the response), in process.
+
+    The first request through a route pays for things built on first use; this one pays
+    instead, before the server listens. It is logged and counted like any other request.
+    """
+    body = json.dumps({"question": WARM_UP_QUESTION, "k": 3}).encode()
+    headers = [(b"content-type", b"application/json"), (b"x-request-id", b"warm-up")]
+    key = settings.read_key or settings.api_key
+    if key:
+        headers.append((b"authorization", f"Bearer {key}".encode()))
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/v1/ask",
+        "raw_path": b"/v1/ask",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"127.0.0.1"), *headers],
+        "client": ("127.0.0.1", 0),
+        "server": ("127.0.0.1", 0),
+    }
+    sent = False
+
+    async def receive() -> dict[str, object]:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    status = {"code": 0}
+
+    async def send(message: dict[str, object]) -> None:
+        if message["type"] == "http.response.start":
+            status["code"] = int(message["status"])  # type: ignore[call-overload]
+
+    await app(scope, receive, send)  # type: ignore[arg-type]
+    if status["code"] != 200:
+        log.warning("warm-up ask through the app answered %d", status["code"])
+
+
 def create_app(
     settings: Settings | None = None, *, index: LiveIndex | Callable[[], LiveIndex] | None = None
 ) -> FastAPI:
@@ -86,6 +132,7 @@ def create_app(
         opened = time.perf_counter()
         _warm(loaded)
         app.state.index = loaded
+        await _warm_routes(app, settings)
         app.state.metrics.build_seconds.set(loaded.manifest.build_seconds)
         log.info("index loaded from %s (%d passages, %d repaired)", loaded.path, len(loaded.vectors), loaded.repaired)
         log.info(

@@ -126,4 +126,6 @@ def test_ready_means_ready(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> 
         assert {"queries", "documents"} <= set(calls)
         assert client.get("/readyz").status_code == 200
     live.close()
-    assert any(r.getMessage().startswith("ready in ") and "warm-up" in r.getMessage() for r in caplog.records)
+    messages = [r.getMessage() for r in caplog.records]
+    assert any(m.startswith("ready in ") and "warm-up" in m for m in messages)
+    assert any("POST /v1/ask -> 200" in m and "request_id=warm-up" in m for m in messages)  # through the app
