@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     ef_search: int = Field(
         256, ge=1, le=4096, description="HNSW candidates kept per query on large (approximate) indexes."
     )
+    merge_vectors: int = Field(
+        50_000, ge=1, description="Vectors written live (passages, sentences apart) before a vector checkpoint."
+    )
     api_key: str | None = Field(None, description="If set, write endpoints need `Authorization: Bearer <key>`.")
     read_key: str | None = Field(None, description="If set, read endpoints need this key (or the API key).")
     max_document_bytes: int = Field(5 * 1024 * 1024, ge=1, description="Largest accepted document.")

@@ -39,7 +39,7 @@ def _load(settings: Settings) -> LiveIndex:
     torch.set_num_threads(settings.threads or 1)
     embedder = load_configured_embedder(settings, threads=settings.threads or 1)
     serve_queries_single_threaded()
-    loaded = LiveIndex.open(settings.index_dir, embedder)
+    loaded = LiveIndex.open(settings.index_dir, embedder, merge_vectors=settings.merge_vectors)
     loaded.batcher = QueryBatcher(embedder, workers=settings.encode_workers)
     loaded.vectors.set_ef_search(settings.ef_search)
     return loaded

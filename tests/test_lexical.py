@@ -85,14 +85,17 @@ def test_an_empty_base_grows_by_delta_with_real_idf() -> None:
     assert ids[0] == 4 and scores[0] > scores[-1]  # passage i is about TOPICS[i % 10]
 
 
-def test_save_and_load_keep_the_delta(tmp_path: Path) -> None:
+def test_load_derives_the_delta_from_the_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only the base is saved: what the store holds beyond it is the delta, what it lacks is removed."""
+    monkeypatch.setattr(lexical, "REBUILD_BELOW", 0)
     base = _corpus(30)
     added = [_passage(100, "互联网诊疗服务新增夜间门诊", title="衛生")]
     LexicalIndex.build(base).save(tmp_path)
-    index, _ = LexicalIndex.build(base).updated([3], added, lambda: [])
-    index.save_delta(tmp_path)
-    rows = {p.id: p for p in base + added}
+    index, rebuilt = LexicalIndex.build(base).updated([3], added, lambda: [])
+    assert not rebuilt
+    rows = {p.id: p for p in base + added if p.id != 3}
     loaded = LexicalIndex.load(tmp_path, rows)
+    assert loaded.delta_size == 1
     assert sorted(loaded.ids.tolist()) == sorted(index.ids.tolist())
     for query in ("夜间门诊", "旧区改造", "卫生"):
         got, want = loaded.search(normalize(query), 5), index.search(normalize(query), 5)

@@ -1,5 +1,6 @@
 """Live writes: durability, recovery after a crash between commit and index files, snapshots."""
 
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -7,6 +8,7 @@ import pytest
 from index import Document, HashingEmbedder, build_index
 from index.errors import ConflictError, IndexBusyError, InvalidInputError, NotFoundError
 from index.retrieval.search import Filters
+from index.storage import folder
 from index.storage.vectors import VectorIndex
 from index.writing.live import LiveIndex
 
@@ -50,22 +52,35 @@ def test_restart_shows_exactly_what_was_acknowledged(index_dir: Path) -> None:
         again.close()
 
 
-def test_crash_after_commit_is_repaired_on_open(index_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_write_writes_no_index_file_and_a_restart_catches_up(index_dir: Path) -> None:
+    """The vectors of a write live in SQLite until a checkpoint: a restart takes them from there."""
     live = LiveIndex.open(index_dir, HashingEmbedder())
-
-    def die(self: VectorIndex, path: Path) -> None:
-        raise SystemExit("killed after the SQLite commit")
-
-    monkeypatch.setattr(VectorIndex, "save", die)
-    with pytest.raises(SystemExit):
-        live.put(Document("late", "在索引檔案寫入之前程序被終止的文件。"))
-    live.close()
-    monkeypatch.undo()
+    files = {p.name: p.stat().st_mtime_ns for p in live.path.iterdir() if p.suffix == ".faiss"}
+    live.put(Document("late", "在索引檔案寫入之前程序被終止的文件。"))
+    assert {p.name: p.stat().st_mtime_ns for p in live.path.iterdir() if p.suffix == ".faiss"} == files
+    live.close()  # as if killed: nothing but the SQLite commit happened
     again = LiveIndex.open(index_dir, HashingEmbedder())
     try:
-        assert again.repaired > 0
+        assert again.caught_up == 1 and again.repaired == 0
         assert again.search("索引档案写入之前", 1, "hybrid").hits[0].doc_id == "late"
         assert len(again.snapshot.vectors) == len(again.snapshot.passages) == len(again.snapshot.lexical)
+    finally:
+        again.close()
+
+
+def test_passages_without_stored_vectors_are_embedded_again(index_dir: Path) -> None:
+    """An index written before vectors were kept in SQLite (or BLOBs lost) still comes back whole."""
+    live = LiveIndex.open(index_dir, HashingEmbedder())
+    live.put(Document("late", "在索引檔案寫入之前程序被終止的文件。"))
+    live.close()
+    conn = sqlite3.connect(live.path / folder.STORE)
+    conn.execute("DELETE FROM vectors")
+    conn.commit()
+    conn.close()
+    again = LiveIndex.open(index_dir, HashingEmbedder())
+    try:
+        assert again.repaired == 1 and again.caught_up == 0
+        assert again.search("索引档案写入之前", 1, "dense").hits[0].doc_id == "late"
     finally:
         again.close()
 
@@ -143,9 +158,9 @@ def test_live_writes_on_an_approximate_index(tmp_path: Path, monkeypatch: pytest
         again.close()
 
 
-def test_writes_to_a_large_index_touch_only_the_lexical_delta(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Above REBUILD_BELOW passages a write saves delta.json instead of rebuilding BM25; a crash before
-    that file is written is repaired on open."""
+def test_writes_touch_no_lexical_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Above REBUILD_BELOW passages a write goes to the in-memory BM25 delta only; a restart derives
+    the delta from SQLite, so a process killed right after a commit loses nothing."""
     monkeypatch.setattr("index.storage.lexical.REBUILD_BELOW", 0)
     docs = [Document(f"d{i}", f"第{i}篇：黃浦區的工作報告，講經濟發展。") for i in range(30)]
     build_index(docs, tmp_path, HashingEmbedder())
@@ -155,27 +170,19 @@ def test_writes_to_a_large_index_touch_only_the_lexical_delta(tmp_path: Path, mo
     try:
         live.put(Document("new", "網際網路診療服務覆蓋所有社區衛生服務中心。"))
         live.delete("d3")
-        assert live.snapshot.lexical.delta_size == 1
+        live.put(Document("late", "在索引檔案寫入之前程序被終止的文件。"))
+        assert live.snapshot.lexical.delta_size == 2
         assert live.search("互联网诊疗", 1, "lexical").hits[0].doc_id == "new"
         assert all(h.doc_id != "d3" for h in live.search("第3篇", 30, "lexical").hits)
-        assert (lexical_dir / "delta.json").exists()
-        assert {p.name: p.stat().st_mtime_ns for p in lexical_dir.iterdir() if p.name in base_files} == base_files
-
-        def die(self: object, folder: Path) -> None:
-            raise SystemExit("killed before the lexical delta was saved")
-
-        monkeypatch.setattr("index.storage.lexical.LexicalIndex.save_delta", die)
-        with pytest.raises(SystemExit):
-            live.put(Document("late", "在索引檔案寫入之前程序被終止的文件。"))
+        assert {p.name: p.stat().st_mtime_ns for p in lexical_dir.iterdir()} == base_files
     finally:
         live.close()
-    monkeypatch.undo()
-    monkeypatch.setattr("index.storage.lexical.REBUILD_BELOW", 0)
     again = LiveIndex.open(tmp_path, HashingEmbedder())
     try:
         assert sorted(again.snapshot.documents) == sorted([f"d{i}" for i in range(30) if i != 3] + ["new", "late"])
         assert again.search("索引档案写入之前", 1, "lexical").hits[0].doc_id == "late"
         assert again.search("互联网诊疗", 1, "lexical").hits[0].doc_id == "new"
+        assert all(h.doc_id != "d3" for h in again.search("第3篇", 30, "lexical").hits)
         assert len(again.snapshot.vectors) == len(again.snapshot.passages) == len(again.snapshot.lexical)
     finally:
         again.close()
@@ -231,3 +238,84 @@ def test_searches_during_writes_on_the_delta_and_graph_paths(tmp_path: Path, mon
     finally:
         done.set()
         live.close()
+
+
+def _whole(live: LiveIndex, expected: set[str]) -> None:
+    """Every expected document, each passage once in FAISS and BM25, nothing else."""
+    assert set(live.snapshot.documents) == expected
+    ids = live.vectors.ids()
+    assert len(ids) == len(set(ids.tolist())) == len(live.snapshot.passages) == len(live.snapshot.lexical)
+    assert set(ids.tolist()) == set(live.snapshot.passages)
+    for doc_id in expected - {"base"}:
+        n = doc_id.removeprefix("w")
+        assert live.search(f"编号{n}号文件", 1, "lexical").hits[0].doc_id == doc_id
+        assert live.search(f"編號{n}號的文件，講述", 1, "dense").hits[0].doc_id == doc_id
+
+
+def _text(n: int) -> str:
+    return f"這是編號{n}號的文件，講述第{n}件事情，內容完整而充實，足以成為一個段落。" * 3
+
+
+def test_checkpoints_fold_writes_and_forget_their_vectors(index_dir: Path) -> None:
+    live = LiveIndex.open(index_dir, HashingEmbedder(), merge_vectors=8)
+    try:
+        for n in range(30):
+            live.put(Document(f"w{n}", _text(n)))
+        live.delete("w4")
+        assert live.checkpoints >= 2 and live.vectors.delta_vectors <= 8
+        conn = sqlite3.connect(live.path / folder.STORE)
+        kept = conn.execute("SELECT count(*) FROM vectors").fetchone()[0]
+        conn.close()
+        assert kept <= 8  # the BLOBs a checkpoint holds are gone
+        _whole(live, {"base"} | {f"w{n}" for n in range(30) if n != 4})
+    finally:
+        live.close()
+    again = LiveIndex.open(index_dir, HashingEmbedder(), merge_vectors=8)
+    try:
+        assert again.repaired == 0
+        _whole(again, {"base"} | {f"w{n}" for n in range(30) if n != 4})
+    finally:
+        again.close()
+
+
+@pytest.mark.parametrize("crash", ["after the sentences file", "after both files", "inside the BLOB drop"])
+def test_a_crash_inside_a_checkpoint_loses_nothing(
+    index_dir: Path, monkeypatch: pytest.MonkeyPatch, crash: str
+) -> None:
+    """Killed at each step of writing a checkpoint: the restart catches up, no passage twice, none lost."""
+    from index.storage import store
+
+    live = LiveIndex.open(index_dir, HashingEmbedder(), merge_vectors=6)  # one vector per document here
+    for n in range(6):
+        live.put(Document(f"w{n}", _text(n)))
+    live.delete("w2")
+    assert live.checkpoints == 0
+    saves = {"n": 0}
+    real_save, real_drop = VectorIndex.save, store.drop_vectors_below
+
+    def save(self: VectorIndex, path: Path) -> None:
+        saves["n"] += 1
+        if crash == "after the sentences file" and saves["n"] == 2:
+            raise SystemExit(crash)
+        real_save(self, path)
+
+    def drop(conn: sqlite3.Connection, passage_id: int) -> int:
+        if crash == "inside the BLOB drop":
+            real_drop(conn, passage_id)  # executed, then the transaction never commits
+        raise SystemExit(crash)
+
+    monkeypatch.setattr(VectorIndex, "save", save)
+    monkeypatch.setattr(store, "drop_vectors_below", drop)
+    attempted: list[str] = []
+    with pytest.raises(SystemExit):
+        for n in range(10, 40):  # until one write's checkpoint dies (its commit happened before)
+            attempted.append(f"w{n}")
+            live.put(Document(attempted[-1], _text(n)))
+    live.close()
+    monkeypatch.undo()
+    again = LiveIndex.open(index_dir, HashingEmbedder())
+    try:
+        assert again.repaired == 0
+        _whole(again, {"base", "w0", "w1", "w3", "w4", "w5", *attempted})
+    finally:
+        again.close()

@@ -1,4 +1,8 @@
-"""A deterministic, model-free embedder for fast unit tests."""
+"""A deterministic, model-free embedder for fast unit tests and for benchmarks of the index mechanics.
+
+``ZHSEARCH_MODEL=hashing`` gives 256 dimensions; ``hashing-384`` (any ``hashing-N``) gives N,
+e.g. the 384 of multilingual-e5-small, so a benchmark's vectors weigh what the model's would.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +25,8 @@ class HashingEmbedder:
 
     def __init__(self, dim: int = 256) -> None:
         self.dim = dim
+        if dim != 256:
+            self.name = f"hashing-bigram-{dim}"  # the default keeps the name indexes were built under
 
     def _vector(self, text: str) -> np.ndarray:
         vec = np.zeros(self.dim, dtype=np.float32)

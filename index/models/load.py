@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -90,6 +91,9 @@ def load_embedder(
         raise ModelError(f"unknown backend {backend!r} (one of {', '.join(BACKENDS)})")
     if model in ("hashing", HASHING_MODEL_NAME):
         return HashingEmbedder()
+    sized = re.fullmatch(r"hashing-(?:bigram-)?(\d{1,4})", model)
+    if sized:
+        return HashingEmbedder(int(sized.group(1)))
     if backend != "torch" and (model != DEFAULT_MODEL_NAME or device != "cpu"):
         if explicit:
             raise ModelError(

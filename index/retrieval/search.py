@@ -26,6 +26,7 @@ from ..storage import folder, store
 from ..storage.dense import DenseIndex, sentence_count
 from ..storage.lexical import LexicalIndex
 from ..storage.manifest import Manifest
+from ..storage.overlay import Overlay
 from ..text.formats import pages_of
 from ..text.normalize import normalize
 from .fusion import fuse
@@ -87,8 +88,9 @@ class Filters:
 class Snapshot:
     vectors: DenseIndex
     lexical: LexicalIndex
-    passages: dict[int, store.StoredPassage]
-    documents: dict[str, DocumentInfo]
+    # Overlays: a write makes new ones that share the old ones' contents (``storage.overlay``).
+    passages: Overlay[int, store.StoredPassage]
+    documents: Overlay[str, DocumentInfo]
 
     @classmethod
     def from_store(
@@ -108,7 +110,7 @@ class Snapshot:
             )
             for doc_id, title, metadata, chars in store.document_rows(conn)
         }
-        return cls(vectors, lexical, passages, documents)
+        return cls(vectors, lexical, Overlay(passages), Overlay(documents))
 
 
 def serve_queries_single_threaded() -> None:

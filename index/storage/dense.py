@@ -12,7 +12,7 @@ its passage without a lookup table, and a passage's sentences are one id range.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -22,6 +22,7 @@ import numpy as np
 from ..models import DOCUMENT_BATCH, Embedder
 from ..text.chunk import sentences
 from ..text.normalize import normalize
+from .layered import LayeredIndex
 from .store import StoredPassage
 from .vectors import VectorIndex
 
@@ -97,10 +98,71 @@ def embed(
     return Vectors([p.id for p in passages], vectors[: len(texts)], sentence_ids, vectors[len(texts) :])
 
 
+def blob_rows(vectors: Vectors) -> list[tuple[int, bytes, bytes]]:
+    """(passage id, passage vector, its sentence vectors in order) as float32 bytes, one row per passage."""
+    rows_of: dict[int, list[int]] = {}
+    for row, sentence_id in enumerate(vectors.sentence_ids):
+        rows_of.setdefault(sentence_id // SENTENCE_STRIDE, []).append(row)
+    sentences = np.asarray(vectors.sentences, dtype=np.float32)
+    passages = np.asarray(vectors.passages, dtype=np.float32)
+    return [
+        (pid, passages[i].tobytes(), sentences[rows_of.get(pid, [])].tobytes())
+        for i, pid in enumerate(vectors.passage_ids)
+    ]
+
+
+def from_blobs(blobs: Mapping[int, tuple[bytes, bytes]], dim: int) -> Vectors:
+    """The ``Vectors`` that ``blob_rows`` stored."""
+    pids = sorted(blobs)
+    sentence_ids: list[int] = []
+    sentence_parts: list[np.ndarray] = []
+    for pid in pids:
+        part = np.frombuffer(blobs[pid][1], dtype=np.float32).reshape(-1, dim)
+        sentence_ids.extend(pid * SENTENCE_STRIDE + n for n in range(len(part)))
+        sentence_parts.append(part)
+    passages = (
+        np.stack([np.frombuffer(blobs[pid][0], dtype=np.float32) for pid in pids])
+        if pids
+        else np.zeros((0, dim), np.float32)
+    )
+    sentences = np.concatenate(sentence_parts) if sentence_ids else np.zeros((0, dim), np.float32)
+    return Vectors(pids, passages, sentence_ids, sentences)
+
+
+def _layer(part: VectorIndex | LayeredIndex, merge_at: int | None) -> LayeredIndex:
+    return part if isinstance(part, LayeredIndex) else LayeredIndex(part, merge_at=merge_at)
+
+
+def _fold(part: VectorIndex | LayeredIndex) -> VectorIndex:
+    return part.merged() if isinstance(part, LayeredIndex) else part
+
+
 class DenseIndex:
-    def __init__(self, passages: VectorIndex, sentences: VectorIndex) -> None:
+    """Passage and sentence vectors: plain ``VectorIndex`` parts (a build, a checkpoint), or
+    ``LayeredIndex`` parts over a checkpoint (a served index taking writes; see ``layered``)."""
+
+    def __init__(self, passages: VectorIndex | LayeredIndex, sentences: VectorIndex | LayeredIndex) -> None:
         self._passages = passages
         self._sentences = sentences
+
+    def layered(self, merge_at: int | None = None) -> DenseIndex:
+        """This index as the checkpoint of a layered one, which takes writes without copying it.
+
+        ``merge_at``: new vectors per part before ``needs_merge`` (default ``layered.MERGE_VECTORS``).
+        """
+        return DenseIndex(_layer(self._passages, merge_at), _layer(self._sentences, merge_at))
+
+    def needs_merge(self) -> bool:
+        return any(isinstance(p, LayeredIndex) and p.needs_merge() for p in (self._passages, self._sentences))
+
+    @property
+    def delta_vectors(self) -> int:
+        """Vectors written since the checkpoint (0 for a plain index)."""
+        return sum(p.delta_vectors for p in (self._passages, self._sentences) if isinstance(p, LayeredIndex))
+
+    def merged(self) -> DenseIndex:
+        """A plain index with every write folded in: the next checkpoint."""
+        return DenseIndex(_fold(self._passages), _fold(self._sentences))
 
     @classmethod
     def empty(cls, dim: int) -> DenseIndex:
@@ -124,8 +186,10 @@ class DenseIndex:
         return cls(VectorIndex.load(folder / PASSAGES_FILE), VectorIndex.load(folder / SENTENCES_FILE))
 
     def save(self, folder: Path) -> None:
-        self._sentences.save(folder / SENTENCES_FILE)
-        self._passages.save(folder / PASSAGES_FILE)
+        """Write a checkpoint: sentences first, so a passage in the passages file has its sentences on disk."""
+        sentences, passages = _fold(self._sentences), _fold(self._passages)
+        sentences.save(folder / SENTENCES_FILE)
+        passages.save(folder / PASSAGES_FILE)
 
     def copy(self) -> DenseIndex:
         return DenseIndex(self._passages.copy(), self._sentences.copy())
@@ -152,6 +216,10 @@ class DenseIndex:
 
     def remove(self, passage_ids: Sequence[int]) -> None:
         self._passages.remove(passage_ids)
+        if isinstance(self._sentences, LayeredIndex):
+            pids = np.unique(np.asarray(passage_ids, np.int64))
+            self._sentences.remove_ranges(pids * SENTENCE_STRIDE, (pids + 1) * SENTENCE_STRIDE)
+            return
         for pid in passage_ids:
             self._sentences.remove_range(pid * SENTENCE_STRIDE, (pid + 1) * SENTENCE_STRIDE)
 

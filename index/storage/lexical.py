@@ -5,8 +5,11 @@ Tokens are CJK character unigrams plus bigrams, and whole Latin words or numbers
 second field with weight ``HEADING_WEIGHT``. A query leaves out question words
 and function characters (``QUERY_STOP``). Live writes go to a small *delta*
 scored with the same BM25 formula over base + delta statistics, removed base
-passages are masked, and the base is rebuilt past ``DELTA_LIMIT`` new passages, a
-tenth removed, or always below ``REBUILD_BELOW`` passages. The measurements behind
+passages are masked, and the base is rebuilt past ``DELTA_LIMIT`` new passages (or
+``DELTA_FRACTION`` of the base, whichever is more), a tenth removed, or always
+below ``REBUILD_BELOW`` passages. Only the base is saved: the delta and the
+removals are what SQLite holds beyond the base's ids, so ``load`` derives them
+and a write writes no lexical file. The measurements behind
 each choice: docs/decisions.md, "Lexical tokens and fields".
 """
 
@@ -14,7 +17,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -31,7 +33,8 @@ from .store import StoredPassage
 TOKENIZER = "cjk-uni+bigram-v1;heading-field-0.3"
 HEADING_WEIGHT = 0.3
 DELTA_LIMIT = 2000
-REBUILD_BELOW = 5000
+DELTA_FRACTION = 0.05
+REBUILD_BELOW = 500
 REMOVED_FRACTION = 0.1
 DELTA_FILE = "delta.json"
 _EMPTY = "\u0000"  # stands in for a text without tokens, which bm25s cannot index
@@ -104,7 +107,7 @@ class _Field:
 
 @dataclass(frozen=True)
 class _Postings:
-    """The delta's inverted index for one field: token -> (delta positions, term frequencies)."""
+    """One field of a delta segment: token -> (rows, term frequencies), and each row's length in tokens."""
 
     postings: dict[str, tuple[np.ndarray, np.ndarray]]
     lengths: np.ndarray
@@ -120,40 +123,106 @@ class _Postings:
         postings = {t: (np.asarray(w, np.int64), np.asarray(f, np.float32)) for t, (w, f) in gathered.items()}
         return cls(postings, np.asarray([sum(c.values()) for c in docs], np.float32))
 
-    def scores(self, base: _Field, tokens: list[str]) -> np.ndarray:
-        """BM25 as bm25s computes it (Lucene idf, Robertson tf), over base + delta statistics."""
-        out = np.zeros(len(self.lengths), np.float32)
-        if not len(self.lengths):
-            return out
-        n = base.docs + len(self.lengths)
-        mean = (base.mean_length * base.docs + float(self.lengths.sum())) / n
-        k1, b = float(base.model.k1), float(base.model.b)
-        norm = k1 * (1 - b + b * self.lengths / max(mean, 1e-9))
-        for token in tokens:
-            found = self.postings.get(token)
-            if found is None:
-                continue
-            where, tf = found
-            df = base.frequency(token) + len(where)
-            idf = math.log(1 + (n - df + 0.5) / (df + 0.5))
-            out[where] += idf * tf / (norm[where] + tf)
-        return out
+    def joined(self, newer: _Postings) -> _Postings:
+        """This field's rows, then ``newer``'s."""
+        offset = len(self.lengths)
+        postings = dict(self.postings)
+        for token, (where, tf) in newer.postings.items():
+            mine = postings.get(token)
+            postings[token] = (
+                (where + offset, tf)
+                if mine is None
+                else (np.concatenate([mine[0], where + offset]), np.concatenate([mine[1], tf]))
+            )
+        return _Postings(postings, np.concatenate([self.lengths, newer.lengths]))
 
 
 @dataclass(frozen=True)
-class _Delta:
+class _Segment:
+    """Passages written since the base, in one immutable block; removed rows are masked, not dropped."""
+
     ids: np.ndarray
+    alive: np.ndarray
     text: _Postings
     headings: _Postings
 
     @classmethod
-    def of(cls, passages: Sequence[StoredPassage]) -> _Delta:
+    def of(cls, passages: Sequence[StoredPassage]) -> _Segment:
         cache: dict[tuple[str, tuple[str, ...]], str] = {}
         return cls(
             np.asarray([p.id for p in passages], np.int64),
+            np.ones(len(passages), bool),
             _Postings.of([Counter(_tokens(p.norm_text)) for p in passages]),
             _Postings.of([Counter(_tokens(_heading(p, cache))) for p in passages]),
         )
+
+    def joined(self, newer: _Segment) -> _Segment:
+        return _Segment(
+            np.concatenate([self.ids, newer.ids]),
+            np.concatenate([self.alive, newer.alive]),
+            self.text.joined(newer.text),
+            self.headings.joined(newer.headings),
+        )
+
+
+class _Delta:
+    """The passages written since the base: immutable segments, merged pairwise as they grow.
+
+    Adding builds a segment of the new passages only, so a write costs what it adds; a
+    newer segment that reaches half the size of the one before is merged into it, so a
+    query visits a logarithmic number of segments.
+    """
+
+    def __init__(self, segments: Sequence[_Segment] = ()) -> None:
+        self.segments = tuple(segments)
+        self.count = sum(int(s.alive.sum()) for s in self.segments)
+
+    @property
+    def ids(self) -> np.ndarray:
+        if not self.segments:
+            return np.zeros(0, np.int64)
+        return np.concatenate([s.ids[s.alive] for s in self.segments])
+
+    def with_added(self, passages: Sequence[StoredPassage]) -> _Delta:
+        if not passages:
+            return self
+        segments = [*self.segments, _Segment.of(passages)]
+        while len(segments) >= 2 and len(segments[-2].ids) <= 2 * len(segments[-1].ids):
+            segments[-2:] = [segments[-2].joined(segments[-1])]
+        return _Delta(segments)
+
+    def without(self, gone: np.ndarray) -> _Delta:
+        if not len(gone) or not self.segments:
+            return self
+        segments = []
+        for s in self.segments:
+            doomed = np.isin(s.ids, gone) & s.alive
+            segments.append(_Segment(s.ids, s.alive & ~doomed, s.text, s.headings) if doomed.any() else s)
+        return _Delta([s for s in segments if s.alive.any()])
+
+    def scores(self, base: _Field, field: str, tokens: list[str]) -> np.ndarray:
+        """BM25 of the live rows, in ``ids`` order, as bm25s computes it (Lucene idf, Robertson tf),
+        over the statistics of base and delta together."""
+        parts = [getattr(s, field) for s in self.segments]
+        if not self.count:
+            return np.zeros(0, np.float32)
+        n = base.docs + self.count
+        total = sum(float(p.lengths[s.alive].sum()) for p, s in zip(parts, self.segments, strict=True))
+        mean = (base.mean_length * base.docs + total) / n
+        k1, b = float(base.model.k1), float(base.model.b)
+        outs = [np.zeros(len(s.ids), np.float32) for s in self.segments]
+        norms = [k1 * (1 - b + b * p.lengths / max(mean, 1e-9)) for p in parts]
+        for token in tokens:
+            found = [p.postings.get(token) for p in parts]
+            df = base.frequency(token) + sum(
+                int(s.alive[f[0]].sum()) for s, f in zip(self.segments, found, strict=True) if f is not None
+            )
+            idf = math.log(1 + (n - df + 0.5) / (df + 0.5))
+            for out, norm, f in zip(outs, norms, found, strict=True):
+                if f is not None:
+                    where, tf = f
+                    out[where] += idf * tf / (norm[where] + tf)
+        return np.concatenate([out[s.alive] for out, s in zip(outs, self.segments, strict=True)])
 
 
 def _mean_lengths(passages: Sequence[StoredPassage]) -> list[float]:
@@ -167,7 +236,10 @@ def _mean_lengths(passages: Sequence[StoredPassage]) -> list[float]:
 
 
 class LexicalIndex:
-    """A bm25s base, minus removed passages, plus a delta of passages written since (see the module doc)."""
+    """A bm25s base, minus removed passages, plus a delta of passages written since (see the module doc).
+
+    Immutable: ``updated`` returns a new index sharing the base and the delta's segments.
+    """
 
     def __init__(
         self,
@@ -175,15 +247,14 @@ class LexicalIndex:
         headings: _Field,
         ids: np.ndarray,
         removed: np.ndarray | None = None,
-        delta: Sequence[StoredPassage] = (),
+        delta: _Delta | None = None,
     ) -> None:
         self._text = text
         self._headings = headings
         self._base_ids = ids
         self._removed = removed if removed is not None else np.zeros(len(ids), bool)
-        self._delta_rows = tuple(delta)
-        self._delta = _Delta.of(self._delta_rows)
-        changed = len(self._delta_rows) or self._removed.any()
+        self._delta = delta or _Delta()
+        changed = self._delta.count or self._removed.any()
         self._ids = np.concatenate([ids[~self._removed], self._delta.ids]) if changed else ids
 
     @classmethod
@@ -205,7 +276,7 @@ class LexicalIndex:
 
     @property
     def delta_size(self) -> int:
-        return len(self._delta_rows)
+        return self._delta.count
 
     def updated(
         self,
@@ -215,22 +286,23 @@ class LexicalIndex:
     ) -> tuple[LexicalIndex, bool]:
         """This index after a write, and whether the base was rebuilt (from ``everything()``).
 
-        ``removed`` are passage ids that left, ``added`` the passages that came in.
+        ``removed`` are passage ids that left, ``added`` the passages that came in. The cost
+        is that of the added passages (and a vectorized mask over the base), not of the index.
         """
-        gone = set(removed)
-        delta = [p for p in self._delta_rows if p.id not in gone] + list(added)
-        mask = self._removed | np.isin(self._base_ids, np.fromiter(gone, np.int64, len(gone)))
+        gone = np.unique(np.fromiter(removed, np.int64))
+        delta = self._delta.without(gone).with_added(added)
+        mask = self._removed | np.isin(self._base_ids, gone) if len(gone) else self._removed
         base = len(self._base_ids)
         if (
-            base + len(delta) < REBUILD_BELOW
-            or len(delta) > DELTA_LIMIT
-            or int(mask.sum()) > REMOVED_FRACTION * max(base, 1)
+            base + delta.count < REBUILD_BELOW
+            or delta.count > max(DELTA_LIMIT, DELTA_FRACTION * base)
+            or int(mask.sum()) > REMOVED_FRACTION * max(base, DELTA_LIMIT)
         ):
             return LexicalIndex.build(everything()), True
         return LexicalIndex(self._text, self._headings, self._base_ids, mask, delta), False
 
     def save(self, folder: Path) -> None:
-        """The base files and the delta; a fresh folder gets everything."""
+        """The base files (the delta is not saved: SQLite holds it, and ``load`` rebuilds it)."""
         folder.mkdir(parents=True, exist_ok=True)
         if len(self._base_ids):
             self._text.model.save(str(folder / "text"), show_progress=False)
@@ -238,41 +310,30 @@ class LexicalIndex:
         np.save(folder / "ids.npy", self._base_ids)
         meta = {"tokenizer": TOKENIZER, "mean_lengths": [self._text.mean_length, self._headings.mean_length]}
         (folder / "tokenizer.json").write_text(json.dumps(meta), encoding="utf-8")
-        self.save_delta(folder)
-
-    def save_delta(self, folder: Path) -> None:
-        """Only what changed since the base was written: removed base ids and delta passage ids (atomic)."""
-        path = folder / DELTA_FILE
-        if not len(self._delta_rows) and not self._removed.any():
-            path.unlink(missing_ok=True)
-            return
-        body = {"removed": self._base_ids[self._removed].tolist(), "added": self._delta.ids.tolist()}
-        tmp = path.with_name(DELTA_FILE + ".tmp")
-        with open(tmp, "w", encoding="utf-8") as handle:
-            json.dump(body, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        (folder / DELTA_FILE).unlink(missing_ok=True)  # written by versions before the delta came from SQLite
 
     @classmethod
     def load(cls, folder: Path, passages: Mapping[int, StoredPassage]) -> LexicalIndex:
-        """The saved index; ``passages`` supplies the texts of the delta."""
+        """The saved base, caught up with ``passages`` (every passage the store holds now).
+
+        Base passages the store no longer holds are masked; passages it holds that the base
+        does not form the delta. So the files never need rewriting for a write.
+        """
         try:
             ids = np.load(folder / "ids.npy")
             meta = json.loads((folder / "tokenizer.json").read_text(encoding="utf-8"))
-            lengths = meta.get("mean_lengths") or _mean_lengths([passages[int(i)] for i in ids])
+            lengths = meta.get("mean_lengths") or _mean_lengths([passages[int(i)] for i in ids if int(i) in passages])
             if not len(ids):
                 text, headings = _Field(bm25s.BM25(), 0.0), _Field(bm25s.BM25(), 0.0)
             else:
                 text = _Field(bm25s.BM25.load(str(folder / "text"), show_progress=False), float(lengths[0]))
                 headings = _Field(bm25s.BM25.load(str(folder / "headings"), show_progress=False), float(lengths[1]))
-            changes: dict[str, list[int]] = {"removed": [], "added": []}
-            if (folder / DELTA_FILE).exists():
-                changes = json.loads((folder / DELTA_FILE).read_text(encoding="utf-8"))
-            delta = [passages[i] for i in changes["added"]]
         except (OSError, ValueError, KeyError) as exc:
             raise IndexUnavailableError(f"cannot read lexical index {folder}: {exc}") from exc
-        removed = np.isin(ids, np.asarray(changes["removed"], np.int64))
+        known = np.fromiter(passages, np.int64, len(passages))
+        removed = ~np.isin(ids, known)
+        newer = np.setdiff1d(known, ids)
+        delta = _Delta().with_added([passages[int(i)] for i in newer])
         return cls(text, headings, ids, removed, delta)
 
     def search(self, norm_query: str, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -285,9 +346,9 @@ class LexicalIndex:
             scores += HEADING_WEIGHT * self._headings.scores(tokens)
             scores[self._removed] = 0
         ids = self._base_ids
-        if len(self._delta_rows):
-            extra = self._delta.text.scores(self._text, tokens)
-            extra += HEADING_WEIGHT * self._delta.headings.scores(self._headings, tokens)
+        if self._delta.count:
+            extra = self._delta.scores(self._text, "text", tokens)
+            extra += HEADING_WEIGHT * self._delta.scores(self._headings, "headings", tokens)
             scores = np.concatenate([scores, extra])
             ids = np.concatenate([ids, self._delta.ids])
         k = min(k, len(scores))

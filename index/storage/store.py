@@ -35,7 +35,16 @@ CREATE TABLE IF NOT EXISTS passages (
     norm_text TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS passages_doc ON passages(doc_id, ordinal);
+-- Vectors of passages written live since the last vector checkpoint (float32 bytes; a
+-- passage's sentences concatenated in order): the durable record a restart catches up from.
+CREATE TABLE IF NOT EXISTS vectors (
+    passage_id INTEGER PRIMARY KEY REFERENCES passages(id) ON DELETE CASCADE,
+    passage BLOB NOT NULL,
+    sentences BLOB NOT NULL
+);
 """
+#: SQLite's default limit on bound parameters is 999 on old builds: ``IN (...)`` lists stay below it.
+_IN_CHUNK = 900
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -148,6 +157,29 @@ def all_passages(conn: sqlite3.Connection) -> list[StoredPassage]:
         f"SELECT {_PASSAGE_COLUMNS} FROM passages p JOIN documents d ON d.id = p.doc_id ORDER BY p.id"
     ).fetchall()
     return [_passage(row) for row in rows]
+
+
+def insert_vectors(conn: sqlite3.Connection, rows: Iterable[tuple[int, bytes, bytes]]) -> None:
+    """(passage id, passage vector, its sentence vectors) of passages written live: part of the write's transaction."""
+    conn.executemany("INSERT OR REPLACE INTO vectors (passage_id, passage, sentences) VALUES (?, ?, ?)", rows)
+
+
+def vectors_of(conn: sqlite3.Connection, passage_ids: Sequence[int]) -> dict[int, tuple[bytes, bytes]]:
+    """The stored vectors of these passages, for those that have them."""
+    found: dict[int, tuple[bytes, bytes]] = {}
+    ids = list(passage_ids)
+    for start in range(0, len(ids), _IN_CHUNK):
+        chunk = ids[start : start + _IN_CHUNK]
+        marks = ",".join("?" * len(chunk))
+        query = f"SELECT passage_id, passage, sentences FROM vectors WHERE passage_id IN ({marks})"
+        for pid, passage, sentences in conn.execute(query, chunk):
+            found[int(pid)] = (bytes(passage), bytes(sentences))
+    return found
+
+
+def drop_vectors_below(conn: sqlite3.Connection, passage_id: int) -> int:
+    """Forget the vectors of passages below ``passage_id``: a checkpoint holds them now."""
+    return conn.execute("DELETE FROM vectors WHERE passage_id < ?", (passage_id,)).rowcount
 
 
 def counts(conn: sqlite3.Connection) -> tuple[int, int]:

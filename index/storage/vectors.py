@@ -151,28 +151,49 @@ class VectorIndex:
             return np.zeros((0, self.dim), dtype=np.float32)
         return self._index.reconstruct_batch(np.asarray(ids, dtype=np.int64))
 
-    def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def search(
+        self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None, excluded: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Scores and ids, best first; missing hits have id -1.
 
-        ``allowed`` restricts the search to those ids. The graph is no good at a
-        narrow filter (most of its neighbours are refused), so a filter of up to
+        ``allowed`` restricts the search to those ids, ``excluded`` leaves those out (the
+        ids a layered index removed since this one was written). The graph is no good at
+        a narrow filter (most of its neighbours are refused), so a filter of up to
         ``FLAT_LIMIT`` ids is searched exactly, by reading those vectors back.
         """
         k = max(1, min(k, len(self))) if len(self) else 1
         x = np.ascontiguousarray(queries, dtype=np.float32)
+        if excluded is not None and not len(excluded):
+            excluded = None
         if self._graph is not None and allowed is not None and len(allowed) <= FLAT_LIMIT:
-            return self._exact_among(x, k, np.asarray(allowed, dtype=np.int64))
+            wanted_ids = np.asarray(allowed, dtype=np.int64)
+            if excluded is not None:
+                wanted_ids = np.setdiff1d(wanted_ids, excluded)
+            return self._exact_among(x, k, wanted_ids)
         # Each selector is held by a local until the search returns: FAISS keeps raw pointers to them.
+        parts: list[faiss.IDSelector] = []
         wanted = None if allowed is None else faiss.IDSelectorBatch(np.asarray(allowed, dtype=np.int64))
+        if wanted is not None:
+            parts.append(wanted)
+        refused = None if excluded is None else faiss.IDSelectorBatch(np.asarray(excluded, dtype=np.int64))
+        refusing = None if refused is None else faiss.IDSelectorNot(refused)
+        if refusing is not None:
+            parts.append(refusing)
+        if self._graph is not None and self._dead:
+            parts.append(_LIVE)
+        sel: faiss.IDSelector | None = None
+        joined = []  # every IDSelectorAnd made, kept alive with what it points to
+        for part in parts:
+            sel = part if sel is None else faiss.IDSelectorAnd(sel, part)
+            joined.append(sel)
         if self._graph is None:
-            if wanted is None:
+            if sel is None:
                 return self._index.search(x, k)
-            return self._index.search(x, k, params=faiss.SearchParameters(sel=wanted))  # type: ignore[call-arg]
-        sel: faiss.IDSelector | None = wanted
-        if self._dead:
-            sel = _LIVE if wanted is None else faiss.IDSelectorAnd(_LIVE, wanted)
+            return self._index.search(x, k, params=faiss.SearchParameters(sel=sel))  # type: ignore[call-arg]
         params = faiss.SearchParametersHNSW(efSearch=max(self.ef_search, k), sel=sel)  # type: ignore[attr-defined]
-        return self._index.search(x, k, params=params)
+        result = self._index.search(x, k, params=params)
+        del parts, joined, wanted, refused, refusing
+        return result
 
     def _exact_among(self, x: np.ndarray, k: int, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         live = np.intersect1d(allowed, self.ids())

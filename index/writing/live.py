@@ -2,14 +2,22 @@
 
 SQLite is the record of what was acknowledged. A write is serialized by one
 lock and goes: chunk and embed the new text → one SQLite transaction (old
-passages out, new ones in; committed with ``synchronous=FULL``) → new FAISS
-and BM25 structures written to disk atomically → the in-memory snapshot
-swapped. Searches read whichever snapshot was current when they began.
+passages out, new ones in, and the new vectors as BLOBs; committed with
+``synchronous=FULL``) → the in-memory snapshot swapped. Nothing else is written:
+the FAISS and BM25 files are *checkpoints*. The served vectors are the last
+checkpoint plus segments of what was written since, minus what was removed
+(``storage.layered``); BM25 is its checkpoint plus a delta (``storage.lexical``).
+So a write costs what it adds, not what the index holds. Past a threshold of
+new or removed entries, the writer folds them into a new checkpoint (written to
+temporary files, fsynced, renamed over the old ones), then forgets the vector
+BLOBs the checkpoint now holds.
 
-If the process dies between the commit and the index files, opening the index
-again reconciles the files with SQLite: passages missing from FAISS are
-embedded, stale vectors are removed, and BM25 is rebuilt. So every write that
-was acknowledged is searchable after a restart, and nothing else is.
+Opening the index catches up from SQLite: passages missing from the checkpoint
+take their vectors from the BLOBs (or are embedded again, for an index written
+before they were kept), passages the checkpoint holds but SQLite does not are
+removed, and BM25 takes the missing passages into its delta. So every write
+that was acknowledged is searchable after a restart, and nothing else is,
+wherever the process died.
 """
 
 from __future__ import annotations
@@ -22,12 +30,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+import numpy as np
+
 from ..errors import ConflictError, IndexUnavailableError, InvalidInputError, NotFoundError
 from ..models import Embedder
 from ..retrieval.search import DocumentInfo, Searcher, Snapshot
 from ..storage import dense, folder, store
 from ..storage.lexical import LexicalIndex
 from ..storage.manifest import Manifest
+from ..storage.overlay import Overlay
 from ..text.chunk import ChunkConfig
 from ..text.ingest import Document, check_document
 from .prepare import prepare
@@ -53,17 +64,26 @@ class LiveIndex(Searcher):
         self._conn = store.connect(path / folder.STORE)
         self._config = ChunkConfig(**{k: v for k, v in manifest.chunking.items() if k != "version"})
         self._next_id = store.max_passage_id(self._conn) + 1
+        #: Passages a restart took from the vector BLOBs or dropped from the checkpoint (the normal catch-up),
+        #: and passages whose vectors it had to compute again (an index written before BLOBs were kept).
+        self.caught_up = 0
         self.repaired = 0
+        #: Vector checkpoints written since the index was opened, and the threshold that makes one.
+        self.checkpoints = 0
+        self.merge_vectors: int | None = None
 
     @classmethod
-    def open(cls, index_dir: Path, embedder: Embedder) -> LiveIndex:
+    def open(cls, index_dir: Path, embedder: Embedder, *, merge_vectors: int | None = None) -> LiveIndex:
+        """The current generation, caught up with SQLite; ``merge_vectors`` new vectors (per part)
+        make a vector checkpoint (default ``storage.layered.MERGE_VECTORS``)."""
         held = folder.lock(index_dir, "zhsearch serve")
         try:
             path = folder.require_current(index_dir)
             manifest = Manifest.read(path / folder.MANIFEST)
             manifest.check_usable(embedder)
             vectors = dense.DenseIndex.load(path)
-            live = cls(path, manifest, Snapshot(vectors, LexicalIndex.build([]), {}, {}), embedder, held)
+            live = cls(path, manifest, Snapshot(vectors, LexicalIndex.build([]), Overlay(), Overlay()), embedder, held)
+            live.merge_vectors = merge_vectors
         except BaseException:
             held.close()
             raise
@@ -77,25 +97,43 @@ class LiveIndex(Searcher):
     # -- opening ---------------------------------------------------------------
 
     def _recover(self) -> None:
-        """Bring the FAISS and BM25 files in line with SQLite, the record of acknowledged writes."""
-        vectors = self.snapshot.vectors
+        """Catch the checkpoint files up with SQLite, the record of acknowledged writes."""
+        checkpoint = self.snapshot.vectors
         rows = {p.id: p for p in store.all_passages(self._conn)}
-        in_faiss = set(vectors.ids().tolist())
-        missing = [rows[i] for i in sorted(set(rows) - in_faiss)]
-        extra = sorted(in_faiss - set(rows))
-        if missing or extra:
-            vectors = vectors.copy()
-            # Sentence vectors of a half-written passage may exist: clear them before adding.
-            vectors.remove(extra + [p.id for p in missing])
-            if missing:
-                vectors.add(dense.embed(missing, self.embedder))
-            vectors.save(self.path)
+        in_faiss = checkpoint.ids()
+        known = np.fromiter(rows, np.int64, len(rows))
+        missing = np.setdiff1d(known, in_faiss).tolist()
+        extra = np.setdiff1d(in_faiss, known).tolist()
+        vectors = checkpoint.layered(self.merge_vectors)
+        # Sentence vectors of a passage the checkpoint half holds may exist: clear them before adding.
+        vectors.remove(extra + missing)
+        blobs = store.vectors_of(self._conn, missing)
+        if blobs:
+            vectors.add(dense.from_blobs(blobs, vectors.dim))
+        lost = [rows[i] for i in missing if i not in blobs]
+        if lost:  # an index written before vectors were kept in SQLite, or a build's own passages
+            embedded = dense.embed(lost, self.embedder)
+            vectors.add(embedded)
+            with self._conn:
+                store.insert_vectors(self._conn, dense.blob_rows(embedded))
         lexical = self._load_lexical(rows)
         if lexical is None:
             lexical = LexicalIndex.build(list(rows.values()))
             self._save_lexical(lexical)
-        self.repaired = len(missing) + len(extra)
+        self.caught_up = len(blobs) + len(extra)
+        self.repaired = len(lost)
+        if vectors.needs_merge():
+            vectors = self._checkpoint(vectors)
         self.snapshot = Snapshot.from_store(self._conn, vectors, lexical, rows)
+
+    def _checkpoint(self, vectors: dense.DenseIndex) -> dense.DenseIndex:
+        """Fold the writes into new vector files; then the BLOBs they hold are no longer needed."""
+        merged = vectors.merged()
+        merged.save(self.path)
+        with self._conn:
+            store.drop_vectors_below(self._conn, self._next_id)
+        self.checkpoints += 1
+        return merged.layered(self.merge_vectors)
 
     def _load_lexical(self, rows: dict[int, store.StoredPassage]) -> LexicalIndex | None:
         shutil.rmtree(self.path / (folder.LEXICAL + ".new"), ignore_errors=True)
@@ -186,6 +224,7 @@ class LiveIndex(Searcher):
                     removed += store.delete_document(self._conn, item.document.id)
                     store.insert_document(self._conn, item.document)
                     store.insert_passages(self._conn, item.passages)
+                store.insert_vectors(self._conn, dense.blob_rows(embedded))
             self._next_id = first
             infos = {
                 item.document.id: DocumentInfo(
@@ -217,20 +256,16 @@ class LiveIndex(Searcher):
         embedded: dense.Vectors | None,
         changed: Mapping[str, DocumentInfo | None],
     ) -> None:
-        """Write the FAISS and BM25 files for a committed change, then swap the snapshot."""
-        vectors = snap.vectors.copy()
+        """Swap in the snapshot after a committed change; write checkpoints only past their thresholds."""
+        vectors = snap.vectors.copy()  # shares the checkpoint: costs what the write adds
         vectors.remove(removed)
         if embedded is not None:
             vectors.add(embedded)
-        gone = set(removed)
-        rows = {pid: row for pid, row in snap.passages.items() if pid not in gone}
-        rows.update((p.id, p) for p in passages)
-        documents = {key: value for key, value in snap.documents.items() if key not in changed}
-        documents.update((key, info) for key, info in changed.items() if info is not None)
+        rows = snap.passages.updated(removed, {p.id: p for p in passages})
+        documents = snap.documents.updated(list(changed), {k: v for k, v in changed.items() if v is not None})
         lexical, rebuilt = snap.lexical.updated(removed, passages, lambda: list(rows.values()))
-        vectors.save(self.path)
         if rebuilt:
             self._save_lexical(lexical)
-        else:
-            lexical.save_delta(self.path / folder.LEXICAL)
+        if vectors.needs_merge():
+            vectors = self._checkpoint(vectors)
         self.snapshot = Snapshot(vectors, lexical, rows, documents)
