@@ -319,3 +319,32 @@ def test_a_crash_inside_a_checkpoint_loses_nothing(
         _whole(again, {"base", "w0", "w1", "w3", "w4", "w5", *attempted})
     finally:
         again.close()
+
+
+def test_metadata_filters_follow_writes(index_dir: Path) -> None:
+    """The (field, value) -> documents lookup that filters use agrees with a scan after every write."""
+    import random
+
+    rng = random.Random(5)
+    live = LiveIndex.open(index_dir, HashingEmbedder())
+    try:
+        for step in range(60):
+            doc_id = f"m{rng.randrange(15)}"
+            if rng.random() < 0.25 and doc_id in live.snapshot.documents:
+                live.delete(doc_id)
+            else:
+                meta = {"group": rng.choice(["a", "b", "c"]), "year": rng.choice([2020, 2021])}
+                live.put(Document(doc_id, f"第{step}次寫入的文件，編號{doc_id}。", metadata=meta))
+            snap = live.snapshot
+            for wanted in ({"group": "a"}, {"group": "b", "year": 2021}, {"year": "2020"}, {"group": None}):
+                filters = Filters(metadata=wanted)
+                scanned = {pid for d in snap.documents.values() if filters.admits(d) for pid in d.passage_ids}
+                assert snap.admitted(filters) == scanned, (step, wanted)
+            by_id = Filters(doc_ids=frozenset({"m1", "m2", "base"}), metadata={"group": "a"})
+            assert snap.admitted(by_id) == {
+                pid for d in snap.documents.values() if by_id.admits(d) for pid in d.passage_ids
+            }
+        hits = live.search("寫入的文件", 20, "hybrid", Filters(metadata={"group": "b"})).hits
+        assert hits and all(live.snapshot.documents[h.doc_id].metadata["group"] == "b" for h in hits)
+    finally:
+        live.close()

@@ -84,6 +84,22 @@ class Filters:
         return self.doc_ids is None and not self.metadata
 
 
+MetadataKey = tuple[str, str]
+
+
+def metadata_keys(metadata: Mapping[str, Any]) -> list[MetadataKey]:
+    """The (field, value as text) pairs a document is found under by a metadata filter."""
+    return [(key, str(value)) for key, value in metadata.items()]
+
+
+def _holders(documents: Mapping[str, DocumentInfo]) -> dict[MetadataKey, frozenset[str]]:
+    found: dict[MetadataKey, set[str]] = {}
+    for info in documents.values():
+        for pair in metadata_keys(info.metadata):
+            found.setdefault(pair, set()).add(info.id)
+    return {pair: frozenset(ids) for pair, ids in found.items()}
+
+
 @dataclass(frozen=True)
 class Snapshot:
     vectors: DenseIndex
@@ -91,6 +107,8 @@ class Snapshot:
     # Overlays: a write makes new ones that share the old ones' contents (``storage.overlay``).
     passages: Overlay[int, store.StoredPassage]
     documents: Overlay[str, DocumentInfo]
+    #: Which documents hold each (field, value): a metadata filter is a lookup, not a scan.
+    holders: Overlay[MetadataKey, frozenset[str]] = field(default_factory=Overlay)
 
     @classmethod
     def from_store(
@@ -110,7 +128,38 @@ class Snapshot:
             )
             for doc_id, title, metadata, chars in store.document_rows(conn)
         }
-        return cls(vectors, lexical, Overlay(passages), Overlay(documents))
+        return cls(vectors, lexical, Overlay(passages), Overlay(documents), Overlay(_holders(documents)))
+
+    def with_documents(
+        self, changed: Mapping[str, DocumentInfo | None]
+    ) -> tuple[Overlay[str, DocumentInfo], Overlay[MetadataKey, frozenset[str]]]:
+        """The documents and metadata holders after ``changed`` (None: removed), sharing this snapshot's."""
+        touched: dict[MetadataKey, set[str]] = {}
+        for doc_id, info in changed.items():
+            old = self.documents.get(doc_id)
+            for pair in metadata_keys(old.metadata) if old is not None else ():
+                touched.setdefault(pair, set(self.holders.get(pair, ()))).discard(doc_id)
+            for pair in metadata_keys(info.metadata) if info is not None else ():
+                touched.setdefault(pair, set(self.holders.get(pair, ()))).add(doc_id)
+        documents = self.documents.updated(list(changed), {k: v for k, v in changed.items() if v is not None})
+        holders = self.holders.updated(
+            [pair for pair, ids in touched.items() if not ids],
+            {pair: frozenset(ids) for pair, ids in touched.items() if ids},
+        )
+        return documents, holders
+
+    def admitted(self, filters: Filters) -> set[int]:
+        """The passage ids a filter admits: documents by id, then by each (field, value), intersected."""
+        if any(str(value) == "None" for value in filters.metadata.values()):
+            # a missing field reads as "None": that filter needs every document, so scan them
+            return {pid for doc in self.documents.values() if filters.admits(doc) for pid in doc.passage_ids}
+        docs: set[str] | None = None if filters.doc_ids is None else set(filters.doc_ids)
+        for pair in metadata_keys(filters.metadata):
+            held = self.holders.get(pair, frozenset())
+            docs = set(held) if docs is None else docs & held
+        if docs is None:
+            return {pid for doc in self.documents.values() for pid in doc.passage_ids}
+        return {pid for doc_id in docs if (info := self.documents.get(doc_id)) for pid in info.passage_ids}
 
 
 def serve_queries_single_threaded() -> None:
@@ -213,7 +262,7 @@ class Searcher:
     def _allowed(self, snap: Snapshot, filters: Filters | None) -> set[int] | None:
         if filters is None or filters.empty:
             return None
-        return {pid for doc in snap.documents.values() if filters.admits(doc) for pid in doc.passage_ids}
+        return snap.admitted(filters)
 
     @staticmethod
     def _dense(
@@ -226,10 +275,9 @@ class Searcher:
 
     @staticmethod
     def _lexical(snap: Snapshot, norm: str, k: int, allowed: set[int] | None) -> dict[int, float]:
-        depth = k if allowed is None else len(snap.lexical)
-        ids, scores = snap.lexical.search(norm, depth)
-        pairs = [(int(i), float(s)) for i, s in zip(ids, scores, strict=True) if allowed is None or int(i) in allowed]
-        return dict(pairs[:k])
+        admitted = None if allowed is None else np.fromiter(allowed, np.int64, len(allowed))
+        ids, scores = snap.lexical.search(norm, k, admitted)
+        return {int(i): float(s) for i, s in zip(ids, scores, strict=True)}
 
     def rank(
         self, query: str, k: int, mode: Mode = "hybrid", filters: Filters | None = None, snap: Snapshot | None = None

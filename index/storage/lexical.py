@@ -256,6 +256,7 @@ class LexicalIndex:
         self._delta = delta or _Delta()
         changed = self._delta.count or self._removed.any()
         self._ids = np.concatenate([ids[~self._removed], self._delta.ids]) if changed else ids
+        self._order: np.ndarray | None = None  # argsort of base + delta ids, for filtered searches
 
     @classmethod
     def build(cls, passages: Sequence[StoredPassage]) -> LexicalIndex:
@@ -336,8 +337,22 @@ class LexicalIndex:
         delta = _Delta().with_added([passages[int(i)] for i in newer])
         return cls(text, headings, ids, removed, delta)
 
-    def search(self, norm_query: str, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Passage ids and BM25 scores of the top ``k`` matches (score > 0), best first."""
+    def _positions(self, wanted: np.ndarray, ids: np.ndarray) -> np.ndarray:
+        """Where each of ``wanted`` sits in ``ids`` (base then delta order); ids not there are left out."""
+        order = self._order
+        if order is None or len(order) != len(ids):
+            order = self._order = np.argsort(ids, kind="stable")  # once per index, on its first filtered search
+        sorted_ids = ids[order]
+        at = np.searchsorted(sorted_ids, wanted)
+        clipped = np.minimum(at, max(len(sorted_ids) - 1, 0))
+        hit = (at < len(sorted_ids)) & (sorted_ids[clipped] == wanted) if len(sorted_ids) else at < 0
+        return order[clipped[hit]]
+
+    def search(self, norm_query: str, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Passage ids and BM25 scores of the top ``k`` matches (score > 0), best first.
+
+        ``allowed`` restricts the matches to those passage ids (a filter), by position, not by a scan.
+        """
         tokens = query_tokens(norm_query)
         if not tokens or not len(self._ids):
             return np.zeros(0, np.int64), np.zeros(0, np.float32)
@@ -351,6 +366,11 @@ class LexicalIndex:
             extra += HEADING_WEIGHT * self._delta.scores(self._headings, "headings", tokens)
             scores = np.concatenate([scores, extra])
             ids = np.concatenate([ids, self._delta.ids])
+        if allowed is not None:
+            keep = self._positions(np.asarray(allowed, np.int64), ids)
+            ids, scores = ids[keep], scores[keep]
+            if not len(scores):
+                return np.zeros(0, np.int64), np.zeros(0, np.float32)
         k = min(k, len(scores))
         top = np.argpartition(-scores, k - 1)[:k]
         top = top[np.argsort(-scores[top], kind="stable")]

@@ -262,10 +262,10 @@ class LiveIndex(Searcher):
         if embedded is not None:
             vectors.add(embedded)
         rows = snap.passages.updated(removed, {p.id: p for p in passages})
-        documents = snap.documents.updated(list(changed), {k: v for k, v in changed.items() if v is not None})
+        documents, holders = snap.with_documents(changed)
         lexical, rebuilt = snap.lexical.updated(removed, passages, lambda: list(rows.values()))
         if rebuilt:
             self._save_lexical(lexical)
         if vectors.needs_merge():
             vectors = self._checkpoint(vectors)
-        self.snapshot = Snapshot(vectors, lexical, rows, documents)
+        self.snapshot = Snapshot(vectors, lexical, rows, documents, holders)
