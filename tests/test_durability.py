@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 import re
 import signal
@@ -120,3 +121,97 @@ def test_searches_during_updates_see_whole_versions(tmp_path: Path) -> None:
             thread.join(timeout=60)
     assert not errors, errors[:5]
     assert searches["count"] > 10
+
+
+def _batch(b: int, size: int = 5) -> bytes:
+    lines = [json.dumps({"_id": f"b{b}-{n}", **_document(b * 100 + n)}, ensure_ascii=False) for n in range(size)]
+    return "\n".join(lines).encode()
+
+
+def _present(client: httpx.Client) -> set[str]:
+    return {d["id"] for d in client.get("/v1/documents", params={"limit": 1000}).json()["documents"]}
+
+
+def test_sigkill_during_batches_and_checkpoints(tmp_path: Path) -> None:
+    """Batches of 5 documents while vector checkpoints come every few writes (ZHSEARCH_MERGE_VECTORS=40),
+    killed at a random moment: every acknowledged batch is whole after the restart, every batch is all or
+    nothing, and the index is consistent (/readyz)."""
+    index_dir = _base_index(tmp_path / "index")
+    log = tmp_path / "server.log"
+    env = {**FAKE_MODEL, "ZHSEARCH_MERGE_VECTORS": "40"}
+    port = server.free_port()
+    base = f"http://127.0.0.1:{port}"
+    process = server.start(index_dir, log, port, **env)
+    acknowledged: list[int] = []
+    stop = threading.Event()
+
+    def upload() -> None:
+        with httpx.Client(base_url=base, timeout=30) as client:
+            for b in range(200):
+                if stop.is_set():
+                    return
+                files = [("file", (f"batch{b}.jsonl", _batch(b), "application/jsonl"))]
+                try:
+                    response = client.post("/v1/documents", files=files)
+                except httpx.TransportError:
+                    return
+                if response.status_code == 201:
+                    acknowledged.append(b)
+
+    try:
+        server.wait_healthy(base, log)
+        writer = threading.Thread(target=upload)
+        writer.start()
+        deadline = time.monotonic() + 60
+        while len(acknowledged) < 4 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(random.uniform(0.0, 0.5))
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+        stop.set()
+        writer.join(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert len(acknowledged) >= 4, log.read_text()[-3000:]
+
+    with server.serving(index_dir, log, **env) as restarted, httpx.Client(base_url=restarted) as client:
+        assert client.get("/readyz").status_code == 200, client.get("/readyz").text
+        present = _present(client)
+        for b in range(max(acknowledged) + 2):
+            batch = {f"b{b}-{n}" for n in range(5)}
+            assert batch <= present or not batch & present, f"batch {b} is partial: {sorted(batch & present)}"
+        for b in acknowledged:
+            assert {f"b{b}-{n}" for n in range(5)} <= present
+            i = b * 100 + 3
+            hits = client.get("/v1/search", params={"q": f"唯一标记甲{i}乙", "k": 1, "mode": "lexical"}).json()
+            assert hits["results"][0]["doc_id"] == f"b{b}-3"
+
+
+def test_sigkill_during_a_restarts_catch_up(tmp_path: Path) -> None:
+    """Writes held only in SQLite (no checkpoint yet); the restart that folds them into a checkpoint is
+    killed, twice, at random moments; the third start has everything."""
+    from index.writing.live import LiveIndex
+
+    index_dir = _base_index(tmp_path / "index")
+    live = LiveIndex.open(index_dir, HashingEmbedder(), merge_vectors=10**9)
+    for i in range(30):
+        doc = _document(i)
+        live.put(Document(doc["id"], doc["text"], doc["title"]))
+    live.close()
+    log = tmp_path / "server.log"
+    env = {**FAKE_MODEL, "ZHSEARCH_MERGE_VECTORS": "40"}
+    for _ in range(2):
+        port = server.free_port()
+        process = server.start(index_dir, log, port, **env)
+        time.sleep(random.uniform(0.5, 3.0))
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+    with server.serving(index_dir, log, **env) as restarted, httpx.Client(base_url=restarted) as client:
+        assert client.get("/readyz").status_code == 200, client.get("/readyz").text
+        assert {f"doc{i}" for i in range(30)} <= _present(client)
+        for i in (0, 17, 29):
+            hits = client.get("/v1/search", params={"q": f"唯一标记甲{i}乙", "k": 1, "mode": "lexical"}).json()
+            assert hits["results"][0]["doc_id"] == f"doc{i}"
+            hybrid = client.get("/v1/search", params={"q": f"唯一標記甲{i}乙", "k": 1}).json()
+            assert hybrid["results"][0]["doc_id"] == f"doc{i}"

@@ -50,6 +50,7 @@ class VectorIndex:
         self._graph = inner if isinstance(inner, faiss.IndexHNSWFlat) else None
         self._dead = int(np.count_nonzero(self._id_map() == TOMBSTONE)) if self._graph is not None else 0
         self.ef_search = DEFAULT_EF_SEARCH
+        self._sorted: np.ndarray | None = None  # sorted live ids, built on first need, dropped on any change
 
     @classmethod
     def empty(cls, dim: int) -> VectorIndex:
@@ -106,10 +107,12 @@ class VectorIndex:
             return
         x = np.ascontiguousarray(vectors, dtype=np.float32)
         self._index.add_with_ids(x, np.asarray(ids, np.int64))
+        self._sorted = None
 
     def remove(self, ids: Sequence[int]) -> int:
         if not len(ids):
             return 0
+        self._sorted = None
         array = np.asarray(ids, dtype=np.int64)
         if self._graph is None:
             return int(self._index.remove_ids(array))  # type: ignore[arg-type]
@@ -118,6 +121,7 @@ class VectorIndex:
 
     def remove_range(self, start: int, stop: int) -> int:
         """Remove every id in ``[start, stop)``."""
+        self._sorted = None
         if self._graph is None:
             return int(self._index.remove_ids(faiss.IDSelectorRange(start, stop)))
         id_map = self._id_map()
@@ -195,8 +199,19 @@ class VectorIndex:
         del parts, joined, wanted, refused, refusing
         return result
 
+    def _present(self, wanted: np.ndarray) -> np.ndarray:
+        """The ids of ``wanted`` this index holds live, sorted (a lookup in its sorted ids, kept until a change)."""
+        held = self._sorted
+        if held is None:
+            held = self._sorted = np.sort(self.ids())
+        wanted = np.unique(wanted)
+        if not len(held):
+            return wanted[:0]
+        at = np.minimum(np.searchsorted(held, wanted), len(held) - 1)
+        return wanted[held[at] == wanted]
+
     def _exact_among(self, x: np.ndarray, k: int, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        live = np.intersect1d(allowed, self.ids())
+        live = self._present(allowed)
         scores = x @ self.vectors(live.tolist()).T if len(live) else np.zeros((len(x), 0), np.float32)
         top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
         out_scores = np.full((len(x), k), -np.inf, dtype=np.float32)
