@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -33,11 +34,12 @@ log = logging.getLogger("zhsearch.api")
 
 
 def _load(settings: Settings) -> LiveIndex:
-    import torch
-
-    # One intra-op thread per encoding worker: the workers, not the model, spread load over the cores.
-    torch.set_num_threads(settings.threads or 1)
     embedder = load_configured_embedder(settings, threads=settings.threads or 1)
+    if "torch" in sys.modules:  # the torch backend, or a model that needs it; the ONNX backends do not
+        import torch
+
+        # One intra-op thread per encoding worker: the workers, not the model, spread load over the cores.
+        torch.set_num_threads(settings.threads or 1)
     serve_queries_single_threaded()
     loaded = LiveIndex.open(settings.index_dir, embedder, merge_vectors=settings.merge_vectors)
     loaded.batcher = QueryBatcher(embedder, workers=settings.encode_workers)

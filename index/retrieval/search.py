@@ -221,8 +221,8 @@ class Searcher:
             conn = store.connect(path / folder.STORE, readonly=True)
             try:
                 passages = {p.id: p for p in store.all_passages(conn)}
-                lexical = LexicalIndex.load(path / folder.LEXICAL, passages)
-                snapshot = Snapshot.from_store(conn, DenseIndex.load(path), lexical, passages)
+                lexical = LexicalIndex.load(path / folder.LEXICAL, passages, mmap=True)
+                snapshot = Snapshot.from_store(conn, DenseIndex.load(path, mmap=True), lexical, passages)
             finally:
                 conn.close()
         except BaseException:

@@ -182,8 +182,11 @@ class DenseIndex:
         self._passages.ef_search = self._sentences.ef_search = ef_search
 
     @classmethod
-    def load(cls, folder: Path) -> DenseIndex:
-        return cls(VectorIndex.load(folder / PASSAGES_FILE), VectorIndex.load(folder / SENTENCES_FILE))
+    def load(cls, folder: Path, *, mmap: bool = False) -> DenseIndex:
+        """The checkpoint in ``folder``; ``mmap`` maps the vectors instead of reading them (``VectorIndex.load``)."""
+        return cls(
+            VectorIndex.load(folder / PASSAGES_FILE, mmap=mmap), VectorIndex.load(folder / SENTENCES_FILE, mmap=mmap)
+        )
 
     def save(self, folder: Path) -> None:
         """Write a checkpoint: sentences first, so a passage in the passages file has its sentences on disk."""

@@ -314,8 +314,9 @@ class LexicalIndex:
         (folder / DELTA_FILE).unlink(missing_ok=True)  # written by versions before the delta came from SQLite
 
     @classmethod
-    def load(cls, folder: Path, passages: Mapping[int, StoredPassage]) -> LexicalIndex:
-        """The saved base, caught up with ``passages`` (every passage the store holds now).
+    def load(cls, folder: Path, passages: Mapping[int, StoredPassage], *, mmap: bool = False) -> LexicalIndex:
+        """The saved base, caught up with ``passages`` (every passage the store holds now); ``mmap``
+        maps the postings instead of reading them (the base is never changed in place).
 
         Base passages the store no longer holds are masked; passages it holds that the base
         does not form the delta. So the files never need rewriting for a write.
@@ -327,8 +328,11 @@ class LexicalIndex:
             if not len(ids):
                 text, headings = _Field(bm25s.BM25(), 0.0), _Field(bm25s.BM25(), 0.0)
             else:
-                text = _Field(bm25s.BM25.load(str(folder / "text"), show_progress=False), float(lengths[0]))
-                headings = _Field(bm25s.BM25.load(str(folder / "headings"), show_progress=False), float(lengths[1]))
+                # mmap: the postings stay in the files; a query reads only its tokens' pages
+                text = _Field(bm25s.BM25.load(str(folder / "text"), show_progress=False, mmap=mmap), float(lengths[0]))
+                headings = _Field(
+                    bm25s.BM25.load(str(folder / "headings"), show_progress=False, mmap=mmap), float(lengths[1])
+                )
         except (OSError, ValueError, KeyError) as exc:
             raise IndexUnavailableError(f"cannot read lexical index {folder}: {exc}") from exc
         known = np.fromiter(passages, np.int64, len(passages))

@@ -51,6 +51,8 @@ class VectorIndex:
         self._dead = int(np.count_nonzero(self._id_map() == TOMBSTONE)) if self._graph is not None else 0
         self.ef_search = DEFAULT_EF_SEARCH
         self._sorted: np.ndarray | None = None  # sorted live ids, built on first need, dropped on any change
+        #: The vectors are a mapping of the file (``load(mmap=True)``): never change this index in place.
+        self.mapped = False
 
     @classmethod
     def empty(cls, dim: int) -> VectorIndex:
@@ -78,14 +80,22 @@ class VectorIndex:
         return faiss.rev_swig_ptr(ids.data(), ids.size()) if ids.size() else np.zeros(0, np.int64)
 
     @classmethod
-    def load(cls, path: Path) -> VectorIndex:
+    def load(cls, path: Path, *, mmap: bool = False) -> VectorIndex:
+        """The index in ``path``; with ``mmap`` its vectors stay in the file, mapped, not read into memory.
+
+        A mapped index must not be changed in place (``copy`` it first): a served index is the
+        checkpoint of a ``LayeredIndex``, which never changes it. Replacing the file (a new
+        checkpoint) leaves a mapping of the old one valid until it is dropped.
+        """
         try:
-            index = faiss.read_index(str(path))
+            index = faiss.read_index(str(path), faiss.IO_FLAG_MMAP_IFC if mmap else 0)
         except RuntimeError as exc:
             raise IndexUnavailableError(f"cannot read vector index {path}: {exc}") from exc
         if not isinstance(index, faiss.IndexIDMap2):
             raise IndexUnavailableError(f"unsupported vector index in {path}; rebuild the index")
-        return cls(index)
+        loaded = cls(index)
+        loaded.mapped = mmap
+        return loaded
 
     @property
     def dim(self) -> int:
@@ -203,12 +213,13 @@ class VectorIndex:
         """The ids of ``wanted`` this index holds live, sorted (a lookup in its sorted ids, kept until a change)."""
         held = self._sorted
         if held is None:
-            held = self._sorted = np.sort(self.ids())
+            held = self._sorted = np.sort(np.asarray(self.ids(), dtype=np.int64))
         wanted = np.unique(wanted)
         if not len(held):
             return wanted[:0]
         at = np.minimum(np.searchsorted(held, wanted), len(held) - 1)
-        return wanted[held[at] == wanted]
+        found: np.ndarray = wanted[held[at] == wanted]
+        return found
 
     def _exact_among(self, x: np.ndarray, k: int, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         live = self._present(allowed)
@@ -222,7 +233,11 @@ class VectorIndex:
         return out_scores, out_ids
 
     def copy(self) -> VectorIndex:
-        clone = VectorIndex(faiss.clone_index(self._index))  # type: ignore[arg-type]
+        """An independent copy in memory (a clone of a mapped index would still point into the file)."""
+        if self.mapped:
+            clone = VectorIndex(faiss.deserialize_index(faiss.serialize_index(self._index)))  # type: ignore[arg-type]
+        else:
+            clone = VectorIndex(faiss.clone_index(self._index))  # type: ignore[arg-type]
         clone.ef_search = self.ef_search
         return clone
 

@@ -81,7 +81,7 @@ class LiveIndex(Searcher):
             path = folder.require_current(index_dir)
             manifest = Manifest.read(path / folder.MANIFEST)
             manifest.check_usable(embedder)
-            vectors = dense.DenseIndex.load(path)
+            vectors = dense.DenseIndex.load(path, mmap=True)
             live = cls(path, manifest, Snapshot(vectors, LexicalIndex.build([]), Overlay(), Overlay()), embedder, held)
             live.merge_vectors = merge_vectors
         except BaseException:
@@ -128,17 +128,17 @@ class LiveIndex(Searcher):
 
     def _checkpoint(self, vectors: dense.DenseIndex) -> dense.DenseIndex:
         """Fold the writes into new vector files; then the BLOBs they hold are no longer needed."""
-        merged = vectors.merged()
-        merged.save(self.path)
+        vectors.merged().save(self.path)
         with self._conn:
             store.drop_vectors_below(self._conn, self._next_id)
         self.checkpoints += 1
-        return merged.layered(self.merge_vectors)
+        # served from the files just written, mapped: the merged copy in memory is dropped
+        return dense.DenseIndex.load(self.path, mmap=True).layered(self.merge_vectors)
 
     def _load_lexical(self, rows: dict[int, store.StoredPassage]) -> LexicalIndex | None:
         shutil.rmtree(self.path / (folder.LEXICAL + ".new"), ignore_errors=True)
         try:
-            lexical = LexicalIndex.load(self.path / folder.LEXICAL, rows)
+            lexical = LexicalIndex.load(self.path / folder.LEXICAL, rows, mmap=True)
         except (OSError, ValueError, IndexUnavailableError):
             return None
         return lexical if set(lexical.ids.tolist()) == set(rows) else None
@@ -266,6 +266,7 @@ class LiveIndex(Searcher):
         lexical, rebuilt = snap.lexical.updated(removed, passages, lambda: list(rows.values()))
         if rebuilt:
             self._save_lexical(lexical)
+            lexical = LexicalIndex.load(self.path / folder.LEXICAL, rows, mmap=True)  # mapped, like at startup
         if vectors.needs_merge():
             vectors = self._checkpoint(vectors)
         self.snapshot = Snapshot(vectors, lexical, rows, documents, holders)
