@@ -35,6 +35,8 @@ import httpx  # noqa: E402
 
 from index import Document, build_index, load_paths  # noqa: E402
 from index.models.hashing import HashingEmbedder  # noqa: E402
+from index.storage import folder  # noqa: E402
+from index.storage.manifest import Manifest  # noqa: E402
 from tests.server import free_port  # noqa: E402
 
 MODEL = "hashing-384"
@@ -86,17 +88,21 @@ def measure(size: int, work: Path) -> dict[str, float | str]:
     rng = random.Random(size)
     sentences = pool()
     index_dir = work / f"index-{size}"
-    print(f"[{size}] building {size} documents with {MODEL} vectors…", file=sys.stderr, flush=True)
-    docs = [document(i, sentences, rng) for i in range(size)]
-    began = time.perf_counter()
-    report = build_index(docs, index_dir, HashingEmbedder(384))
-    build_s = time.perf_counter() - began
-    del docs
-    facts: dict[str, float | str] = {
-        "passages": report.passages,
-        "build_s": build_s,
-        "disk_mb": folder_mb(index_dir),
-    }
+    built = folder.current(index_dir) if index_dir.exists() else None
+    if built is not None:  # --keep from an earlier run: measure that index again
+        manifest = Manifest.read(built / folder.MANIFEST)
+        passages, build_s = manifest.passages, manifest.build_seconds
+        print(f"[{size}] reusing {built}", file=sys.stderr, flush=True)
+    else:
+        print(f"[{size}] building {size} documents with {MODEL} vectors…", file=sys.stderr, flush=True)
+        docs = [document(i, sentences, rng) for i in range(size)]
+        began = time.perf_counter()
+        passages = build_index(docs, index_dir, HashingEmbedder(384)).passages
+        build_s = time.perf_counter() - began
+        del docs
+    if "--build-only" in sys.argv:
+        return {"passages": passages, "build_s": build_s}
+    facts: dict[str, float | str] = {"passages": passages, "build_s": build_s, "disk_mb": folder_mb(index_dir)}
     embedder = HashingEmbedder(384)
     encode_ms = [timed(lambda t=text: embedder.encode_documents([t])) for text in sentences[:50]]
     facts["encode_ms"] = statistics.median(encode_ms)
@@ -244,7 +250,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000])
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
-    parser.add_argument("--keep", type=Path, help="build the indexes here (default: a temporary folder)")
+    parser.add_argument("--keep", type=Path, help="build the indexes here and reuse them (default: a temporary folder)")
+    parser.add_argument("--build-only", action="store_true", help="build (into --keep) and stop")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="zhsearch-scale-") as tmp:
         work = args.keep or Path(tmp)
@@ -253,6 +260,8 @@ def main() -> None:
         for size in args.sizes:
             results[size] = measure(size, work)
             print(json.dumps({size: results[size]}), file=sys.stderr, flush=True)
+    if args.build_only:
+        return
     lines = section(results)
     write_section(lines, args.out)
     print("\n".join(lines))

@@ -181,7 +181,8 @@ def titled_vectors(searcher: Searcher, embedder: Any) -> np.ndarray:
     key = str(searcher.path)
     if key not in _TITLED:
         snap = searcher.snapshot
-        rows = [snap.passages[i] for i in sorted(snap.passages)]
+        fetched = snap.passages.rows(sorted(snap.passages))
+        rows = [fetched[i] for i in sorted(fetched)]
         texts = [normalize(p.title) + "\n" + passage_text(p.section, p.text) for p in rows]
         digest = hashlib.sha256("\0".join(texts).encode()).hexdigest()[:16]
         cache = get_settings().cache_dir / "eval-tune" / f"titled-{digest}.npy"
@@ -208,7 +209,8 @@ def make_case(
 ) -> Case:
     snap = searcher.snapshot
     pids = sorted(snap.passages)
-    passages = [snap.passages[p] for p in pids]
+    fetched = snap.passages.rows(pids)
+    passages = [fetched[p] for p in pids]
     norm_queries = [normalize(q.text) for q in queries]
     qv = embedder.encode_queries(norm_queries)
     pv = snap.vectors.passage_vectors(pids)

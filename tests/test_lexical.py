@@ -94,7 +94,7 @@ def test_load_derives_the_delta_from_the_store(tmp_path: Path, monkeypatch: pyte
     index, rebuilt = LexicalIndex.build(base).updated([3], added, lambda: [])
     assert not rebuilt
     rows = {p.id: p for p in base + added if p.id != 3}
-    loaded = LexicalIndex.load(tmp_path, rows)
+    loaded = LexicalIndex.load(tmp_path, np.asarray(sorted(rows)), lambda ids: {i: rows[i] for i in ids if i in rows})
     assert loaded.delta_size == 1
     assert sorted(loaded.ids.tolist()) == sorted(index.ids.tolist())
     for query in ("夜间门诊", "旧区改造", "卫生"):

@@ -156,9 +156,10 @@ def _judgments(searcher: Searcher, eval_set: EvalSet, level: Level) -> dict[str,
             for qid, docs in eval_set.qrels.items()
         }
     judged: dict[str, dict[str, int]] = {}
+    every = list(snap.passages.values())  # read from the store once, not per query
     for query in eval_set.queries:
         answers = [normalize(a) for a in query.answers]
-        hits = {p for p in snap.passages.values() if is_relevant(p.norm_text, answers)}
+        hits = {p for p in every if is_relevant(p.norm_text, answers)}
         judged[query.id] = {p.doc_id: 1 for p in hits} if level == "doc" else {str(p.id): 1 for p in hits}
     return judged
 

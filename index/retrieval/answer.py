@@ -223,9 +223,8 @@ def ask(
     for hit in result.hits[:TOP_PASSAGES]:
         info = snap.documents.get(hit.doc_id)
         if info is not None and hit.doc_id not in documents:
-            documents[hit.doc_id] = "\n".join(
-                snap.passages[pid].norm_text for pid in info.passage_ids if pid in snap.passages
-            )
+            rows = snap.passages.rows(info.passage_ids)
+            documents[hit.doc_id] = "\n".join(rows[pid].norm_text for pid in info.passage_ids if pid in rows)
     if vector is None and result.hits:
         vector = searcher.encode_query(question)
 

@@ -23,10 +23,11 @@ from ..errors import IndexUnavailableError
 from ..models import Embedder
 from ..models.batching import QueryBatcher
 from ..storage import folder, store
-from ..storage.dense import DenseIndex, sentence_count
+from ..storage.dense import DenseIndex
 from ..storage.lexical import LexicalIndex
 from ..storage.manifest import Manifest
 from ..storage.overlay import Overlay
+from ..storage.rows import PassageRows, StoreReader
 from ..text.formats import pages_of
 from ..text.normalize import normalize
 from .fusion import fuse
@@ -104,31 +105,45 @@ def _holders(documents: Mapping[str, DocumentInfo]) -> dict[MetadataKey, frozens
 class Snapshot:
     vectors: DenseIndex
     lexical: LexicalIndex
-    # Overlays: a write makes new ones that share the old ones' contents (``storage.overlay``).
-    passages: Overlay[int, store.StoredPassage]
+    # A write makes new ones that share the old ones' contents (``storage.overlay``, ``storage.rows``).
+    passages: PassageRows
     documents: Overlay[str, DocumentInfo]
     #: Which documents hold each (field, value): a metadata filter is a lookup, not a scan.
     holders: Overlay[MetadataKey, frozenset[str]] = field(default_factory=Overlay)
 
     @classmethod
     def from_store(
-        cls, conn: Any, vectors: DenseIndex, lexical: LexicalIndex, passages: dict[int, store.StoredPassage]
+        cls,
+        conn: Any,
+        vectors: DenseIndex,
+        lexical: LexicalIndex,
+        reader: StoreReader | None,
+        owners: tuple[list[int], list[str]] | None = None,
     ) -> Snapshot:
-        """A snapshot of ``passages`` (all of the store's) with the documents read from ``conn``."""
+        """A snapshot of everything ``conn``'s store holds; ``owners`` (``store.passage_owners``) if read already.
+
+        Only ids, sentence counts and document facts stay in memory; passage rows are read
+        through ``reader`` when a response needs them.
+        """
+        ids, doc_ids = owners if owners is not None else store.passage_owners(conn)
         by_doc: dict[str, list[int]] = {}
-        for p in passages.values():
-            by_doc.setdefault(p.doc_id, []).append(p.id)
+        for pid, doc_id in zip(ids, doc_ids, strict=True):
+            by_doc.setdefault(doc_id, []).append(pid)
         documents = {
             doc_id: DocumentInfo(
                 id=doc_id,
                 title=title,
                 metadata=metadata,
                 chars=chars,
-                passage_ids=tuple(sorted(by_doc.get(doc_id, ()))),
+                passage_ids=tuple(by_doc.get(doc_id, ())),
             )
             for doc_id, title, metadata, chars in store.document_rows(conn)
         }
-        return cls(vectors, lexical, Overlay(passages), Overlay(documents), Overlay(_holders(documents)))
+        with_sentences = vectors.sentence_counts()
+        counts = {pid: with_sentences.get(pid, 0) for pid in ids}
+        return cls(
+            vectors, lexical, PassageRows(Overlay(counts), reader), Overlay(documents), Overlay(_holders(documents))
+        )
 
     def with_documents(
         self, changed: Mapping[str, DocumentInfo | None]
@@ -219,10 +234,13 @@ class Searcher:
             manifest = Manifest.read(path / folder.MANIFEST)
             manifest.check_usable(embedder)
             conn = store.connect(path / folder.STORE, readonly=True)
+            reader = StoreReader(path / folder.STORE)
             try:
-                passages = {p.id: p for p in store.all_passages(conn)}
-                lexical = LexicalIndex.load(path / folder.LEXICAL, passages, mmap=True)
-                snapshot = Snapshot.from_store(conn, DenseIndex.load(path, mmap=True), lexical, passages)
+                owners = store.passage_owners(conn)
+                ids = np.asarray(owners[0], np.int64)
+                lexical = LexicalIndex.load(path / folder.LEXICAL, ids, reader.passages, mmap=True)
+                vectors = DenseIndex.load(path, mmap=True)
+                snapshot = Snapshot.from_store(conn, vectors, lexical, reader, owners)
             finally:
                 conn.close()
         except BaseException:
@@ -268,10 +286,7 @@ class Searcher:
     def _dense(
         snap: Snapshot, vector: np.ndarray, k: int, allowed: set[int] | None, also: list[int] | None = None
     ) -> dict[int, float]:
-        def counts(pid: int) -> int:
-            return sentence_count(snap.passages[pid].text) if pid in snap.passages else 0
-
-        return snap.vectors.search(vector[0], k, counts, allowed, also=also or [])
+        return snap.vectors.search(vector[0], k, snap.passages.sentence_count, allowed, also=also or [])
 
     @staticmethod
     def _lexical(snap: Snapshot, norm: str, k: int, allowed: set[int] | None) -> dict[int, float]:
@@ -321,8 +336,9 @@ class Searcher:
         hits: list[Hit] = []
         shown: dict[str, list[tuple[int, int]]] = {}
         ranked, vector = self._rank(query, min(MAX_K, 2 * k + 5), mode, filters, snap)
+        rows = snap.passages.rows(pid for pid, _ in ranked)  # one read for every row this response may show
         for pid, score in ranked:
-            row = snap.passages.get(pid)
+            row = rows.get(pid)
             if len(hits) == k:
                 break
             if row is None:

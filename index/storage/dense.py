@@ -207,6 +207,14 @@ class DenseIndex:
     def ids(self) -> np.ndarray:
         return self._passages.ids()
 
+    def sentence_counts(self) -> dict[int, int]:
+        """How many sentence vectors each passage has, for the passages that have any."""
+        ids = self._sentences.ids()
+        if not len(ids):
+            return {}
+        owners, counts = np.unique(ids // SENTENCE_STRIDE, return_counts=True)
+        return dict(zip(owners.tolist(), counts.tolist(), strict=True))
+
     def add(self, vectors: Vectors) -> None:
         self._passages.add(vectors.passage_ids, vectors.passages)
         self._sentences.add(vectors.sentence_ids, vectors.sentences)

@@ -314,18 +314,26 @@ class LexicalIndex:
         (folder / DELTA_FILE).unlink(missing_ok=True)  # written by versions before the delta came from SQLite
 
     @classmethod
-    def load(cls, folder: Path, passages: Mapping[int, StoredPassage], *, mmap: bool = False) -> LexicalIndex:
-        """The saved base, caught up with ``passages`` (every passage the store holds now); ``mmap``
-        maps the postings instead of reading them (the base is never changed in place).
+    def load(
+        cls,
+        folder: Path,
+        ids: np.ndarray,
+        fetch: Callable[[list[int]], Mapping[int, StoredPassage]],
+        *,
+        mmap: bool = False,
+    ) -> LexicalIndex:
+        """The saved base, caught up with the store, which holds the passages ``ids`` now.
 
         Base passages the store no longer holds are masked; passages it holds that the base
-        does not form the delta. So the files never need rewriting for a write.
+        does not form the delta (their rows come from ``fetch``). So the files never need
+        rewriting for a write. ``mmap`` maps the postings instead of reading them (the base
+        is never changed in place).
         """
         try:
-            ids = np.load(folder / "ids.npy")
+            base_ids = np.load(folder / "ids.npy")
             meta = json.loads((folder / "tokenizer.json").read_text(encoding="utf-8"))
-            lengths = meta.get("mean_lengths") or _mean_lengths([passages[int(i)] for i in ids if int(i) in passages])
-            if not len(ids):
+            lengths = meta.get("mean_lengths") or _mean_lengths(list(fetch(base_ids.tolist()).values()))
+            if not len(base_ids):
                 text, headings = _Field(bm25s.BM25(), 0.0), _Field(bm25s.BM25(), 0.0)
             else:
                 # mmap: the postings stay in the files; a query reads only its tokens' pages
@@ -335,11 +343,12 @@ class LexicalIndex:
                 )
         except (OSError, ValueError, KeyError) as exc:
             raise IndexUnavailableError(f"cannot read lexical index {folder}: {exc}") from exc
-        known = np.fromiter(passages, np.int64, len(passages))
-        removed = ~np.isin(ids, known)
-        newer = np.setdiff1d(known, ids)
-        delta = _Delta().with_added([passages[int(i)] for i in newer])
-        return cls(text, headings, ids, removed, delta)
+        known = np.asarray(ids, np.int64)
+        removed = ~np.isin(base_ids, known)
+        newer = np.setdiff1d(known, base_ids).tolist()
+        rows = fetch(newer)
+        delta = _Delta().with_added([rows[i] for i in newer if i in rows])
+        return cls(text, headings, base_ids, removed, delta)
 
     def _positions(self, wanted: np.ndarray, ids: np.ndarray) -> np.ndarray:
         """Where each of ``wanted`` sits in ``ids`` (base then delta order); ids not there are left out."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -157,6 +157,38 @@ def all_passages(conn: sqlite3.Connection) -> list[StoredPassage]:
         f"SELECT {_PASSAGE_COLUMNS} FROM passages p JOIN documents d ON d.id = p.doc_id ORDER BY p.id"
     ).fetchall()
     return [_passage(row) for row in rows]
+
+
+def passages_by_id(conn: sqlite3.Connection, ids: Iterable[int]) -> dict[int, StoredPassage]:
+    """The rows of these passages (those that exist), by id."""
+    found: dict[int, StoredPassage] = {}
+    wanted = list(ids)
+    for start in range(0, len(wanted), _IN_CHUNK):
+        chunk = wanted[start : start + _IN_CHUNK]
+        marks = ",".join("?" * len(chunk))
+        query = f"SELECT {_PASSAGE_COLUMNS} FROM passages p JOIN documents d ON d.id = p.doc_id WHERE p.id IN ({marks})"
+        for row in conn.execute(query, chunk):
+            found[int(row[0])] = _passage(row)
+    return found
+
+
+def iter_passages(conn: sqlite3.Connection) -> Iterator[StoredPassage]:
+    """Every passage, by id, one row at a time (nothing is held but the current row)."""
+    cursor = conn.execute(
+        f"SELECT {_PASSAGE_COLUMNS} FROM passages p JOIN documents d ON d.id = p.doc_id ORDER BY p.id"
+    )
+    for row in cursor:
+        yield _passage(row)
+
+
+def passage_owners(conn: sqlite3.Connection) -> tuple[list[int], list[str]]:
+    """(passage ids, their document ids), by passage id."""
+    ids: list[int] = []
+    owners: list[str] = []
+    for pid, doc_id in conn.execute("SELECT id, doc_id FROM passages ORDER BY id"):
+        ids.append(int(pid))
+        owners.append(doc_id)
+    return ids, owners
 
 
 def insert_vectors(conn: sqlite3.Connection, rows: Iterable[tuple[int, bytes, bytes]]) -> None:

@@ -39,6 +39,7 @@ from ..storage import dense, folder, store
 from ..storage.lexical import LexicalIndex
 from ..storage.manifest import Manifest
 from ..storage.overlay import Overlay
+from ..storage.rows import PassageRows, StoreReader
 from ..text.chunk import ChunkConfig
 from ..text.ingest import Document, check_document
 from .prepare import prepare
@@ -62,6 +63,7 @@ class LiveIndex(Searcher):
         self._held = held
         self._write_lock = threading.Lock()
         self._conn = store.connect(path / folder.STORE)
+        self._reader = StoreReader(path / folder.STORE)
         self._config = ChunkConfig(**{k: v for k, v in manifest.chunking.items() if k != "version"})
         self._next_id = store.max_passage_id(self._conn) + 1
         #: Passages a restart took from the vector BLOBs or dropped from the checkpoint (the normal catch-up),
@@ -82,7 +84,8 @@ class LiveIndex(Searcher):
             manifest = Manifest.read(path / folder.MANIFEST)
             manifest.check_usable(embedder)
             vectors = dense.DenseIndex.load(path, mmap=True)
-            live = cls(path, manifest, Snapshot(vectors, LexicalIndex.build([]), Overlay(), Overlay()), embedder, held)
+            empty = Snapshot(vectors, LexicalIndex.build([]), PassageRows(Overlay(), None), Overlay())
+            live = cls(path, manifest, empty, embedder, held)
             live.merge_vectors = merge_vectors
         except BaseException:
             held.close()
@@ -99,9 +102,9 @@ class LiveIndex(Searcher):
     def _recover(self) -> None:
         """Catch the checkpoint files up with SQLite, the record of acknowledged writes."""
         checkpoint = self.snapshot.vectors
-        rows = {p.id: p for p in store.all_passages(self._conn)}
+        owners = store.passage_owners(self._conn)
+        known = np.asarray(owners[0], np.int64)
         in_faiss = checkpoint.ids()
-        known = np.fromiter(rows, np.int64, len(rows))
         missing = np.setdiff1d(known, in_faiss).tolist()
         extra = np.setdiff1d(in_faiss, known).tolist()
         vectors = checkpoint.layered(self.merge_vectors)
@@ -110,21 +113,22 @@ class LiveIndex(Searcher):
         blobs = store.vectors_of(self._conn, missing)
         if blobs:
             vectors.add(dense.from_blobs(blobs, vectors.dim))
-        lost = [rows[i] for i in missing if i not in blobs]
+        lost = list(store.passages_by_id(self._conn, [i for i in missing if i not in blobs]).values())
         if lost:  # an index written before vectors were kept in SQLite, or a build's own passages
             embedded = dense.embed(lost, self.embedder)
             vectors.add(embedded)
             with self._conn:
                 store.insert_vectors(self._conn, dense.blob_rows(embedded))
-        lexical = self._load_lexical(rows)
+        lexical = self._load_lexical(known)
         if lexical is None:
-            lexical = LexicalIndex.build(list(rows.values()))
+            lexical = LexicalIndex.build(list(self._reader.every()))
             self._save_lexical(lexical)
+            lexical = LexicalIndex.load(self.path / folder.LEXICAL, known, self._reader.passages, mmap=True)
         self.caught_up = len(blobs) + len(extra)
         self.repaired = len(lost)
         if vectors.needs_merge():
             vectors = self._checkpoint(vectors)
-        self.snapshot = Snapshot.from_store(self._conn, vectors, lexical, rows)
+        self.snapshot = Snapshot.from_store(self._conn, vectors, lexical, self._reader, owners)
 
     def _checkpoint(self, vectors: dense.DenseIndex) -> dense.DenseIndex:
         """Fold the writes into new vector files; then the BLOBs they hold are no longer needed."""
@@ -135,13 +139,13 @@ class LiveIndex(Searcher):
         # served from the files just written, mapped: the merged copy in memory is dropped
         return dense.DenseIndex.load(self.path, mmap=True).layered(self.merge_vectors)
 
-    def _load_lexical(self, rows: dict[int, store.StoredPassage]) -> LexicalIndex | None:
+    def _load_lexical(self, known: np.ndarray) -> LexicalIndex | None:
         shutil.rmtree(self.path / (folder.LEXICAL + ".new"), ignore_errors=True)
         try:
-            lexical = LexicalIndex.load(self.path / folder.LEXICAL, rows, mmap=True)
+            lexical = LexicalIndex.load(self.path / folder.LEXICAL, known, self._reader.passages, mmap=True)
         except (OSError, ValueError, IndexUnavailableError):
             return None
-        return lexical if set(lexical.ids.tolist()) == set(rows) else None
+        return lexical if len(lexical) == len(known) else None
 
     def _save_lexical(self, lexical: LexicalIndex) -> None:
         fresh = self.path / (folder.LEXICAL + ".new")
@@ -261,12 +265,15 @@ class LiveIndex(Searcher):
         vectors.remove(removed)
         if embedded is not None:
             vectors.add(embedded)
-        rows = snap.passages.updated(removed, {p.id: p for p in passages})
+        rows = snap.passages.updated(removed, {p.id: dense.sentence_count(p.text) for p in passages})
         documents, holders = snap.with_documents(changed)
         lexical, rebuilt = snap.lexical.updated(removed, passages, lambda: list(rows.values()))
         if rebuilt:
             self._save_lexical(lexical)
-            lexical = LexicalIndex.load(self.path / folder.LEXICAL, rows, mmap=True)  # mapped, like at startup
+            # mapped, like at startup
+            lexical = LexicalIndex.load(
+                self.path / folder.LEXICAL, np.fromiter(rows, np.int64), self._reader.passages, mmap=True
+            )
         if vectors.needs_merge():
             vectors = self._checkpoint(vectors)
         self.snapshot = Snapshot(vectors, lexical, rows, documents, holders)
