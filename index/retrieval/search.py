@@ -11,7 +11,8 @@ from __future__ import annotations
 import sqlite3
 import time
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -86,6 +87,16 @@ class Filters:
 
 
 MetadataKey = tuple[str, str]
+#: Filters whose admitted passages a snapshot keeps (the most recent ones).
+ADMITTED_KEPT = 64
+
+
+class Admitted(frozenset[int]):
+    """The passage ids a filter admits, also as a sorted array (what FAISS and BM25 take)."""
+
+    def __init__(self, ids: Iterable[int] = ()) -> None:
+        super().__init__()
+        self.array = np.sort(np.fromiter(self, np.int64, len(self)))
 
 
 def metadata_keys(metadata: Mapping[str, Any]) -> list[MetadataKey]:
@@ -110,6 +121,7 @@ class Snapshot:
     documents: Overlay[str, DocumentInfo]
     #: Which documents hold each (field, value): a metadata filter is a lookup, not a scan.
     holders: Overlay[MetadataKey, frozenset[str]] = field(default_factory=Overlay)
+    _admitted: dict[Any, Admitted] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def from_store(
@@ -163,8 +175,19 @@ class Snapshot:
         )
         return documents, holders
 
-    def admitted(self, filters: Filters) -> set[int]:
-        """The passage ids a filter admits: documents by id, then by each (field, value), intersected."""
+    def admitted(self, filters: Filters) -> Admitted:
+        """The passage ids a filter admits (kept per snapshot for the filters asked most recently)."""
+        key = (filters.doc_ids, tuple(sorted(metadata_keys(filters.metadata))))
+        found = self._admitted.get(key)
+        if found is None:
+            found = Admitted(self._admit(filters))
+            if len(self._admitted) >= ADMITTED_KEPT:
+                self._admitted.pop(next(iter(self._admitted)), None)
+            self._admitted[key] = found
+        return found
+
+    def _admit(self, filters: Filters) -> set[int]:
+        """Documents by id, then by each (field, value), intersected; their passages."""
         if any(str(value) == "None" for value in filters.metadata.values()):
             # a missing field reads as "None": that filter needs every document, so scan them
             return {pid for doc in self.documents.values() if filters.admits(doc) for pid in doc.passage_ids}
@@ -175,6 +198,11 @@ class Snapshot:
         if docs is None:
             return {pid for doc in self.documents.values() for pid in doc.passage_ids}
         return {pid for doc_id in docs if (info := self.documents.get(doc_id)) for pid in info.passage_ids}
+
+
+def _array_of(ids: AbstractSet[int]) -> np.ndarray:
+    found = getattr(ids, "array", None)
+    return found if isinstance(found, np.ndarray) else np.fromiter(ids, np.int64, len(ids))
 
 
 def serve_queries_single_threaded() -> None:
@@ -277,21 +305,20 @@ class Searcher:
     def vectors(self) -> DenseIndex:
         return self.snapshot.vectors
 
-    def _allowed(self, snap: Snapshot, filters: Filters | None) -> set[int] | None:
+    def _allowed(self, snap: Snapshot, filters: Filters | None) -> Admitted | None:
         if filters is None or filters.empty:
             return None
         return snap.admitted(filters)
 
     @staticmethod
     def _dense(
-        snap: Snapshot, vector: np.ndarray, k: int, allowed: set[int] | None, also: list[int] | None = None
+        snap: Snapshot, vector: np.ndarray, k: int, allowed: AbstractSet[int] | None, also: list[int] | None = None
     ) -> dict[int, float]:
         return snap.vectors.search(vector[0], k, snap.passages.sentence_count, allowed, also=also or [])
 
     @staticmethod
-    def _lexical(snap: Snapshot, norm: str, k: int, allowed: set[int] | None) -> dict[int, float]:
-        admitted = None if allowed is None else np.fromiter(allowed, np.int64, len(allowed))
-        ids, scores = snap.lexical.search(norm, k, admitted)
+    def _lexical(snap: Snapshot, norm: str, k: int, allowed: AbstractSet[int] | None) -> dict[int, float]:
+        ids, scores = snap.lexical.search(norm, k, None if allowed is None else _array_of(allowed))
         return {int(i): float(s) for i, s in zip(ids, scores, strict=True)}
 
     def rank(

@@ -13,6 +13,7 @@ its passage without a lookup table, and a passage's sentences are one id range.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -247,7 +248,7 @@ class DenseIndex:
         vector: np.ndarray,
         depth: int,
         sentence_counts: Callable[[int], int],
-        allowed: set[int] | None = None,
+        allowed: AbstractSet[int] | None = None,
         *,
         also: Sequence[int] = (),
     ) -> dict[int, float]:
@@ -260,7 +261,8 @@ class DenseIndex:
         scores: dict[int, float] = {}
         if allowed is not None and not allowed:
             return scores
-        admitted = None if allowed is None else np.fromiter(allowed, dtype=np.int64)
+        given = getattr(allowed, "array", None)  # a filter's ids as an array already (``search.Admitted``)
+        admitted = None if allowed is None else given if given is not None else np.fromiter(allowed, np.int64)
         found, ids = self._passages.search(q, depth, admitted)
         for s, i in zip(found[0], ids[0], strict=True):
             if i >= 0:

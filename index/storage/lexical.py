@@ -235,6 +235,17 @@ def _mean_lengths(passages: Sequence[StoredPassage]) -> list[float]:
     return [text / len(passages), headings / len(passages)]
 
 
+def _top(scores: np.ndarray, ids: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` best (id, score) with a score above 0, best first."""
+    if not len(scores):
+        return ids[:0], scores[:0]
+    k = min(k, len(scores))
+    top = np.argpartition(-scores, k - 1)[:k]
+    top = top[np.argsort(-scores[top], kind="stable")]
+    top = top[scores[top] > 0]
+    return ids[top], scores[top]
+
+
 class LexicalIndex:
     """A bm25s base, minus removed passages, plus a delta of passages written since (see the module doc).
 
@@ -248,15 +259,17 @@ class LexicalIndex:
         ids: np.ndarray,
         removed: np.ndarray | None = None,
         delta: _Delta | None = None,
+        removed_count: int | None = None,
     ) -> None:
         self._text = text
         self._headings = headings
         self._base_ids = ids
         self._removed = removed if removed is not None else np.zeros(len(ids), bool)
+        self._removed_count = int(self._removed.sum()) if removed_count is None else removed_count
         self._delta = delta or _Delta()
-        changed = self._delta.count or self._removed.any()
-        self._ids = np.concatenate([ids[~self._removed], self._delta.ids]) if changed else ids
-        self._order: np.ndarray | None = None  # argsort of base + delta ids, for filtered searches
+        # Built on first use, not per write: each is a pass over the whole base.
+        self._ids: np.ndarray | None = None if (self._delta.count or self._removed_count) else ids
+        self._sorted_base = bool(len(ids) < 2 or (np.diff(ids) > 0).all()) if removed is None else None
 
     @classmethod
     def build(cls, passages: Sequence[StoredPassage]) -> LexicalIndex:
@@ -269,11 +282,26 @@ class LexicalIndex:
         )
 
     def __len__(self) -> int:
-        return len(self._ids)
+        return len(self._base_ids) - self._removed_count + self._delta.count
 
     @property
     def ids(self) -> np.ndarray:
+        if self._ids is None:
+            self._ids = np.concatenate([self._base_ids[~self._removed], self._delta.ids])
         return self._ids
+
+    def _base_positions(self, gone: np.ndarray) -> np.ndarray:
+        """Positions in the base of those of ``gone`` it holds: a binary search when the base is sorted."""
+        if self._sorted_base is None:
+            base = self._base_ids
+            self._sorted_base = bool(len(base) < 2 or (np.diff(base) > 0).all())
+        if not self._sorted_base:
+            return np.flatnonzero(np.isin(self._base_ids, gone))
+        at = np.searchsorted(self._base_ids, gone)
+        inside = at < len(self._base_ids)
+        at = at[inside]
+        found: np.ndarray = at[self._base_ids[at] == gone[inside]]
+        return found
 
     @property
     def delta_size(self) -> int:
@@ -292,15 +320,24 @@ class LexicalIndex:
         """
         gone = np.unique(np.fromiter(removed, np.int64))
         delta = self._delta.without(gone).with_added(added)
-        mask = self._removed | np.isin(self._base_ids, gone) if len(gone) else self._removed
+        mask, count = self._removed, self._removed_count
+        if len(gone):
+            positions = self._base_positions(gone)
+            fresh = positions[~mask[positions]]
+            if len(fresh):
+                mask = mask.copy()  # a memcpy of one byte per base passage, not a search over them
+                mask[fresh] = True
+                count += len(fresh)
         base = len(self._base_ids)
         if (
             base + delta.count < REBUILD_BELOW
             or delta.count > max(DELTA_LIMIT, DELTA_FRACTION * base)
-            or int(mask.sum()) > REMOVED_FRACTION * max(base, DELTA_LIMIT)
+            or count > REMOVED_FRACTION * max(base, DELTA_LIMIT)
         ):
             return LexicalIndex.build(everything()), True
-        return LexicalIndex(self._text, self._headings, self._base_ids, mask, delta), False
+        updated = LexicalIndex(self._text, self._headings, self._base_ids, mask, delta, count)
+        updated._sorted_base = self._sorted_base
+        return updated, False
 
     def save(self, folder: Path) -> None:
         """The base files (the delta is not saved: SQLite holds it, and ``load`` rebuilds it)."""
@@ -350,42 +387,38 @@ class LexicalIndex:
         delta = _Delta().with_added([rows[i] for i in newer if i in rows])
         return cls(text, headings, base_ids, removed, delta)
 
-    def _positions(self, wanted: np.ndarray, ids: np.ndarray) -> np.ndarray:
-        """Where each of ``wanted`` sits in ``ids`` (base then delta order); ids not there are left out."""
-        order = self._order
-        if order is None or len(order) != len(ids):
-            order = self._order = np.argsort(ids, kind="stable")  # once per index, on its first filtered search
-        sorted_ids = ids[order]
-        at = np.searchsorted(sorted_ids, wanted)
-        clipped = np.minimum(at, max(len(sorted_ids) - 1, 0))
-        hit = (at < len(sorted_ids)) & (sorted_ids[clipped] == wanted) if len(sorted_ids) else at < 0
-        return order[clipped[hit]]
-
     def search(self, norm_query: str, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Passage ids and BM25 scores of the top ``k`` matches (score > 0), best first.
 
-        ``allowed`` restricts the matches to those passage ids (a filter), by position, not by a scan.
+        ``allowed`` restricts the matches to those passage ids (a filter): found in the base
+        by binary search and in the delta by a small membership test, never by a scan.
+        Base and delta are ranked apart and merged, so a query copies no whole-index array.
         """
         tokens = query_tokens(norm_query)
-        if not tokens or not len(self._ids):
+        if not tokens or not len(self):
             return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        parts: list[tuple[np.ndarray, np.ndarray]] = []
         scores = self._text.scores(tokens)
         if len(scores):
             scores += HEADING_WEIGHT * self._headings.scores(tokens)
-            scores[self._removed] = 0
-        ids = self._base_ids
+            if self._removed_count:
+                scores[self._removed] = 0
+            if allowed is None:
+                parts.append(_top(scores, self._base_ids, k))
+            else:
+                at = self._base_positions(np.asarray(allowed, np.int64))
+                parts.append(_top(scores[at], self._base_ids[at], k))
         if self._delta.count:
             extra = self._delta.scores(self._text, "text", tokens)
             extra += HEADING_WEIGHT * self._delta.scores(self._headings, "headings", tokens)
-            scores = np.concatenate([scores, extra])
-            ids = np.concatenate([ids, self._delta.ids])
-        if allowed is not None:
-            keep = self._positions(np.asarray(allowed, np.int64), ids)
-            ids, scores = ids[keep], scores[keep]
-            if not len(scores):
-                return np.zeros(0, np.int64), np.zeros(0, np.float32)
-        k = min(k, len(scores))
-        top = np.argpartition(-scores, k - 1)[:k]
-        top = top[np.argsort(-scores[top], kind="stable")]
-        top = top[scores[top] > 0]
-        return ids[top], scores[top]
+            delta_ids = self._delta.ids
+            if allowed is not None:
+                keep = np.isin(delta_ids, allowed)
+                extra, delta_ids = extra[keep], delta_ids[keep]
+            parts.append(_top(extra, delta_ids, k))
+        if not parts:
+            return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        ids = np.concatenate([p[0] for p in parts])
+        merged = np.concatenate([p[1] for p in parts])
+        order = np.argsort(-merged, kind="stable")[:k]
+        return ids[order], merged[order]

@@ -3,13 +3,16 @@
 An ``Overlay`` is a base dict that is never modified, plus the entries added or
 replaced since and the base keys removed since. ``updated`` returns a new overlay
 and costs what changed, not what the mapping holds; an overlay made before is
-untouched, so a snapshot reader never sees a half-made change. When the changes
-pass a tenth of the base (at least ``FLATTEN_MIN``), ``updated`` folds them into a
-new base dict: that copy is paid once per many writes.
+untouched, so a snapshot reader never sees a half-made change. A write copies the
+changes (not the base) and a flatten, which folds them into a new base dict, copies
+the base; flattening once the changes pass the square root of the base's size (at
+least ``FLATTEN_MIN``) bounds both: at a million entries, a write copies at most a
+thousand changes and a flatten comes once per thousand writes.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TypeVar
 
@@ -17,7 +20,6 @@ K = TypeVar("K")
 V = TypeVar("V")
 
 FLATTEN_MIN = 1000
-FLATTEN_FRACTION = 0.1
 
 
 class Overlay(Mapping[K, V]):
@@ -70,7 +72,7 @@ class Overlay(Mapping[K, V]):
             new_added[key] = value
             if key in self._base:
                 new_removed.add(key)
-        if len(new_added) + len(new_removed) > max(FLATTEN_MIN, FLATTEN_FRACTION * len(self._base)):
+        if len(new_added) + len(new_removed) > max(FLATTEN_MIN, math.isqrt(len(self._base))):
             flat = {key: value for key, value in self._base.items() if key not in new_removed}
             flat.update(new_added)
             return Overlay(flat)
