@@ -44,8 +44,12 @@ lint: install
 	$(BIN)/ruff format --check index service tests benchmarks
 	$(BIN)/mypy
 
+# SCALE="100000 1000000" adds the index-mechanics benchmark at those sizes (hashing vectors; the 1M
+# build takes about 14 minutes here): its "Scale" section of docs/benchmarks.md is rewritten.
+SCALE ?=
 bench: install
 	$(BIN)/python benchmarks/bench.py
+	@if [ -n "$(SCALE)" ]; then set -x; $(BIN)/python benchmarks/scale.py --sizes $(SCALE); fi
 
 # Regenerates docs/quality.md: every mode (naive baseline included) on the shipped sets and, when
 # ../shared/benchmarks holds them, the public DRCD and CMRC 2018 dev sets (test half, asked as-is and

@@ -276,6 +276,9 @@ def main() -> None:
     ]
     text = "\n".join(lines) + "\n"
     args.out.parent.mkdir(parents=True, exist_ok=True)
+    previous = args.out.read_text(encoding="utf-8") if args.out.exists() else ""
+    if "\n## Scale" in previous:  # benchmarks/scale.py's section is kept until that script rewrites it
+        text += "\n" + previous[previous.index("\n## Scale") + 1 :]
     args.out.write_text(text, encoding="utf-8")
     print(text)
     print(f"written to {args.out}")

@@ -233,12 +233,14 @@ def section(results: dict[int, dict[str, float | str]]) -> list[str]:
             cells.append(" / ".join(form.format(v) for v in values))
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     if len(sizes) >= 2:
-        small, large = results[sizes[0]], results[sizes[-1]]
+        large = results[sizes[-1]]
+        ratios = "; ".join(
+            f"over {n:,}: {float(large['put_p50']) / float(results[n]['put_p50']):.2f}" for n in sizes[:-1]
+        )
         lines += [
             "",
-            f"PUT p50 at {sizes[-1]:,} over PUT p50 at {sizes[0]:,}: "
-            f"{float(large['put_p50']) / float(small['put_p50']):.2f}; filtered over unfiltered search p50 at "
-            f"{sizes[-1]:,}: {float(large['filtered_p50']) / float(large['search_p50']):.2f}.",
+            f"PUT p50 at {sizes[-1]:,} {ratios}. Filtered over unfiltered search p50 at {sizes[-1]:,}: "
+            f"{float(large['filtered_p50']) / float(large['search_p50']):.2f}.",
         ]
     return lines
 

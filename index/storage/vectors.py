@@ -160,7 +160,7 @@ class VectorIndex:
         self._graph = faiss.downcast_index(fresh.index)  # type: ignore[assignment]
         self._dead = 0
 
-    def vectors(self, ids: Sequence[int]) -> np.ndarray:
+    def vectors(self, ids: Sequence[int] | np.ndarray) -> np.ndarray:
         if not len(ids):
             return np.zeros((0, self.dim), dtype=np.float32)
         return self._index.reconstruct_batch(np.asarray(ids, dtype=np.int64))
@@ -214,7 +214,8 @@ class VectorIndex:
         held = self._sorted
         if held is None:
             held = self._sorted = np.sort(np.asarray(self.ids(), dtype=np.int64))
-        wanted = np.unique(wanted)
+        if len(wanted) > 1 and not (np.diff(wanted) > 0).all():
+            wanted = np.unique(wanted)  # a filter's ids come sorted and unique already
         if not len(held):
             return wanted[:0]
         at = np.minimum(np.searchsorted(held, wanted), len(held) - 1)
@@ -223,7 +224,7 @@ class VectorIndex:
 
     def _exact_among(self, x: np.ndarray, k: int, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         live = self._present(allowed)
-        scores = x @ self.vectors(live.tolist()).T if len(live) else np.zeros((len(x), 0), np.float32)
+        scores = (self.vectors(live) @ x.T).T if len(live) else np.zeros((len(x), 0), np.float32)
         top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
         out_scores = np.full((len(x), k), -np.inf, dtype=np.float32)
         out_ids = np.full((len(x), k), -1, dtype=np.int64)
