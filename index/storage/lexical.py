@@ -16,11 +16,9 @@ each choice: docs/decisions.md, "Lexical tokens and fields".
 from __future__ import annotations
 
 import json
-import math
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import bm25s
@@ -28,6 +26,7 @@ import numpy as np
 
 from ..errors import IndexUnavailableError
 from ..text.normalize import normalize
+from .lexical_delta import Delta
 from .store import StoredPassage
 
 TOKENIZER = "cjk-uni+bigram-v1;heading-field-0.3"
@@ -105,124 +104,14 @@ class _Field:
         return np.asarray(self.model.get_scores(tokens), dtype=np.float32)
 
 
-@dataclass(frozen=True)
-class _Postings:
-    """One field of a delta segment: token -> (rows, term frequencies), and each row's length in tokens."""
-
-    postings: dict[str, tuple[np.ndarray, np.ndarray]]
-    lengths: np.ndarray
-
-    @classmethod
-    def of(cls, docs: Sequence[Counter[str]]) -> _Postings:
-        gathered: dict[str, tuple[list[int], list[int]]] = {}
-        for position, counts in enumerate(docs):
-            for token, tf in counts.items():
-                where, freq = gathered.setdefault(token, ([], []))
-                where.append(position)
-                freq.append(tf)
-        postings = {t: (np.asarray(w, np.int64), np.asarray(f, np.float32)) for t, (w, f) in gathered.items()}
-        return cls(postings, np.asarray([sum(c.values()) for c in docs], np.float32))
-
-    def joined(self, newer: _Postings) -> _Postings:
-        """This field's rows, then ``newer``'s."""
-        offset = len(self.lengths)
-        postings = dict(self.postings)
-        for token, (where, tf) in newer.postings.items():
-            mine = postings.get(token)
-            postings[token] = (
-                (where + offset, tf)
-                if mine is None
-                else (np.concatenate([mine[0], where + offset]), np.concatenate([mine[1], tf]))
-            )
-        return _Postings(postings, np.concatenate([self.lengths, newer.lengths]))
-
-
-@dataclass(frozen=True)
-class _Segment:
-    """Passages written since the base, in one immutable block; removed rows are masked, not dropped."""
-
-    ids: np.ndarray
-    alive: np.ndarray
-    text: _Postings
-    headings: _Postings
-
-    @classmethod
-    def of(cls, passages: Sequence[StoredPassage]) -> _Segment:
-        cache: dict[tuple[str, tuple[str, ...]], str] = {}
-        return cls(
-            np.asarray([p.id for p in passages], np.int64),
-            np.ones(len(passages), bool),
-            _Postings.of([Counter(_tokens(p.norm_text)) for p in passages]),
-            _Postings.of([Counter(_tokens(_heading(p, cache))) for p in passages]),
-        )
-
-    def joined(self, newer: _Segment) -> _Segment:
-        return _Segment(
-            np.concatenate([self.ids, newer.ids]),
-            np.concatenate([self.alive, newer.alive]),
-            self.text.joined(newer.text),
-            self.headings.joined(newer.headings),
-        )
-
-
-class _Delta:
-    """The passages written since the base: immutable segments, merged pairwise as they grow.
-
-    Adding builds a segment of the new passages only, so a write costs what it adds; a
-    newer segment that reaches half the size of the one before is merged into it, so a
-    query visits a logarithmic number of segments.
-    """
-
-    def __init__(self, segments: Sequence[_Segment] = ()) -> None:
-        self.segments = tuple(segments)
-        self.count = sum(int(s.alive.sum()) for s in self.segments)
-
-    @property
-    def ids(self) -> np.ndarray:
-        if not self.segments:
-            return np.zeros(0, np.int64)
-        return np.concatenate([s.ids[s.alive] for s in self.segments])
-
-    def with_added(self, passages: Sequence[StoredPassage]) -> _Delta:
-        if not passages:
-            return self
-        segments = [*self.segments, _Segment.of(passages)]
-        while len(segments) >= 2 and len(segments[-2].ids) <= 2 * len(segments[-1].ids):
-            segments[-2:] = [segments[-2].joined(segments[-1])]
-        return _Delta(segments)
-
-    def without(self, gone: np.ndarray) -> _Delta:
-        if not len(gone) or not self.segments:
-            return self
-        segments = []
-        for s in self.segments:
-            doomed = np.isin(s.ids, gone) & s.alive
-            segments.append(_Segment(s.ids, s.alive & ~doomed, s.text, s.headings) if doomed.any() else s)
-        return _Delta([s for s in segments if s.alive.any()])
-
-    def scores(self, base: _Field, field: str, tokens: list[str]) -> np.ndarray:
-        """BM25 of the live rows, in ``ids`` order, as bm25s computes it (Lucene idf, Robertson tf),
-        over the statistics of base and delta together."""
-        parts = [getattr(s, field) for s in self.segments]
-        if not self.count:
-            return np.zeros(0, np.float32)
-        n = base.docs + self.count
-        total = sum(float(p.lengths[s.alive].sum()) for p, s in zip(parts, self.segments, strict=True))
-        mean = (base.mean_length * base.docs + total) / n
-        k1, b = float(base.model.k1), float(base.model.b)
-        outs = [np.zeros(len(s.ids), np.float32) for s in self.segments]
-        norms = [k1 * (1 - b + b * p.lengths / max(mean, 1e-9)) for p in parts]
-        for token in tokens:
-            found = [p.postings.get(token) for p in parts]
-            df = base.frequency(token) + sum(
-                int(s.alive[f[0]].sum()) for s, f in zip(self.segments, found, strict=True) if f is not None
-            )
-            idf = math.log(1 + (n - df + 0.5) / (df + 0.5))
-            for out, norm, f in zip(outs, norms, found, strict=True):
-                if f is not None:
-                    where, tf = f
-                    out[where] += idf * tf / (norm[where] + tf)
-        return np.concatenate([out[s.alive] for out, s in zip(outs, self.segments, strict=True)])
+def _added(delta: Delta, passages: Sequence[StoredPassage]) -> Delta:
+    """``delta`` with ``passages`` tokenized into a new segment."""
+    cache: dict[tuple[str, tuple[str, ...]], str] = {}
+    return delta.with_added(
+        [p.id for p in passages],
+        [Counter(_tokens(p.norm_text)) for p in passages],
+        [Counter(_tokens(_heading(p, cache))) for p in passages],
+    )
 
 
 def _mean_lengths(passages: Sequence[StoredPassage]) -> list[float]:
@@ -258,7 +147,7 @@ class LexicalIndex:
         headings: _Field,
         ids: np.ndarray,
         removed: np.ndarray | None = None,
-        delta: _Delta | None = None,
+        delta: Delta | None = None,
         removed_count: int | None = None,
     ) -> None:
         self._text = text
@@ -266,7 +155,7 @@ class LexicalIndex:
         self._base_ids = ids
         self._removed = removed if removed is not None else np.zeros(len(ids), bool)
         self._removed_count = int(self._removed.sum()) if removed_count is None else removed_count
-        self._delta = delta or _Delta()
+        self._delta = delta or Delta()
         # Built on first use, not per write: each is a pass over the whole base.
         self._ids: np.ndarray | None = None if (self._delta.count or self._removed_count) else ids
         self._sorted_base = bool(len(ids) < 2 or (np.diff(ids) > 0).all()) if removed is None else None
@@ -319,7 +208,7 @@ class LexicalIndex:
         is that of the added passages (and a vectorized mask over the base), not of the index.
         """
         gone = np.unique(np.fromiter(removed, np.int64))
-        delta = self._delta.without(gone).with_added(added)
+        delta = _added(self._delta.without(gone), added)
         mask, count = self._removed, self._removed_count
         if len(gone):
             positions = self._base_positions(gone)
@@ -384,7 +273,7 @@ class LexicalIndex:
         removed = ~np.isin(base_ids, known)
         newer = np.setdiff1d(known, base_ids).tolist()
         rows = fetch(newer)
-        delta = _Delta().with_added([rows[i] for i in newer if i in rows])
+        delta = _added(Delta(), [rows[i] for i in newer if i in rows])
         return cls(text, headings, base_ids, removed, delta)
 
     def search(self, norm_query: str, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
