@@ -18,14 +18,14 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
-from index import Settings, ZhsearchError, get_settings, load_configured_embedder
+from index import Settings, get_settings, load_configured_embedder
 from index.models.batching import QueryBatcher
-from index.retrieval.answer import ask, warm_up
+from index.retrieval.answer import warm_up
 from index.retrieval.search import serve_queries_single_threaded
 from index.version import __version__
 from index.writing.live import LiveIndex
 
-from . import errors, presenter, schemas
+from . import errors, schemas
 from .mcp_server import create_mcp, http_endpoint
 from .middleware import Metrics, RequestContext
 from .routes import documents, ops, search, tools
@@ -50,28 +50,17 @@ def _load(settings: Settings) -> LiveIndex:
 WARM_UP_QUESTION = "黄浦区上半年的生产总值是多少"
 
 
-def _warm(loaded: LiveIndex) -> None:
-    """Run one search, one ask and one document encode before ``/readyz`` says ready.
+async def _warm(app: FastAPI, settings: Settings, loaded: LiveIndex) -> None:
+    """A document encode, then one ask through the app itself, in process, before ``/readyz`` says ready.
 
-    Every lazily built thing on the request path (ONNX sessions' first runs, jieba's
-    dictionary and tagger, OpenCC, the lighter sentence model, the document model that
-    writes use) is built here, so the first client's question is as fast as the second.
+    Every lazily built thing on the request path is built here, so the first client's
+    question is as fast as the second: the document model that writes use, jieba's
+    dictionary and tagger, and through the ask (its search included) the ONNX sessions'
+    first runs, OpenCC, the lighter sentence model, and the route's middleware,
+    validation, thread pool and response. The ask is logged and counted like any other.
     """
     warm_up()
     loaded.embedder.encode_documents(["预热"])
-    try:
-        presenter.ask_response(ask(loaded, WARM_UP_QUESTION, 3))  # the response models and highlighting too
-        presenter.search_response(loaded.search(WARM_UP_QUESTION, 3, "hybrid"))
-    except ZhsearchError as exc:  # an empty index, say: serving can still start
-        log.warning("warm-up question failed: %s", exc)
-
-
-async def _warm_routes(app: FastAPI, settings: Settings) -> None:
-    """One ask through the app itself (middleware, validation, the thread pool, the response), in process.
-
-    The first request through a route pays for things built on first use; this one pays
-    instead, before the server listens. It is logged and counted like any other request.
-    """
     body = json.dumps({"question": WARM_UP_QUESTION, "k": 3}).encode()
     headers = [(b"content-type", b"application/json"), (b"x-request-id", b"warm-up")]
     key = settings.read_key or settings.api_key
@@ -132,13 +121,12 @@ def create_app(
             loaded = index() if index is not None else _load(settings)
         loaded.limits = settings.query_limits
         opened = time.perf_counter()
-        _warm(loaded)
         app.state.index = loaded
-        await _warm_routes(app, settings)
+        await _warm(app, settings, loaded)
         app.state.metrics.build_seconds.set(loaded.manifest.build_seconds)
         log.info("index loaded from %s (%d passages, %d repaired)", loaded.path, len(loaded.vectors), loaded.repaired)
         log.info(
-            "ready in %.1f s: model and index %.1f s, warm-up (a search, an ask, a document encode) %.1f s",
+            "ready in %.1f s: model and index %.1f s, warm-up (a document encode, an ask) %.1f s",
             time.perf_counter() - began,
             opened - began,
             time.perf_counter() - opened,

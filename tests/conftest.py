@@ -21,6 +21,14 @@ def _isolated_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     get_settings.cache_clear()
 
 
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """CLI commands on the model-free embedder with an index folder of the test's own (returned)."""
+    monkeypatch.setenv("ZHSEARCH_MODEL", "hashing")
+    monkeypatch.setenv("ZHSEARCH_INDEX_DIR", str(tmp_path / "idx"))
+    return tmp_path / "idx"
+
+
 @pytest.fixture(scope="session")
 def seed_docs():
     return load_paths([SEEDS])

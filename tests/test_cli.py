@@ -1,19 +1,11 @@
 import json
 from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
 from service.cli import app
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("ZHSEARCH_MODEL", "hashing")
-    monkeypatch.setenv("ZHSEARCH_INDEX_DIR", str(tmp_path / "idx"))
-    return tmp_path / "idx"
 
 
 def test_build_then_search_json(env: Path) -> None:

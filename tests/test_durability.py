@@ -8,6 +8,7 @@ import re
 import signal
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -28,35 +29,45 @@ def _document(i: int) -> dict[str, str]:
     return {"id": f"doc{i}", "title": f"文件{i}", "text": f"唯一標記甲{i}乙。{body}"}
 
 
-def test_sigkill_mid_upload_loses_nothing_acknowledged(tmp_path: Path) -> None:
-    index_dir = _base_index(tmp_path / "index")
-    log = tmp_path / "server.log"
+def _kill_during_writes(
+    index_dir: Path,
+    log: Path,
+    env: dict[str, str],
+    write: Callable[[httpx.Client, int], httpx.Response],
+    *,
+    writes: int,
+    at_least: int,
+    wait_s: float,
+    jitter_s: float,
+) -> list[int]:
+    """Serve, send writes 0, 1, 2, ... until ``at_least`` are acknowledged, SIGKILL the server a random
+    moment later; returns the numbers of the writes it acknowledged (201)."""
     port = server.free_port()
     base = f"http://127.0.0.1:{port}"
-    process = server.start(index_dir, log, port, **FAKE_MODEL)
-    acknowledged: list[str] = []
+    process = server.start(index_dir, log, port, **env)
+    acknowledged: list[int] = []
     stop = threading.Event()
 
-    def upload() -> None:
-        with httpx.Client(base_url=base, timeout=10) as client:
-            for i in range(500):
+    def send() -> None:
+        with httpx.Client(base_url=base, timeout=30) as client:
+            for n in range(writes):
                 if stop.is_set():
                     return
                 try:
-                    response = client.post("/v1/documents", json=_document(i))
+                    response = write(client, n)
                 except httpx.TransportError:
                     return  # the server died mid-request: this one was never acknowledged
                 if response.status_code == 201:
-                    acknowledged.append(f"doc{i}")
+                    acknowledged.append(n)
 
     try:
         server.wait_healthy(base, log)
-        writer = threading.Thread(target=upload)
+        writer = threading.Thread(target=send)
         writer.start()
-        deadline = time.monotonic() + 30
-        while len(acknowledged) < 5 and time.monotonic() < deadline:
+        deadline = time.monotonic() + wait_s
+        while len(acknowledged) < at_least and time.monotonic() < deadline:
             time.sleep(0.05)
-        time.sleep(random.uniform(0.0, 0.3))
+        time.sleep(random.uniform(0.0, jitter_s))
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=30)
         stop.set()
@@ -64,6 +75,23 @@ def test_sigkill_mid_upload_loses_nothing_acknowledged(tmp_path: Path) -> None:
     finally:
         if process.poll() is None:
             process.kill()
+    return acknowledged
+
+
+def test_sigkill_mid_upload_loses_nothing_acknowledged(tmp_path: Path) -> None:
+    index_dir = _base_index(tmp_path / "index")
+    log = tmp_path / "server.log"
+    numbers = _kill_during_writes(
+        index_dir,
+        log,
+        FAKE_MODEL,
+        lambda client, i: client.post("/v1/documents", json=_document(i)),
+        writes=500,
+        at_least=5,
+        wait_s=30,
+        jitter_s=0.3,
+    )
+    acknowledged = [f"doc{i}" for i in numbers]
     assert 5 <= len(acknowledged) < 500, log.read_text()
 
     with server.serving(index_dir, log, **FAKE_MODEL) as restarted, httpx.Client(base_url=restarted) as client:
@@ -139,40 +167,11 @@ def test_sigkill_during_batches_and_checkpoints(tmp_path: Path) -> None:
     index_dir = _base_index(tmp_path / "index")
     log = tmp_path / "server.log"
     env = {**FAKE_MODEL, "ZHSEARCH_MERGE_VECTORS": "40"}
-    port = server.free_port()
-    base = f"http://127.0.0.1:{port}"
-    process = server.start(index_dir, log, port, **env)
-    acknowledged: list[int] = []
-    stop = threading.Event()
 
-    def upload() -> None:
-        with httpx.Client(base_url=base, timeout=30) as client:
-            for b in range(200):
-                if stop.is_set():
-                    return
-                files = [("file", (f"batch{b}.jsonl", _batch(b), "application/jsonl"))]
-                try:
-                    response = client.post("/v1/documents", files=files)
-                except httpx.TransportError:
-                    return
-                if response.status_code == 201:
-                    acknowledged.append(b)
+    def batch(client: httpx.Client, b: int) -> httpx.Response:
+        return client.post("/v1/documents", files=[("file", (f"batch{b}.jsonl", _batch(b), "application/jsonl"))])
 
-    try:
-        server.wait_healthy(base, log)
-        writer = threading.Thread(target=upload)
-        writer.start()
-        deadline = time.monotonic() + 60
-        while len(acknowledged) < 4 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        time.sleep(random.uniform(0.0, 0.5))
-        process.send_signal(signal.SIGKILL)
-        process.wait(timeout=30)
-        stop.set()
-        writer.join(timeout=30)
-    finally:
-        if process.poll() is None:
-            process.kill()
+    acknowledged = _kill_during_writes(index_dir, log, env, batch, writes=200, at_least=4, wait_s=60, jitter_s=0.5)
     assert len(acknowledged) >= 4, log.read_text()[-3000:]
 
     with server.serving(index_dir, log, **env) as restarted, httpx.Client(base_url=restarted) as client:

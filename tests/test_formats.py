@@ -108,13 +108,6 @@ def test_a_bad_file_in_a_folder_is_reported_and_skipped(mixed_folder: Path) -> N
 runner = CliRunner()
 
 
-@pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("ZHSEARCH_MODEL", "hashing")
-    monkeypatch.setenv("ZHSEARCH_INDEX_DIR", str(tmp_path / "idx"))
-    return tmp_path / "idx"
-
-
 def test_build_goes_on_past_bad_files_and_sums_up(env: Path, mixed_folder: Path) -> None:
     built = runner.invoke(app, ["build", "--docs", str(mixed_folder), "--json"])
     assert built.exit_code == 0, built.output

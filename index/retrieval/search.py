@@ -25,6 +25,7 @@ from ..models import Embedder
 from ..models.batching import QueryBatcher
 from ..storage import folder, store
 from ..storage.dense import DenseIndex
+from ..storage.ids import id_array
 from ..storage.lexical import LexicalIndex
 from ..storage.manifest import Manifest
 from ..storage.overlay import Overlay
@@ -200,11 +201,6 @@ class Snapshot:
         return {pid for doc_id in docs if (info := self.documents.get(doc_id)) for pid in info.passage_ids}
 
 
-def _array_of(ids: AbstractSet[int]) -> np.ndarray:
-    found = getattr(ids, "array", None)
-    return found if isinstance(found, np.ndarray) else np.fromiter(ids, np.int64, len(ids))
-
-
 def serve_queries_single_threaded() -> None:
     """Process-wide: FAISS searches without an OpenMP team, for a process that serves queries.
 
@@ -318,7 +314,7 @@ class Searcher:
 
     @staticmethod
     def _lexical(snap: Snapshot, norm: str, k: int, allowed: AbstractSet[int] | None) -> dict[int, float]:
-        ids, scores = snap.lexical.search(norm, k, None if allowed is None else _array_of(allowed))
+        ids, scores = snap.lexical.search(norm, k, None if allowed is None else id_array(allowed))
         return {int(i): float(s) for i, s in zip(ids, scores, strict=True)}
 
     def rank(

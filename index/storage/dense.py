@@ -23,6 +23,7 @@ import numpy as np
 from ..models import DOCUMENT_BATCH, Embedder
 from ..text.chunk import sentences
 from ..text.normalize import normalize
+from .ids import id_array
 from .layered import LayeredIndex
 from .store import StoredPassage
 from .vectors import VectorIndex
@@ -62,6 +63,18 @@ class Vectors:
     passages: np.ndarray
     sentence_ids: list[int]
     sentences: np.ndarray
+
+    def sentence_counts(self) -> dict[int, int]:
+        """Each passage's number of sentence vectors (0 for a short passage)."""
+        return {pid: 0 for pid in self.passage_ids} | _owners(np.asarray(self.sentence_ids, np.int64))
+
+
+def _owners(sentence_ids: np.ndarray) -> dict[int, int]:
+    """How many of ``sentence_ids`` each passage owns, for the passages that own any."""
+    if not len(sentence_ids):
+        return {}
+    owners, counts = np.unique(sentence_ids // SENTENCE_STRIDE, return_counts=True)
+    return dict(zip(owners.tolist(), counts.tolist(), strict=True))
 
 
 def embed(
@@ -210,11 +223,7 @@ class DenseIndex:
 
     def sentence_counts(self) -> dict[int, int]:
         """How many sentence vectors each passage has, for the passages that have any."""
-        ids = self._sentences.ids()
-        if not len(ids):
-            return {}
-        owners, counts = np.unique(ids // SENTENCE_STRIDE, return_counts=True)
-        return dict(zip(owners.tolist(), counts.tolist(), strict=True))
+        return _owners(self._sentences.ids())
 
     def add(self, vectors: Vectors) -> None:
         self._passages.add(vectors.passage_ids, vectors.passages)
@@ -228,12 +237,8 @@ class DenseIndex:
 
     def remove(self, passage_ids: Sequence[int]) -> None:
         self._passages.remove(passage_ids)
-        if isinstance(self._sentences, LayeredIndex):
-            pids = np.unique(np.asarray(passage_ids, np.int64))
-            self._sentences.remove_ranges(pids * SENTENCE_STRIDE, (pids + 1) * SENTENCE_STRIDE)
-            return
-        for pid in passage_ids:
-            self._sentences.remove_range(pid * SENTENCE_STRIDE, (pid + 1) * SENTENCE_STRIDE)
+        pids = np.unique(np.asarray(passage_ids, np.int64))
+        self._sentences.remove_ranges(pids * SENTENCE_STRIDE, (pids + 1) * SENTENCE_STRIDE)
 
     def passage_vectors(self, ids: Sequence[int]) -> np.ndarray:
         return self._passages.vectors(ids)
@@ -261,8 +266,7 @@ class DenseIndex:
         scores: dict[int, float] = {}
         if allowed is not None and not allowed:
             return scores
-        given = getattr(allowed, "array", None)  # a filter's ids as an array already (``search.Admitted``)
-        admitted = None if allowed is None else given if given is not None else np.fromiter(allowed, np.int64)
+        admitted = None if allowed is None else id_array(allowed)
         found, ids = self._passages.search(q, depth, admitted)
         for s, i in zip(found[0], ids[0], strict=True):
             if i >= 0:

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .ids import find_sorted
 from .vectors import VectorIndex
 
 #: New vectors (passages and sentences counted apart) a layered index holds before it asks for a merge.
@@ -52,12 +53,9 @@ class _Segment:
         """For each of ``ids``, its live row here, or -1."""
         if not len(self.ids) or not len(ids):
             return np.full(len(ids), -1, np.int64)
-        sorted_ids = self.ids[self.order]
-        at = np.searchsorted(sorted_ids, ids)
-        clipped = np.minimum(at, len(sorted_ids) - 1)
-        rows = self.order[clipped]
-        hit = (at < len(sorted_ids)) & (sorted_ids[clipped] == ids) & self.alive[rows]
-        return np.where(hit, rows, -1)
+        at, held = find_sorted(self.ids[self.order], ids)
+        rows = self.order[at]
+        return np.where(held & self.alive[rows], rows, -1)
 
     def without(self, doomed: np.ndarray) -> _Segment | None:
         """This segment with the rows in ``doomed`` (a boolean mask) dead; None when nothing changed."""
@@ -171,11 +169,7 @@ class LayeredIndex:
         array = np.unique(np.asarray(ids, dtype=np.int64))
         if not len(array):
             return 0
-        at = np.searchsorted(self._base_ids, array)
-        clipped = np.minimum(at, max(len(self._base_ids) - 1, 0))
-        in_base = (
-            array[(at < len(self._base_ids)) & (self._base_ids[clipped] == array)] if len(self._base_ids) else array[:0]
-        )
+        in_base = array[find_sorted(self._base_ids, array)[1]]
         return self._forget([np.isin(s.ids, array) for s in self._segments], in_base)
 
     def remove_ranges(self, starts: np.ndarray, stops: np.ndarray) -> int:

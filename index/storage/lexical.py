@@ -26,6 +26,7 @@ import numpy as np
 
 from ..errors import IndexUnavailableError
 from ..text.normalize import normalize
+from .ids import find_sorted
 from .lexical_delta import Delta
 from .store import StoredPassage
 
@@ -149,6 +150,7 @@ class LexicalIndex:
         removed: np.ndarray | None = None,
         delta: Delta | None = None,
         removed_count: int | None = None,
+        sorted_base: bool | None = None,
     ) -> None:
         self._text = text
         self._headings = headings
@@ -158,7 +160,7 @@ class LexicalIndex:
         self._delta = delta or Delta()
         # Built on first use, not per write: each is a pass over the whole base.
         self._ids: np.ndarray | None = None if (self._delta.count or self._removed_count) else ids
-        self._sorted_base = bool(len(ids) < 2 or (np.diff(ids) > 0).all()) if removed is None else None
+        self._sorted_base = sorted_base  # whether the base ids ascend (builds write them so): found on first need
 
     @classmethod
     def build(cls, passages: Sequence[StoredPassage]) -> LexicalIndex:
@@ -186,10 +188,8 @@ class LexicalIndex:
             self._sorted_base = bool(len(base) < 2 or (np.diff(base) > 0).all())
         if not self._sorted_base:
             return np.flatnonzero(np.isin(self._base_ids, gone))
-        at = np.searchsorted(self._base_ids, gone)
-        inside = at < len(self._base_ids)
-        at = at[inside]
-        found: np.ndarray = at[self._base_ids[at] == gone[inside]]
+        at, held = find_sorted(self._base_ids, gone)
+        found: np.ndarray = at[held]
         return found
 
     @property
@@ -224,9 +224,7 @@ class LexicalIndex:
             or count > REMOVED_FRACTION * max(base, DELTA_LIMIT)
         ):
             return LexicalIndex.build(everything()), True
-        updated = LexicalIndex(self._text, self._headings, self._base_ids, mask, delta, count)
-        updated._sorted_base = self._sorted_base
-        return updated, False
+        return LexicalIndex(self._text, self._headings, self._base_ids, mask, delta, count, self._sorted_base), False
 
     def save(self, folder: Path) -> None:
         """The base files (the delta is not saved: SQLite holds it, and ``load`` rebuilds it)."""

@@ -25,6 +25,7 @@ import faiss
 import numpy as np
 
 from ..errors import IndexUnavailableError
+from .ids import find_sorted
 
 FLAT_LIMIT = 20_000
 DEFAULT_EF_SEARCH = 256
@@ -137,6 +138,10 @@ class VectorIndex:
         id_map = self._id_map()
         return self._bury((id_map >= start) & (id_map < stop))
 
+    def remove_ranges(self, starts: np.ndarray, stops: np.ndarray) -> int:
+        """Remove every id in any ``[starts[i], stops[i])`` (as ``LayeredIndex.remove_ranges``)."""
+        return sum(self.remove_range(int(a), int(b)) for a, b in zip(starts, stops, strict=True))
+
     def _bury(self, doomed: np.ndarray) -> int:
         """Tombstone the entries marked in ``doomed``; compact when too many are dead."""
         count = int(np.count_nonzero(doomed))
@@ -216,10 +221,7 @@ class VectorIndex:
             held = self._sorted = np.sort(np.asarray(self.ids(), dtype=np.int64))
         if len(wanted) > 1 and not (np.diff(wanted) > 0).all():
             wanted = np.unique(wanted)  # a filter's ids come sorted and unique already
-        if not len(held):
-            return wanted[:0]
-        at = np.minimum(np.searchsorted(held, wanted), len(held) - 1)
-        found: np.ndarray = wanted[held[at] == wanted]
+        found: np.ndarray = wanted[find_sorted(held, wanted)[1]]
         return found
 
     def _exact_among(self, x: np.ndarray, k: int, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -58,7 +58,15 @@ def new_document_id() -> str:
 class LiveIndex(Searcher):
     """A ``Searcher`` that also adds, replaces and deletes documents, durably."""
 
-    def __init__(self, path: Path, manifest: Manifest, snapshot: Snapshot, embedder: Embedder, held: IO[str]) -> None:
+    def __init__(
+        self,
+        path: Path,
+        manifest: Manifest,
+        snapshot: Snapshot,
+        embedder: Embedder,
+        held: IO[str],
+        merge_vectors: int | None = None,
+    ) -> None:
         super().__init__(path, manifest, snapshot, embedder)
         self._held = held
         self._write_lock = threading.Lock()
@@ -72,7 +80,7 @@ class LiveIndex(Searcher):
         self.repaired = 0
         #: Vector checkpoints written since the index was opened, and the threshold that makes one.
         self.checkpoints = 0
-        self.merge_vectors: int | None = None
+        self.merge_vectors = merge_vectors
 
     @classmethod
     def open(cls, index_dir: Path, embedder: Embedder, *, merge_vectors: int | None = None) -> LiveIndex:
@@ -85,8 +93,7 @@ class LiveIndex(Searcher):
             manifest.check_usable(embedder)
             vectors = dense.DenseIndex.load(path, mmap=True)
             empty = Snapshot(vectors, LexicalIndex.build([]), PassageRows(Overlay(), None), Overlay())
-            live = cls(path, manifest, empty, embedder, held)
-            live.merge_vectors = merge_vectors
+            live = cls(path, manifest, empty, embedder, held, merge_vectors)
         except BaseException:
             held.close()
             raise
@@ -132,7 +139,7 @@ class LiveIndex(Searcher):
 
     def _checkpoint(self, vectors: dense.DenseIndex) -> dense.DenseIndex:
         """Fold the writes into new vector files; then the BLOBs they hold are no longer needed."""
-        vectors.merged().save(self.path)
+        vectors.save(self.path)  # folds the writes in
         with self._conn:
             store.drop_vectors_below(self._conn, self._next_id)
         self.checkpoints += 1
@@ -265,7 +272,7 @@ class LiveIndex(Searcher):
         vectors.remove(removed)
         if embedded is not None:
             vectors.add(embedded)
-        rows = snap.passages.updated(removed, {p.id: dense.sentence_count(p.text) for p in passages})
+        rows = snap.passages.updated(removed, embedded.sentence_counts() if embedded is not None else {})
         documents, holders = snap.with_documents(changed)
         lexical, rebuilt = snap.lexical.updated(removed, passages, lambda: list(rows.values()))
         if rebuilt:
