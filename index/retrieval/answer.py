@@ -219,22 +219,9 @@ def ask(
     """
     began = time.perf_counter()
     result, snap, vector = searcher.searched(question, k, mode, filters)
-    documents = {}
-    for hit in result.hits[:TOP_PASSAGES]:
-        info = snap.documents.get(hit.doc_id)
-        if info is not None and hit.doc_id not in documents:
-            rows = snap.passages.rows(info.passage_ids)
-            documents[hit.doc_id] = "\n".join(rows[pid].norm_text for pid in info.passage_ids if pid in rows)
+    documents, stored = searcher.evidence(result.hits[:TOP_PASSAGES], snap)
     if vector is None and result.hits:
         vector = searcher.encode_query(question)
-
-    def stored(hit: Hit) -> np.ndarray:
-        # A passage too short for sentence vectors lends its own vector to its sentences.
-        found = snap.vectors.sentence_vectors(hit.passage_id, hit.text)
-        if len(found):
-            return found
-        count = len(sentences(hit.text, 0, len(hit.text), 250))
-        return np.repeat(snap.vectors.passage_vectors([hit.passage_id]), count, axis=0)
 
     answer = extract_answer(
         question,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlite3
 import time
 import weakref
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,13 +30,12 @@ from ..storage.lexical import LexicalIndex
 from ..storage.manifest import Manifest
 from ..storage.overlay import Overlay
 from ..storage.rows import PassageRows, StoreReader
+from ..storage.store import StoredPassage
+from ..text.chunk import sentences
 from ..text.formats import pages_of
 from ..text.normalize import normalize
-from .fusion import fuse
+from .merge import ShardCandidates, depth_for, merge
 from .query import MAX_K, Mode, QueryLimits, validate_query
-
-# Each retriever proposes this many candidates (at least) for fusion.
-CANDIDATES = 50
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -201,6 +200,52 @@ class Snapshot:
         return {pid for doc_id in docs if (info := self.documents.get(doc_id)) for pid in info.passage_ids}
 
 
+def assemble(
+    ranked: Sequence[tuple[int, float]],
+    rows: Mapping[int, StoredPassage],
+    metadata: Callable[[str], Mapping[str, Any] | None],
+    k: int,
+) -> list[Hit]:
+    """The ``k`` hits of a ranking: rows gone since are skipped, and so is a passage that overlaps
+    one of its document's already shown (``metadata`` gives a document's, for page numbers)."""
+    hits: list[Hit] = []
+    shown: dict[str, list[tuple[int, int]]] = {}
+    for pid, score in ranked:
+        row = rows.get(pid)
+        if len(hits) == k:
+            break
+        if row is None:
+            continue
+        spans = shown.setdefault(row.doc_id, [])
+        if any(row.start < end and start < row.end for start, end in spans):
+            continue  # an overlapping chunk of a passage already shown
+        spans.append((row.start, row.end))
+        meta = metadata(row.doc_id)
+        hits.append(
+            Hit(
+                rank=len(hits) + 1,
+                score=round(score, 6),
+                passage_id=pid,
+                doc_id=row.doc_id,
+                title=row.title,
+                section=row.section,
+                text=row.text,
+                start=row.start,
+                end=row.end,
+                pages=pages_of(meta, row.start, row.end) if meta is not None else None,
+            )
+        )
+    return hits
+
+
+def sentence_vectors(vectors: DenseIndex, passage_id: int, text: str) -> np.ndarray:
+    """A passage's sentence vectors; a passage too short for them lends its own vector to its sentences."""
+    found = vectors.sentence_vectors(passage_id, text)
+    if len(found):
+        return found
+    return np.repeat(vectors.passage_vectors([passage_id]), len(sentences(text, 0, len(text), 250)), axis=0)
+
+
 def serve_queries_single_threaded() -> None:
     """Process-wide: FAISS searches without an OpenMP team, for a process that serves queries.
 
@@ -307,15 +352,24 @@ class Searcher:
         return snap.admitted(filters)
 
     @staticmethod
-    def _dense(
-        snap: Snapshot, vector: np.ndarray, k: int, allowed: AbstractSet[int] | None, also: list[int] | None = None
-    ) -> dict[int, float]:
-        return snap.vectors.search(vector[0], k, snap.passages.sentence_count, allowed, also=also or [])
-
-    @staticmethod
-    def _lexical(snap: Snapshot, norm: str, k: int, allowed: AbstractSet[int] | None) -> dict[int, float]:
+    def _lexical(snap: Snapshot, norm: str, k: int, allowed: AbstractSet[int] | None) -> list[tuple[int, float]]:
         ids, scores = snap.lexical.search(norm, k, None if allowed is None else id_array(allowed))
-        return {int(i): float(s) for i, s in zip(ids, scores, strict=True)}
+        return [(int(i), float(s)) for i, s in zip(ids, scores, strict=True)]
+
+    def candidates(
+        self, norm: str, vector: np.ndarray | None, k: int, mode: Mode, filters: Filters | None, snap: Snapshot
+    ) -> ShardCandidates:
+        """This index's candidates for ``merge`` (``norm``: the normalized query; ``vector``: its
+        encoding, unless lexical-only). A shard of a cluster answers its router with these."""
+        allowed = self._allowed(snap, filters)
+        depth = depth_for(k) if mode == "hybrid" else k
+        lexical = self._lexical(snap, norm, depth, allowed) if mode != "dense" else []
+        if mode == "lexical" or vector is None:
+            return ShardCandidates(lexical, None)
+        # Lexical-only candidates get exact dense scores too, so fusion compares like with like.
+        also = [pid for pid, _ in lexical]
+        dense = snap.vectors.candidates(vector[0], depth, snap.passages.sentence_count, allowed, also=also)
+        return ShardCandidates(lexical, dense)
 
     def rank(
         self, query: str, k: int, mode: Mode = "hybrid", filters: Filters | None = None, snap: Snapshot | None = None
@@ -327,20 +381,37 @@ class Searcher:
         self, query: str, k: int, mode: Mode, filters: Filters | None, snap: Snapshot
     ) -> tuple[list[tuple[int, float]], np.ndarray | None]:
         """The ranking, and the query vector when the mode computed one."""
-        allowed = self._allowed(snap, filters)
         norm = normalize(query)
         if mode == "lexical":
-            return sorted(self._lexical(snap, norm, k, allowed).items(), key=lambda item: -item[1]), None
+            return merge([self.candidates(norm, None, k, mode, filters, snap)], k, mode), None
         encoding = self._encoding(norm)
-        if mode == "dense":
+        if mode == "hybrid":  # BM25 runs while the query is being encoded
+            lexical = self.candidates(norm, None, k, mode, filters, snap).lexical
             vector = encoding()
-            return sorted(self._dense(snap, vector, k, allowed).items(), key=lambda item: -item[1])[:k], vector
-        depth = max(CANDIDATES, 5 * k)
-        lexical = self._lexical(snap, norm, depth, allowed)  # while the query is being encoded
-        # Lexical-only candidates get exact dense scores too, so fusion compares like with like.
+            allowed = self._allowed(snap, filters)
+            also = [pid for pid, _ in lexical]
+            dense = snap.vectors.candidates(vector[0], depth_for(k), snap.passages.sentence_count, allowed, also=also)
+            return merge([ShardCandidates(lexical, dense)], k, mode), vector
         vector = encoding()
-        dense = self._dense(snap, vector, depth, allowed, also=list(lexical))
-        return fuse(dense, lexical)[:k], vector
+        return merge([self.candidates(norm, vector, k, mode, filters, snap)], k, mode), vector
+
+    def evidence(
+        self, hits: Sequence[Hit], snap: Snapshot | None = None
+    ) -> tuple[dict[str, str], Callable[[Hit], np.ndarray]]:
+        """What an answer is drawn from, for ``hits``: their documents' normalized text, by id, and a
+        hit's sentence vectors (one row per sentence of ``chunk.sentences``)."""
+        snap = snap or self.snapshot
+        documents: dict[str, str] = {}
+        for hit in hits:
+            info = snap.documents.get(hit.doc_id)
+            if info is not None and hit.doc_id not in documents:
+                rows = snap.passages.rows(info.passage_ids)
+                documents[hit.doc_id] = "\n".join(rows[pid].norm_text for pid in info.passage_ids if pid in rows)
+
+        def stored(hit: Hit) -> np.ndarray:
+            return sentence_vectors(snap.vectors, hit.passage_id, hit.text)
+
+        return documents, stored
 
     def encode_query(self, query: str) -> np.ndarray:
         """The query's vector (1 x dim), through the micro-batcher when there is one."""
@@ -356,34 +427,8 @@ class Searcher:
         began = time.perf_counter()
         query = validate_query(query, k, mode, self.limits)
         snap = self.snapshot  # one snapshot for the whole request
-        hits: list[Hit] = []
-        shown: dict[str, list[tuple[int, int]]] = {}
         ranked, vector = self._rank(query, min(MAX_K, 2 * k + 5), mode, filters, snap)
         rows = snap.passages.rows(pid for pid, _ in ranked)  # one read for every row this response may show
-        for pid, score in ranked:
-            row = rows.get(pid)
-            if len(hits) == k:
-                break
-            if row is None:
-                continue
-            spans = shown.setdefault(row.doc_id, [])
-            if any(row.start < end and start < row.end for start, end in spans):
-                continue  # an overlapping chunk of a passage already shown
-            spans.append((row.start, row.end))
-            info = snap.documents.get(row.doc_id)
-            hits.append(
-                Hit(
-                    rank=len(hits) + 1,
-                    score=round(score, 6),
-                    passage_id=pid,
-                    doc_id=row.doc_id,
-                    title=row.title,
-                    section=row.section,
-                    text=row.text,
-                    start=row.start,
-                    end=row.end,
-                    pages=pages_of(info.metadata, row.start, row.end) if info else None,
-                )
-            )
+        hits = assemble(ranked, rows, lambda doc_id: info.metadata if (info := snap.documents.get(doc_id)) else None, k)
         took = round((time.perf_counter() - began) * 1000, 2)
         return SearchResult(query=query, hits=hits, took_ms=took, mode=mode), snap, vector

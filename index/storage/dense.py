@@ -112,6 +112,16 @@ def embed(
     return Vectors([p.id for p in passages], vectors[: len(texts)], sentence_ids, vectors[len(texts) :])
 
 
+@dataclass(frozen=True)
+class DenseCandidates:
+    """What a dense search found: the best passages by their own vector, the best sentences (owner,
+    score, whether the filter admits it), and the dense score of every candidate (passage or sentence)."""
+
+    passages: list[tuple[int, float]]
+    sentences: list[tuple[int, float, bool]]
+    scores: dict[int, float]
+
+
 def blob_rows(vectors: Vectors) -> list[tuple[int, bytes, bytes]]:
     """(passage id, passage vector, its sentence vectors in order) as float32 bytes, one row per passage."""
     rows_of: dict[int, list[int]] = {}
@@ -262,20 +272,36 @@ class DenseIndex:
         ``sentence_counts`` gives a passage's number of sentences, to score candidates
         that only the other retriever proposed.
         """
+        return self.candidates(vector, depth, sentence_counts, allowed, also=also).scores
+
+    def candidates(
+        self,
+        vector: np.ndarray,
+        depth: int,
+        sentence_counts: Callable[[int], int],
+        allowed: AbstractSet[int] | None = None,
+        *,
+        also: Sequence[int] = (),
+    ) -> DenseCandidates:
+        """``search``, with the two rankings it was made from (what a cluster's router merges across shards)."""
         q = vector.reshape(1, -1)
         scores: dict[int, float] = {}
         if allowed is not None and not allowed:
-            return scores
+            return DenseCandidates([], [], scores)
         admitted = None if allowed is None else id_array(allowed)
         found, ids = self._passages.search(q, depth, admitted)
-        for s, i in zip(found[0], ids[0], strict=True):
-            if i >= 0:
-                scores[int(i)] = float(s)
+        passages = [(int(i), float(s)) for s, i in zip(found[0], ids[0], strict=True) if i >= 0]
+        scores.update(passages)
         found, ids = self._sentences.search(q, depth * 4)
+        sentence_hits: list[tuple[int, float, bool]] = []
         best: dict[int, float] = {}
         for s, i in zip(found[0], ids[0], strict=True):
+            if i < 0:
+                continue
             pid = int(i) // SENTENCE_STRIDE
-            if i >= 0 and (allowed is None or pid in allowed) and s > best.get(pid, -2.0):
+            admits = allowed is None or pid in allowed
+            sentence_hits.append((pid, float(s), admits))
+            if admits and s > best.get(pid, -2.0):
                 best[pid] = float(s)
         wanted = set(scores) | set(best) | set(also)
         missing_passage = [pid for pid in wanted if pid not in scores]
@@ -292,4 +318,4 @@ class DenseIndex:
             if ids_:
                 for pid, s in zip(owners, (self._sentences.vectors(ids_) @ q[0]).tolist(), strict=True):
                     best[pid] = max(best.get(pid, -2.0), s)
-        return {pid: max(scores[pid], best.get(pid, -2.0)) for pid in wanted}
+        return DenseCandidates(passages, sentence_hits, {pid: max(scores[pid], best.get(pid, -2.0)) for pid in wanted})

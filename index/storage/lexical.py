@@ -28,6 +28,7 @@ from ..errors import IndexUnavailableError
 from ..text.normalize import normalize
 from .ids import find_sorted
 from .lexical_delta import Delta
+from .lexical_stats import STATS_FILE, CorpusStats, FieldStats, weighted_bm25
 from .store import StoredPassage
 
 TOKENIZER = "cjk-uni+bigram-v1;heading-field-0.3"
@@ -67,13 +68,16 @@ def _tokens(text: str) -> list[str]:
     return tokenize(text) or [_EMPTY]
 
 
-def _bm25(texts: Sequence[str]) -> tuple[bm25s.BM25, float]:
-    """The bm25s index of ``texts`` and their mean length in tokens."""
-    model = bm25s.BM25()
+def _bm25(texts: Sequence[str], stats: FieldStats | None = None) -> _Field:
+    """The field of ``texts``: a bm25s index scored with their own statistics, or with ``stats``."""
     corpus = [_tokens(text) for text in texts]
+    if stats is not None:
+        model = weighted_bm25(corpus, stats) if corpus else bm25s.BM25()
+        return _Field(model, stats.mean_length, stats)
+    model = bm25s.BM25()
     if corpus:
         model.index(corpus, show_progress=False)
-    return model, (sum(len(c) for c in corpus) / len(corpus) if corpus else 0.0)
+    return _Field(model, sum(len(c) for c in corpus) / len(corpus) if corpus else 0.0)
 
 
 def _heading(p: StoredPassage, cache: dict[tuple[str, tuple[str, ...]], str]) -> str:
@@ -84,23 +88,30 @@ def _heading(p: StoredPassage, cache: dict[tuple[str, tuple[str, ...]], str]) ->
 
 
 class _Field:
-    """One BM25 field: the base's bm25s index plus the statistics the delta needs from it."""
+    """One BM25 field: the base's bm25s index plus the statistics the delta needs from it.
 
-    def __init__(self, model: bm25s.BM25, mean_length: float) -> None:
+    With ``stats`` (a shard of a cluster) those are the cluster's, which the base was scored with.
+    """
+
+    def __init__(self, model: bm25s.BM25, mean_length: float, stats: FieldStats | None = None) -> None:
         self.model = model
         self.mean_length = mean_length
+        self.stats = stats
         scores = getattr(model, "scores", None) or {}  # absent until a model is indexed
-        self.docs = int(scores.get("num_docs", 0))
+        self._indexed = int(scores.get("num_docs", 0))
+        self.docs = stats.docs if stats is not None else self._indexed
         self._indptr = scores.get("indptr")
         self._vocab: dict[str, int] = getattr(model, "vocab_dict", None) or {}
 
     def frequency(self, token: str) -> int:
-        """How many base documents contain ``token``."""
+        """How many base documents contain ``token`` (of the cluster's, with ``stats``)."""
+        if self.stats is not None and token in self.stats.frequencies:
+            return self.stats.frequencies[token]
         found = self._vocab.get(token)
         return 0 if found is None or self._indptr is None else int(self._indptr[found + 1] - self._indptr[found])
 
     def scores(self, tokens: list[str]) -> np.ndarray:
-        if not self.docs:
+        if not self._indexed:
             return np.zeros(0, np.float32)
         return np.asarray(self.model.get_scores(tokens), dtype=np.float32)
 
@@ -163,13 +174,30 @@ class LexicalIndex:
         self._sorted_base = sorted_base  # whether the base ids ascend (builds write them so): found on first need
 
     @classmethod
-    def build(cls, passages: Sequence[StoredPassage]) -> LexicalIndex:
+    def build(cls, passages: Sequence[StoredPassage], stats: CorpusStats | None = None) -> LexicalIndex:
+        """The index of ``passages``, scored with their own statistics or, for a shard, the cluster's ``stats``."""
         cache: dict[tuple[str, tuple[str, ...]], str] = {}
         headings = [_heading(p, cache) for p in passages]
         return cls(
-            _Field(*_bm25([p.norm_text for p in passages])),
-            _Field(*_bm25(headings)),
+            _bm25([p.norm_text for p in passages], stats.text if stats else None),
+            _bm25(headings, stats.headings if stats else None),
             np.asarray([p.id for p in passages], np.int64),
+        )
+
+    @property
+    def stats(self) -> CorpusStats | None:
+        """The cluster statistics this index is scored with (None: its own, a single-node index)."""
+        text, headings = self._text.stats, self._headings.stats
+        return CorpusStats(text, headings) if text is not None and headings is not None else None
+
+    @staticmethod
+    def field_stats(passages: Iterable[StoredPassage]) -> CorpusStats:
+        """The statistics of ``passages``, to add up over the shards of a cluster."""
+        cache: dict[tuple[str, tuple[str, ...]], str] = {}
+        listed = list(passages)
+        return CorpusStats(
+            FieldStats.of(_tokens(p.norm_text) for p in listed),
+            FieldStats.of(_tokens(_heading(p, cache)) for p in listed),
         )
 
     def __len__(self) -> int:
@@ -223,7 +251,7 @@ class LexicalIndex:
             or delta.count > max(DELTA_LIMIT, DELTA_FRACTION * base)
             or count > REMOVED_FRACTION * max(base, DELTA_LIMIT)
         ):
-            return LexicalIndex.build(everything()), True
+            return LexicalIndex.build(everything(), self.stats), True
         return LexicalIndex(self._text, self._headings, self._base_ids, mask, delta, count, self._sorted_base), False
 
     def save(self, folder: Path) -> None:
@@ -235,6 +263,8 @@ class LexicalIndex:
         np.save(folder / "ids.npy", self._base_ids)
         meta = {"tokenizer": TOKENIZER, "mean_lengths": [self._text.mean_length, self._headings.mean_length]}
         (folder / "tokenizer.json").write_text(json.dumps(meta), encoding="utf-8")
+        if self.stats is not None:
+            self.stats.save(folder / STATS_FILE)
         (folder / DELTA_FILE).unlink(missing_ok=True)  # written by versions before the delta came from SQLite
 
     @classmethod
@@ -257,13 +287,19 @@ class LexicalIndex:
             base_ids = np.load(folder / "ids.npy")
             meta = json.loads((folder / "tokenizer.json").read_text(encoding="utf-8"))
             lengths = meta.get("mean_lengths") or _mean_lengths(list(fetch(base_ids.tolist()).values()))
+            stats = CorpusStats.load(folder / STATS_FILE)
+            given = (stats.text, stats.headings) if stats else (None, None)
             if not len(base_ids):
-                text, headings = _Field(bm25s.BM25(), 0.0), _Field(bm25s.BM25(), 0.0)
+                text, headings = _Field(bm25s.BM25(), 0.0, given[0]), _Field(bm25s.BM25(), 0.0, given[1])
             else:
                 # mmap: the postings stay in the files; a query reads only its tokens' pages
-                text = _Field(bm25s.BM25.load(str(folder / "text"), show_progress=False, mmap=mmap), float(lengths[0]))
+                text = _Field(
+                    bm25s.BM25.load(str(folder / "text"), show_progress=False, mmap=mmap), float(lengths[0]), given[0]
+                )
                 headings = _Field(
-                    bm25s.BM25.load(str(folder / "headings"), show_progress=False, mmap=mmap), float(lengths[1])
+                    bm25s.BM25.load(str(folder / "headings"), show_progress=False, mmap=mmap),
+                    float(lengths[1]),
+                    given[1],
                 )
         except (OSError, ValueError, KeyError) as exc:
             raise IndexUnavailableError(f"cannot read lexical index {folder}: {exc}") from exc

@@ -1,0 +1,67 @@
+"""One ranking from the candidates of one index or of many shards.
+
+Every retriever's candidates are exact per passage: a BM25 score (shards score with
+the cluster's statistics, ``storage.lexical_stats``), a passage's own cosine, its
+best sentence's cosine. So a shard's best ``depth`` of each list holds every
+passage of the whole corpus's best ``depth`` that lives in that shard, and the
+router takes the best ``depth`` of the shards' lists together: the same candidate
+sets, with the same scores, as one index of every passage would have. A single
+index is the one-shard case (``Searcher``), so both run this code.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ..storage.dense import DenseCandidates
+from .fusion import fuse
+from .query import Mode
+
+
+@dataclass(frozen=True)
+class ShardCandidates:
+    """One shard's answer to a query: its best lexical matches and, unless lexical-only, its dense candidates."""
+
+    lexical: list[tuple[int, float]]
+    dense: DenseCandidates | None
+
+
+def _best(lists: Sequence[Sequence[tuple[int, float]]], depth: int) -> list[tuple[int, float]]:
+    """The ``depth`` best (id, score) of all ``lists``, best first; equal scores by id."""
+    return heapq.nsmallest(depth, (item for items in lists for item in items), key=lambda item: (-item[1], item[0]))
+
+
+# Each retriever proposes this many candidates (at least) for fusion.
+CANDIDATES = 50
+
+
+def depth_for(k: int) -> int:
+    """How many candidates each retriever proposes for fusion when ``k`` are wanted."""
+    return max(CANDIDATES, 5 * k)
+
+
+def merge(parts: Sequence[ShardCandidates], k: int, mode: Mode) -> list[tuple[int, float]]:
+    """Passage ids and scores, best first: what one index of every shard's passages would rank.
+
+    Each part was searched with ``depth_for(k)`` candidates in hybrid mode and ``k``
+    otherwise (``Searcher.candidates``).
+    """
+    if mode == "lexical":
+        return _best([p.lexical for p in parts], k)
+    depth = depth_for(k) if mode == "hybrid" else k
+    found = [p.dense for p in parts if p.dense is not None]
+    passages = _best([d.passages for d in found], depth)
+    sentences = heapq.nsmallest(
+        4 * depth, (hit for d in found for hit in d.sentences), key=lambda hit: (-hit[1], hit[0])
+    )
+    lexical = dict(_best([p.lexical for p in parts], depth)) if mode == "hybrid" else {}
+    wanted = {pid for pid, _ in passages} | {pid for pid, _, admitted in sentences if admitted} | set(lexical)
+    scores: dict[int, float] = {}
+    for d in found:
+        scores.update(d.scores)
+    dense = {pid: scores[pid] for pid in wanted if pid in scores}
+    if mode == "dense":
+        return sorted(dense.items(), key=lambda item: (-item[1], item[0]))[:k]
+    return fuse(dense, lexical)[:k]
