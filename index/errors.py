@@ -70,3 +70,14 @@ class IndexMismatchError(IndexUnavailableError):
 
 class IndexBusyError(IndexUnavailableError):
     code = "index_busy"
+
+
+class ShardsUnavailableError(IndexUnavailableError):
+    """Some shards of a cluster did not answer: a ranking of the others would be silently partial."""
+
+    code = "shards_unavailable"
+
+    def __init__(self, message: str, *, answered: int, total: int) -> None:
+        super().__init__(message)
+        self.answered = answered
+        self.total = total

@@ -26,6 +26,7 @@ from index.version import __version__
 from index.writing.live import LiveIndex
 
 from . import errors, schemas
+from .deps import ServedIndex
 from .mcp_server import create_mcp, http_endpoint
 from .middleware import Metrics, RequestContext
 from .routes import documents, ops, search, tools
@@ -50,7 +51,7 @@ def _load(settings: Settings) -> LiveIndex:
 WARM_UP_QUESTION = "黄浦区上半年的生产总值是多少"
 
 
-async def _warm(app: FastAPI, settings: Settings, loaded: LiveIndex) -> None:
+async def _warm(app: FastAPI, settings: Settings, loaded: ServedIndex) -> None:
     """A document encode, then one ask through the app itself, in process, before ``/readyz`` says ready.
 
     Every lazily built thing on the request path is built here, so the first client's
@@ -60,7 +61,8 @@ async def _warm(app: FastAPI, settings: Settings, loaded: LiveIndex) -> None:
     validation, thread pool and response. The ask is logged and counted like any other.
     """
     warm_up()
-    loaded.embedder.encode_documents(["预热"])
+    if isinstance(loaded, LiveIndex):  # a cluster's router embeds no documents: its shards do
+        loaded.embedder.encode_documents(["预热"])
     body = json.dumps({"question": WARM_UP_QUESTION, "k": 3}).encode()
     headers = [(b"content-type", b"application/json"), (b"x-request-id", b"warm-up")]
     key = settings.read_key or settings.api_key
@@ -101,7 +103,7 @@ async def _warm(app: FastAPI, settings: Settings, loaded: LiveIndex) -> None:
 
 
 def create_app(
-    settings: Settings | None = None, *, index: LiveIndex | Callable[[], LiveIndex] | None = None
+    settings: Settings | None = None, *, index: ServedIndex | Callable[[], ServedIndex] | None = None
 ) -> FastAPI:
     """The API app; the model and index load once, in ``lifespan``.
 
@@ -109,13 +111,13 @@ def create_app(
     function that opens one when the app starts (the app closes it when it stops).
     """
     settings = settings or get_settings()
-    owned = not isinstance(index, LiveIndex)
+    owned = index is None or callable(index)
     mcp_route, mcp_running = http_endpoint(create_mcp(lambda: app.state.index), settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         began = time.perf_counter()
-        if isinstance(index, LiveIndex):
+        if index is not None and not callable(index):
             loaded = index
         else:
             loaded = index() if index is not None else _load(settings)
@@ -124,7 +126,9 @@ def create_app(
         app.state.index = loaded
         await _warm(app, settings, loaded)
         app.state.metrics.build_seconds.set(loaded.manifest.build_seconds)
-        log.info("index loaded from %s (%d passages, %d repaired)", loaded.path, len(loaded.vectors), loaded.repaired)
+        log.info(
+            "index loaded from %s (%d passages, %d repaired)", loaded.path, loaded.health()["passages"], loaded.repaired
+        )
         log.info(
             "ready in %.1f s: model and index %.1f s, warm-up (a document encode, an ask) %.1f s",
             time.perf_counter() - began,

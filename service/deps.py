@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from index import Settings
+from index.cluster.router import ClusterIndex
 from index.writing.live import LiveIndex
 
 from .errors import ApiError
@@ -38,8 +39,12 @@ def _settings(request: Request) -> Settings:
     return found
 
 
-def _live(request: Request) -> LiveIndex:
-    found: LiveIndex = request.app.state.index
+#: What the routes serve: one index, or a cluster's router (the same methods).
+ServedIndex = LiveIndex | ClusterIndex
+
+
+def _live(request: Request) -> ServedIndex:
+    found: ServedIndex = request.app.state.index
     return found
 
 
@@ -53,6 +58,6 @@ def _checker(keys: Callable[[Settings], list[str | None]]) -> Callable[[Request]
 
 # Module level: with postponed annotations FastAPI resolves these names in module globals.
 AppSettings = Annotated[Settings, Depends(_settings)]
-Live = Annotated[LiveIndex, Depends(_live)]
+Live = Annotated[ServedIndex, Depends(_live)]
 require_read = Depends(_checker(read_keys))
 require_write = Depends(_checker(write_keys))

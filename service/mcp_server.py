@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Annotated, Any
@@ -126,8 +127,8 @@ def create_mcp(get_searcher: Callable[[], Searcher]) -> MCPServer:
         mime_type="application/json",
     )
     def documents() -> str:
-        docs = resource_searcher().snapshot.documents
-        listed = [presenter.summary(docs[key]).model_dump() for key in sorted(docs)]
+        _, docs = resource_searcher().documents(0, sys.maxsize)
+        listed = [presenter.summary(info).model_dump() for info in docs]
         return json.dumps({"total": len(listed), "documents": listed}, ensure_ascii=False)
 
     # Ids are looked up in SQLite, never used as paths: only NUL bytes are refused.

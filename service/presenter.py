@@ -9,7 +9,8 @@ from fastapi import Response
 from pydantic import BaseModel
 
 from index.retrieval.answer import AskResult
-from index.retrieval.search import DocumentInfo, Filters, Hit, SearchResult
+from index.retrieval.search import Hit, SearchResult
+from index.retrieval.snapshot import DocumentInfo, Filters
 from index.storage.store import StoredPassage
 from index.text.formats import pages_of
 from index.text.highlight import highlights
@@ -32,7 +33,11 @@ def hits(query: str, found: list[Hit]) -> list[schemas.SearchHit]:
 
 def search_response(result: SearchResult) -> schemas.SearchResponse:
     return schemas.SearchResponse(
-        query=result.query, mode=result.mode, results=hits(result.query, result.hits), took_ms=result.took_ms
+        query=result.query,
+        mode=result.mode,
+        results=hits(result.query, result.hits),
+        took_ms=result.took_ms,
+        shards=schemas.ShardsAnswered(**result.shards) if result.shards else None,
     )
 
 
@@ -43,6 +48,7 @@ def ask_response(result: AskResult) -> schemas.AskResponse:
         answer=schemas.AnswerModel(**result.answer.__dict__) if result.answer else None,
         passages=hits(result.question, result.hits),
         took_ms=result.took_ms,
+        shards=schemas.ShardsAnswered(**result.shards) if result.shards else None,
     )
 
 

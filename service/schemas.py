@@ -56,11 +56,19 @@ class SearchHit(BaseModel):
     )
 
 
+class ShardsAnswered(BaseModel):
+    answered: int
+    total: int
+
+
 class SearchResponse(BaseModel):
     query: str
     mode: str = Field(description="The retrieval mode that ran.")
     results: list[SearchHit]
     took_ms: float
+    shards: ShardsAnswered | None = Field(
+        None, description="Served by a cluster: how many shards answered.", exclude_if=lambda value: value is None
+    )
 
 
 class AnswerModel(BaseModel):
@@ -79,6 +87,9 @@ class AskResponse(BaseModel):
     answer: AnswerModel | None = Field(description="null when nothing in the index answers confidently.")
     passages: list[SearchHit]
     took_ms: float
+    shards: ShardsAnswered | None = Field(
+        None, description="Served by a cluster: how many shards answered.", exclude_if=lambda value: value is None
+    )
 
 
 class DocumentIn(BaseModel):

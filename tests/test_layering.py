@@ -1,7 +1,7 @@
 """The tree is the architecture: imports point down the layers, no cycles, small modules.
 
 Layers of ``index`` from the bottom: text, models, storage, retrieval, writing,
-evaluation (the top-level errors, settings, tracing and version sit beside them);
+cluster, evaluation (the top-level errors, settings, tracing and version sit beside them);
 ``service`` sits on top. Imports inside functions count too.
 """
 
@@ -11,7 +11,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-LAYERS = ["text", "models", "storage", "retrieval", "writing", "evaluation"]
+LAYERS = ["text", "models", "storage", "retrieval", "writing", "cluster", "evaluation"]
 MAX_LINES = 420
 
 

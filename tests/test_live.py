@@ -7,7 +7,7 @@ import pytest
 
 from index import Document, HashingEmbedder, build_index
 from index.errors import ConflictError, IndexBusyError, InvalidInputError, NotFoundError
-from index.retrieval.search import Filters
+from index.retrieval.snapshot import Filters
 from index.storage import folder
 from index.storage.vectors import VectorIndex
 from index.writing.live import LiveIndex

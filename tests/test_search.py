@@ -8,7 +8,7 @@ import pytest
 
 from index import Document, HashingEmbedder, InvalidInputError, Searcher, build_index
 from index.retrieval.query import QueryLimits, validate_query
-from index.retrieval.search import DocumentInfo, Filters
+from index.retrieval.snapshot import DocumentInfo, Filters
 
 LONG = "".join(f"第{n}段講黃浦區舊區改造的進展,居民陸續搬進新居,社區環境明顯改善。" for n in range(30))
 

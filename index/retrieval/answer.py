@@ -22,6 +22,7 @@ import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -31,7 +32,8 @@ from ..text.highlight import STOP_CHARS
 from ..text.normalize import normalize
 from .query import Mode
 from .question import carries, is_heading, kind_of, tagged
-from .search import Filters, Hit, Searcher
+from .search import Hit, SearchResult
+from .snapshot import Filters
 
 THRESHOLD = 0.42
 MIN_COVERAGE = 0.1
@@ -54,6 +56,7 @@ class AskResult:
     hits: list[Hit]
     took_ms: float
     mode: str
+    shards: dict[str, int] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -209,8 +212,22 @@ def max_score() -> float:
     return 0.60 + 0.40 + 0.35 + max(KIND_WEIGHTS.values(), default=0.0)
 
 
+class Answerable(Protocol):
+    """What ``ask`` needs of an index: a ``Searcher``, or a cluster's router."""
+
+    embedder: Embedder
+
+    def searched(
+        self, query: str, k: int, mode: Mode, filters: Filters | None
+    ) -> tuple[SearchResult, Any, np.ndarray | None]: ...
+
+    def evidence(self, hits: Sequence[Hit], snap: Any) -> tuple[dict[str, str], Callable[[Hit], np.ndarray]]: ...
+
+    def encode_query(self, query: str) -> np.ndarray: ...
+
+
 def ask(
-    searcher: Searcher, question: str, k: int = 5, mode: Mode = "hybrid", filters: Filters | None = None
+    searcher: Answerable, question: str, k: int = 5, mode: Mode = "hybrid", filters: Filters | None = None
 ) -> AskResult:
     """Search, then pick the answering sentence from the best passages.
 
@@ -232,4 +249,6 @@ def ask(
         stored_sentences=stored,
     )
     took = round((time.perf_counter() - began) * 1000, 2)
-    return AskResult(question=result.query, answer=answer, hits=result.hits, took_ms=took, mode=result.mode)
+    return AskResult(
+        question=result.query, answer=answer, hits=result.hits, took_ms=took, mode=result.mode, shards=result.shards
+    )

@@ -11,9 +11,9 @@ from __future__ import annotations
 import sqlite3
 import time
 import weakref
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -28,14 +28,14 @@ from ..storage.dense import DenseIndex
 from ..storage.ids import id_array
 from ..storage.lexical import LexicalIndex
 from ..storage.manifest import Manifest
-from ..storage.overlay import Overlay
-from ..storage.rows import PassageRows, StoreReader
+from ..storage.rows import StoreReader
 from ..storage.store import StoredPassage
 from ..text.chunk import sentences
 from ..text.formats import pages_of
 from ..text.normalize import normalize
 from .merge import ShardCandidates, depth_for, merge
 from .query import MAX_K, Mode, QueryLimits, validate_query
+from .snapshot import Admitted, DocumentInfo, Filters, Snapshot
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -58,146 +58,8 @@ class SearchResult:
     hits: list[Hit]
     took_ms: float
     mode: str = "hybrid"
-
-
-@dataclass(frozen=True, kw_only=True)
-class DocumentInfo:
-    id: str
-    title: str
-    metadata: dict[str, Any]
-    chars: int
-    passage_ids: tuple[int, ...]
-
-
-@dataclass(frozen=True)
-class Filters:
-    """Restrict a search to some documents, by id and/or by exact metadata values."""
-
-    doc_ids: frozenset[str] | None = None
-    metadata: Mapping[str, Any] = field(default_factory=dict)
-
-    def admits(self, doc: DocumentInfo) -> bool:
-        if self.doc_ids is not None and doc.id not in self.doc_ids:
-            return False
-        return all(str(doc.metadata.get(key)) == str(value) for key, value in self.metadata.items())
-
-    @property
-    def empty(self) -> bool:
-        return self.doc_ids is None and not self.metadata
-
-
-MetadataKey = tuple[str, str]
-#: Filters whose admitted passages a snapshot keeps (the most recent ones).
-ADMITTED_KEPT = 64
-
-
-class Admitted(frozenset[int]):
-    """The passage ids a filter admits, also as a sorted array (what FAISS and BM25 take)."""
-
-    def __init__(self, ids: Iterable[int] = ()) -> None:
-        super().__init__()
-        self.array = np.sort(np.fromiter(self, np.int64, len(self)))
-
-
-def metadata_keys(metadata: Mapping[str, Any]) -> list[MetadataKey]:
-    """The (field, value as text) pairs a document is found under by a metadata filter."""
-    return [(key, str(value)) for key, value in metadata.items()]
-
-
-def _holders(documents: Mapping[str, DocumentInfo]) -> dict[MetadataKey, frozenset[str]]:
-    found: dict[MetadataKey, set[str]] = {}
-    for info in documents.values():
-        for pair in metadata_keys(info.metadata):
-            found.setdefault(pair, set()).add(info.id)
-    return {pair: frozenset(ids) for pair, ids in found.items()}
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    vectors: DenseIndex
-    lexical: LexicalIndex
-    # A write makes new ones that share the old ones' contents (``storage.overlay``, ``storage.rows``).
-    passages: PassageRows
-    documents: Overlay[str, DocumentInfo]
-    #: Which documents hold each (field, value): a metadata filter is a lookup, not a scan.
-    holders: Overlay[MetadataKey, frozenset[str]] = field(default_factory=Overlay)
-    _admitted: dict[Any, Admitted] = field(default_factory=dict, compare=False, repr=False)
-
-    @classmethod
-    def from_store(
-        cls,
-        conn: Any,
-        vectors: DenseIndex,
-        lexical: LexicalIndex,
-        reader: StoreReader | None,
-        owners: tuple[list[int], list[str]] | None = None,
-    ) -> Snapshot:
-        """A snapshot of everything ``conn``'s store holds; ``owners`` (``store.passage_owners``) if read already.
-
-        Only ids, sentence counts and document facts stay in memory; passage rows are read
-        through ``reader`` when a response needs them.
-        """
-        ids, doc_ids = owners if owners is not None else store.passage_owners(conn)
-        by_doc: dict[str, list[int]] = {}
-        for pid, doc_id in zip(ids, doc_ids, strict=True):
-            by_doc.setdefault(doc_id, []).append(pid)
-        documents = {
-            doc_id: DocumentInfo(
-                id=doc_id,
-                title=title,
-                metadata=metadata,
-                chars=chars,
-                passage_ids=tuple(by_doc.get(doc_id, ())),
-            )
-            for doc_id, title, metadata, chars in store.document_rows(conn)
-        }
-        with_sentences = vectors.sentence_counts()
-        counts = {pid: with_sentences.get(pid, 0) for pid in ids}
-        return cls(
-            vectors, lexical, PassageRows(Overlay(counts), reader), Overlay(documents), Overlay(_holders(documents))
-        )
-
-    def with_documents(
-        self, changed: Mapping[str, DocumentInfo | None]
-    ) -> tuple[Overlay[str, DocumentInfo], Overlay[MetadataKey, frozenset[str]]]:
-        """The documents and metadata holders after ``changed`` (None: removed), sharing this snapshot's."""
-        touched: dict[MetadataKey, set[str]] = {}
-        for doc_id, info in changed.items():
-            old = self.documents.get(doc_id)
-            for pair in metadata_keys(old.metadata) if old is not None else ():
-                touched.setdefault(pair, set(self.holders.get(pair, ()))).discard(doc_id)
-            for pair in metadata_keys(info.metadata) if info is not None else ():
-                touched.setdefault(pair, set(self.holders.get(pair, ()))).add(doc_id)
-        documents = self.documents.updated(list(changed), {k: v for k, v in changed.items() if v is not None})
-        holders = self.holders.updated(
-            [pair for pair, ids in touched.items() if not ids],
-            {pair: frozenset(ids) for pair, ids in touched.items() if ids},
-        )
-        return documents, holders
-
-    def admitted(self, filters: Filters) -> Admitted:
-        """The passage ids a filter admits (kept per snapshot for the filters asked most recently)."""
-        key = (filters.doc_ids, tuple(sorted(metadata_keys(filters.metadata))))
-        found = self._admitted.get(key)
-        if found is None:
-            found = Admitted(self._admit(filters))
-            if len(self._admitted) >= ADMITTED_KEPT:
-                self._admitted.pop(next(iter(self._admitted)), None)
-            self._admitted[key] = found
-        return found
-
-    def _admit(self, filters: Filters) -> set[int]:
-        """Documents by id, then by each (field, value), intersected; their passages."""
-        if any(str(value) == "None" for value in filters.metadata.values()):
-            # a missing field reads as "None": that filter needs every document, so scan them
-            return {pid for doc in self.documents.values() if filters.admits(doc) for pid in doc.passage_ids}
-        docs: set[str] | None = None if filters.doc_ids is None else set(filters.doc_ids)
-        for pair in metadata_keys(filters.metadata):
-            held = self.holders.get(pair, frozenset())
-            docs = set(held) if docs is None else docs & held
-        if docs is None:
-            return {pid for doc in self.documents.values() for pid in doc.passage_ids}
-        return {pid for doc_id in docs if (info := self.documents.get(doc_id)) for pid in info.passage_ids}
+    #: In a cluster: how many shards answered, of how many (every one, or the request fails).
+    shards: dict[str, int] | None = None
 
 
 def assemble(
@@ -321,6 +183,12 @@ class Searcher:
         """Unpin the generation: a later build may remove it."""
         if self._unpin is not None:
             self._unpin()
+
+    def documents(self, offset: int = 0, limit: int = 20) -> tuple[int, list[DocumentInfo]]:
+        """How many documents, and ``limit`` of them from ``offset``, by id."""
+        docs = self.snapshot.documents
+        ids = sorted(docs)
+        return len(ids), [docs[i] for i in ids[offset : offset + limit]]
 
     def document_text(self, doc_id: str) -> str | None:
         """The original full text of a document, or None."""

@@ -99,12 +99,16 @@ def discard(building: Path) -> None:
     shutil.rmtree(building, ignore_errors=True)
 
 
-def lock(index_dir: Path, purpose: str) -> IO[str]:
-    """Hold the index exclusively (serving or building); release by closing the returned file."""
+def lock(index_dir: Path, purpose: str, *, shared: bool = False) -> IO[str]:
+    """Hold the index exclusively (serving or building); release by closing the returned file.
+
+    ``shared``: held beside other shared holders (the replicas of a cluster's shard), never beside
+    an exclusive one (a build).
+    """
     index_dir.mkdir(parents=True, exist_ok=True)
     handle = open(index_dir / ".lock", "a+", encoding="utf-8")  # held open on purpose
     try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(handle, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
     except BlockingIOError:
         handle.seek(0)
         holder = handle.read().strip() or "another process"
@@ -112,8 +116,9 @@ def lock(index_dir: Path, purpose: str) -> IO[str]:
         raise IndexBusyError(
             f"{index_dir} is in use ({holder}); stop it first, or add documents through the running API"
         ) from None
-    handle.seek(0)
-    handle.truncate()
-    handle.write(f"{purpose} by pid {os.getpid()}")
-    handle.flush()
+    if not shared:
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{purpose} by pid {os.getpid()}")
+        handle.flush()
     return handle

@@ -16,6 +16,6 @@ def find_sorted(sorted_ids: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray,
 
 
 def id_array(ids: AbstractSet[int]) -> np.ndarray:
-    """``ids`` as an int64 array; a filter's admitted ids carry theirs already (``search.Admitted.array``)."""
+    """``ids`` as an int64 array; a filter's admitted ids carry theirs already (``snapshot.Admitted.array``)."""
     given = getattr(ids, "array", None)
     return given if isinstance(given, np.ndarray) else np.fromiter(ids, np.int64, len(ids))

@@ -28,15 +28,17 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import numpy as np
 
 from ..errors import ConflictError, IndexUnavailableError, InvalidInputError, NotFoundError
 from ..models import Embedder
-from ..retrieval.search import DocumentInfo, Searcher, Snapshot
+from ..retrieval.search import Searcher
+from ..retrieval.snapshot import DocumentInfo, Snapshot
 from ..storage import dense, folder, store
 from ..storage.lexical import LexicalIndex
+from ..storage.lexical_stats import STATS_FILE, CorpusStats
 from ..storage.manifest import Manifest
 from ..storage.overlay import Overlay
 from ..storage.rows import PassageRows, StoreReader
@@ -73,7 +75,9 @@ class LiveIndex(Searcher):
         self._conn = store.connect(path / folder.STORE)
         self._reader = StoreReader(path / folder.STORE)
         self._config = ChunkConfig(**{k: v for k, v in manifest.chunking.items() if k != "version"})
-        self._next_id = store.max_passage_id(self._conn) + 1
+        # A shard of a cluster numbers its writes from a range of its own (``cluster.layout.id_floor``).
+        floor = int(manifest.extra.get("cluster", {}).get("id_floor", 1))
+        self._next_id = max(store.max_passage_id(self._conn) + 1, floor)
         #: Passages a restart took from the vector BLOBs or dropped from the checkpoint (the normal catch-up),
         #: and passages whose vectors it had to compute again (an index written before BLOBs were kept).
         self.caught_up = 0
@@ -83,10 +87,16 @@ class LiveIndex(Searcher):
         self.merge_vectors = merge_vectors
 
     @classmethod
-    def open(cls, index_dir: Path, embedder: Embedder, *, merge_vectors: int | None = None) -> LiveIndex:
+    def open(
+        cls, index_dir: Path, embedder: Embedder, *, merge_vectors: int | None = None, shared: bool = False
+    ) -> LiveIndex:
         """The current generation, caught up with SQLite; ``merge_vectors`` new vectors (per part)
-        make a vector checkpoint (default ``storage.layered.MERGE_VECTORS``)."""
-        held = folder.lock(index_dir, "zhsearch serve")
+        make a vector checkpoint (default ``storage.layered.MERGE_VECTORS``).
+
+        ``shared``: beside other processes that open it shared (replicas of a cluster's shard, which
+        serialize their writes themselves: ``cluster.shard``); otherwise the only process serving it.
+        """
+        held = folder.lock(index_dir, "zhsearch serve", shared=shared)
         try:
             path = folder.require_current(index_dir)
             manifest = Manifest.read(path / folder.MANIFEST)
@@ -128,7 +138,7 @@ class LiveIndex(Searcher):
                 store.insert_vectors(self._conn, dense.blob_rows(embedded))
         lexical = self._load_lexical(known)
         if lexical is None:
-            lexical = LexicalIndex.build(list(self._reader.every()))
+            lexical = LexicalIndex.build(list(self._reader.every()), CorpusStats.load(self.path / STATS_FILE))
             self._save_lexical(lexical)
             lexical = LexicalIndex.load(self.path / folder.LEXICAL, known, self._reader.passages, mmap=True)
         self.caught_up = len(blobs) + len(extra)
@@ -185,10 +195,27 @@ class LiveIndex(Searcher):
             raise NotFoundError(f"no passage with id {passage_id}")
         return found
 
-    def documents(self, offset: int = 0, limit: int = 20) -> tuple[int, list[DocumentInfo]]:
-        docs = self.snapshot.documents
-        ids = sorted(docs)
-        return len(ids), [docs[i] for i in ids[offset : offset + limit]]
+    def document_with_passages(self, doc_id: str) -> tuple[store.StoredDocument, list[store.StoredPassage]]:
+        """A document and its passages (``NotFoundError`` if there is none)."""
+        found = self.document(doc_id)
+        info = self.snapshot.documents.get(doc_id)
+        rows = self.snapshot.passages.rows(info.passage_ids) if info else {}
+        return found, [rows[pid] for pid in (info.passage_ids if info else ()) if pid in rows]
+
+    def passage_with_metadata(self, passage_id: int) -> tuple[store.StoredPassage, dict[str, Any] | None]:
+        """A passage and its document's metadata (for page numbers)."""
+        snap = self.snapshot
+        found = snap.passages.get(passage_id)
+        if found is None:
+            raise NotFoundError(f"no passage with id {passage_id}")
+        info = snap.documents.get(found.doc_id)
+        return found, info.metadata if info else None
+
+    def health(self) -> dict[str, Any]:
+        """Counts of each part, and whether they agree (``/readyz``)."""
+        snap = self.snapshot
+        counts = {"passages": len(snap.passages), "vectors": len(snap.vectors), "lexical": len(snap.lexical)}
+        return {"documents": len(snap.documents), **counts, "consistent": len(set(counts.values())) == 1}
 
     # -- writing ---------------------------------------------------------------
 

@@ -11,10 +11,10 @@ from starlette.datastructures import UploadFile
 
 from index import Settings
 from index.text.ingest import Document, documents_from_upload
-from index.writing.live import LiveIndex, new_document_id
+from index.writing.live import new_document_id
 
 from .. import presenter, schemas
-from ..deps import AppSettings, Live, require_read, require_write
+from ..deps import AppSettings, Live, ServedIndex, require_read, require_write
 from ..errors import ApiError, invalid_json, is_json, validation_message
 
 router = APIRouter(tags=["documents"])
@@ -80,7 +80,7 @@ async def add_documents(
     All or nothing: every document is checked before any is written, and the batch is
     one transaction. An id that exists is a 409 unless ``replace=true``.
     """
-    idx: LiveIndex = request.app.state.index
+    idx: ServedIndex = request.app.state.index
     settings: Settings = request.app.state.settings
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if is_json(ctype):
@@ -111,9 +111,7 @@ def list_documents(
 
 @router.get("/v1/documents/{doc_id}", response_model=schemas.DocumentOut, dependencies=[require_read])
 def get_document(doc_id: str, idx: Live) -> schemas.DocumentOut:
-    doc = idx.document(doc_id)
-    info = idx.snapshot.documents.get(doc_id)
-    passages = [idx.passage(pid) for pid in info.passage_ids] if info else []
+    doc, passages = idx.document_with_passages(doc_id)
     return schemas.DocumentOut(
         id=doc.id,
         title=doc.title,
@@ -142,6 +140,5 @@ def delete_document(doc_id: str, idx: Live) -> Response:
 
 @router.get("/v1/passages/{passage_id}", response_model=schemas.PassageOut, dependencies=[require_read])
 def get_passage(passage_id: int, idx: Live) -> schemas.PassageOut:
-    found = idx.passage(passage_id)
-    info = idx.snapshot.documents.get(found.doc_id)
-    return presenter.passage(found, info.metadata if info else None)
+    found, metadata = idx.passage_with_metadata(passage_id)
+    return presenter.passage(found, metadata)

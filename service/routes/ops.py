@@ -20,16 +20,16 @@ def healthz() -> dict[str, str]:
 @router.get("/readyz")
 def readyz(idx: Live) -> JSONResponse:
     """The index is loaded and its parts agree."""
-    snap = idx.snapshot
-    counts = {"passages": len(snap.passages), "vectors": len(snap.vectors), "lexical": len(snap.lexical)}
-    ready = len(set(counts.values())) == 1
-    body = {"status": "ready" if ready else "inconsistent", "documents": len(snap.documents), **counts}
+    health = idx.health()
+    ready = health.pop("consistent")
+    body = {"status": "ready" if ready else "inconsistent", **health}
     return JSONResponse(status_code=200 if ready else 503, content=body)
 
 
 @router.get("/metrics")
 def prometheus(request: Request, idx: Live) -> Response:
     metrics = request.app.state.metrics
-    metrics.passages.set(len(idx.snapshot.passages))
-    metrics.documents.set(len(idx.snapshot.documents))
+    health = idx.health()
+    metrics.passages.set(health["passages"])
+    metrics.documents.set(health["documents"])
     return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,220 @@
+"""The router of a cluster: one index to the service, made of shards it asks in parallel.
+
+``ClusterIndex`` offers what the HTTP API, MCP and ``ask`` use of a ``LiveIndex``
+(search, evidence for answers, documents, passages, writes, health), so the
+service's routes run unchanged on a cluster. A query is normalized and encoded
+once here; every shard proposes its candidates (``Searcher.candidates``), the
+router merges them (``retrieval.merge``, the code a single index ranks with),
+reads the rows of the passages it will show from their shards, dedupes and
+highlights exactly as a single index does. A write goes to the shard that owns
+the document (``layout.shard_of``).
+
+Every request needs every shard: if one does not answer, the request fails with
+``ShardsUnavailableError`` (503) saying how many answered, never a ranking of
+the others. How shards are reached is the ``Shards`` given: replicas in this
+process (tests), or Ray Serve deployments (``service.ray_app``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from ..errors import ConflictError, InvalidInputError, NotFoundError
+from ..models import Embedder
+from ..models.batching import QueryBatcher
+from ..retrieval.merge import ShardCandidates, merge
+from ..retrieval.query import MAX_K, Mode, QueryLimits, validate_query
+from ..retrieval.search import Hit, SearchResult, assemble
+from ..retrieval.snapshot import DocumentInfo, Filters
+from ..storage import store
+from ..text.ingest import Document, check_document
+from ..text.normalize import normalize
+from ..writing.live import WriteResult
+from .layout import ClusterManifest, shard_of
+
+
+class Shards(Protocol):
+    """How the router reaches its shards."""
+
+    count: int
+
+    def call(self, calls: Mapping[int, tuple[str, tuple[Any, ...]]]) -> dict[int, Any]:
+        """Run ``method(*args)`` on each shard named, in parallel; every result, or ``ShardsUnavailableError``."""
+        ...
+
+
+@dataclass(frozen=True)
+class ClusterManifestView:
+    """What the service reads of an index's manifest (``build_seconds``)."""
+
+    build_seconds: float
+
+
+class ClusterIndex:
+    """A cluster's shards as one index (see the module doc)."""
+
+    def __init__(self, path: Path, manifest: ClusterManifest, shards: Shards, embedder: Embedder) -> None:
+        self.path = path
+        self.cluster = manifest
+        self.manifest = ClusterManifestView(manifest.build_seconds)
+        self.shards = shards
+        self.embedder = embedder
+        self.batcher: QueryBatcher | None = None
+        self.limits = QueryLimits()
+        self.repaired = 0
+
+    def _all(self, method: str, *args: Any) -> dict[int, Any]:
+        return self.shards.call({shard: (method, args) for shard in range(self.shards.count)})
+
+    def _answered(self) -> dict[str, int]:
+        return {"answered": self.shards.count, "total": self.shards.count}
+
+    # -- searching -----------------------------------------------------------------
+
+    def _encoding(self, norm: str) -> Callable[[], np.ndarray]:
+        if self.batcher is not None:
+            return self.batcher.submit(norm).result
+        return lambda: self.embedder.encode_queries([norm])
+
+    def encode_query(self, query: str) -> np.ndarray:
+        return self._encoding(normalize(query))()
+
+    def rank(
+        self, query: str, k: int, mode: Mode = "hybrid", filters: Filters | None = None
+    ) -> list[tuple[int, float]]:
+        return self._rank(query, k, mode, filters)[0][0]
+
+    def _rank(
+        self, query: str, k: int, mode: Mode, filters: Filters | None
+    ) -> tuple[tuple[list[tuple[int, float]], dict[int, int]], np.ndarray | None]:
+        """The merged ranking with each passage's shard, and the query vector (None when lexical)."""
+        norm = normalize(query)
+        vector = None if mode == "lexical" else self._encoding(norm)()
+        found: dict[int, ShardCandidates] = self._all("candidates", norm, vector, k, mode, filters)
+        owner = {}
+        for shard, part in found.items():
+            for pid, _ in part.lexical:
+                owner[pid] = shard
+            if part.dense is not None:
+                owner.update(dict.fromkeys(part.dense.scores, shard))
+        return (merge(list(found.values()), k, mode), owner), vector
+
+    def search(self, query: str, k: int = 10, mode: Mode = "hybrid", filters: Filters | None = None) -> SearchResult:
+        return self.searched(query, k, mode, filters)[0]
+
+    def searched(
+        self, query: str, k: int = 10, mode: Mode = "hybrid", filters: Filters | None = None
+    ) -> tuple[SearchResult, None, np.ndarray | None]:
+        began = time.perf_counter()
+        query = validate_query(query, k, mode, self.limits)
+        (ranked, owner), vector = self._rank(query, min(MAX_K, 2 * k + 5), mode, filters)
+        wanted: dict[int, list[int]] = {}
+        for pid, _ in ranked:
+            wanted.setdefault(owner[pid], []).append(pid)
+        found = self.shards.call({shard: ("rows", (ids,)) for shard, ids in wanted.items()}) if wanted else {}
+        rows: dict[int, store.StoredPassage] = {}
+        metadata: dict[str, Any] = {}
+        for part in found.values():
+            for pid, (row, meta) in part.items():
+                rows[pid] = row
+                metadata[row.doc_id] = meta
+        hits = assemble(ranked, rows, metadata.get, k)
+        took = round((time.perf_counter() - began) * 1000, 2)
+        result = SearchResult(query=query, hits=hits, took_ms=took, mode=mode, shards=self._answered())
+        return result, None, vector
+
+    def evidence(self, hits: Sequence[Hit], snap: None = None) -> tuple[dict[str, str], Callable[[Hit], np.ndarray]]:
+        by_shard: dict[int, list[Hit]] = {}
+        for hit in hits:
+            by_shard.setdefault(shard_of(hit.doc_id, self.shards.count), []).append(hit)
+        found = self.shards.call({shard: ("evidence", (part,)) for shard, part in by_shard.items()}) if hits else {}
+        documents: dict[str, str] = {}
+        vectors: dict[int, np.ndarray] = {}
+        for texts, stored in found.values():
+            documents.update(texts)
+            vectors.update(stored)
+        return documents, lambda hit: vectors[hit.passage_id]
+
+    # -- documents -----------------------------------------------------------------
+
+    def _owner(self, doc_id: str) -> int:
+        return shard_of(doc_id, self.shards.count)
+
+    def document(self, doc_id: str) -> store.StoredDocument:
+        return self.document_with_passages(doc_id)[0]
+
+    def document_with_passages(self, doc_id: str) -> tuple[store.StoredDocument, list[store.StoredPassage]]:
+        shard = self._owner(doc_id)
+        found = self.shards.call({shard: ("document", (doc_id,))})[shard]
+        if found is None:
+            raise NotFoundError(f"no document with id {doc_id!r}")
+        return found  # type: ignore[no-any-return]
+
+    def document_text(self, doc_id: str) -> str | None:
+        try:
+            return self.document(doc_id).text
+        except NotFoundError:
+            return None
+
+    def passage_with_metadata(self, passage_id: int) -> tuple[store.StoredPassage, dict[str, Any] | None]:
+        for found in self._all("rows", [passage_id]).values():
+            if passage_id in found:
+                return found[passage_id]  # type: ignore[no-any-return]
+        raise NotFoundError(f"no passage with id {passage_id}")
+
+    def documents(self, offset: int = 0, limit: int = 20) -> tuple[int, list[DocumentInfo]]:
+        found = self._all("documents", offset + limit)
+        total = sum(count for count, _ in found.values())
+        merged = sorted((info for _, page in found.values() for info in page), key=lambda info: info.id)
+        return total, merged[offset : offset + limit]
+
+    def health(self) -> dict[str, Any]:
+        found = self._all("health")
+        counts = {
+            key: sum(part[key] for part in found.values()) for key in ("documents", "passages", "vectors", "lexical")
+        }
+        consistent = all(len({p["passages"], p["vectors"], p["lexical"]}) == 1 for p in found.values())
+        return {**counts, "consistent": consistent, "shards": self._answered()}
+
+    # -- writing -------------------------------------------------------------------
+
+    def put(self, doc: Document, *, create_only: bool = False) -> WriteResult:
+        return self.put_many([doc], replace=not create_only)[0]
+
+    def put_many(self, docs: Sequence[Document], *, replace: bool = True) -> list[WriteResult]:
+        """Write each document to its shard. Everything is checked first, on every shard involved, so a
+        bad document or a taken id refuses the whole batch; the writes are then atomic per shard."""
+        if not docs:
+            raise InvalidInputError("no documents to write")
+        for doc in docs:
+            check_document(doc)
+        seen: set[str] = set()
+        for doc in docs:
+            if doc.id in seen:
+                raise InvalidInputError(f"document id {doc.id!r} appears more than once in one write")
+            seen.add(doc.id)
+        by_shard: dict[int, list[Document]] = {}
+        for doc in docs:
+            by_shard.setdefault(self._owner(doc.id), []).append(doc)
+        if not replace:
+            held = self.shards.call({s: ("holds", ([d.id for d in part],)) for s, part in by_shard.items()})
+            taken = [doc_id for ids in held.values() for doc_id in ids]
+            if taken:
+                raise ConflictError(f"a document with id {taken[0]!r} exists; use PUT (or replace=true) to replace it")
+        written = self.shards.call({s: ("put_many", (part, replace)) for s, part in by_shard.items()})
+        results = {r.document.id: r for part in written.values() for r in part}
+        return [results[doc.id] for doc in docs]
+
+    def delete(self, doc_id: str) -> None:
+        shard = self._owner(doc_id)
+        self.shards.call({shard: ("delete", (doc_id,))})
+
+    def close(self) -> None:
+        if self.batcher is not None:
+            self.batcher.close()

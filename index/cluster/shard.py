@@ -1,0 +1,161 @@
+"""One replica of a shard: a ``LiveIndex`` opened beside the shard's other replicas.
+
+Replicas share the shard's folder (SQLite is the record, as on a single node). A
+write takes the shard's writer lock (``flock`` on ``.writer``, across processes),
+writes through ``LiveIndex`` and then replaces ``.written`` with a new token. A
+replica that finds a token it has not seen reopens the shard before it answers, so
+every replica serves every acknowledged write. Reopening re-reads the passage ids
+and catches the vectors up from SQLite: it costs a pass over the shard's ids, so
+write-heavy shards want one replica (docs/scale-out.md).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import secrets
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import NotFoundError
+from ..models import Embedder
+from ..retrieval.merge import ShardCandidates
+from ..retrieval.query import Mode
+from ..retrieval.search import Hit, sentence_vectors
+from ..retrieval.snapshot import DocumentInfo, Filters
+from ..storage import store
+from ..text.ingest import Document
+from ..writing.live import LiveIndex, WriteResult
+
+WRITER = ".writer"
+WRITTEN = ".written"
+
+
+class ShardReplica:
+    """A shard's index for a router: candidates, rows, evidence and writes (``cluster.router``)."""
+
+    def __init__(self, folder: Path, embedder: Embedder, shard: int, *, merge_vectors: int | None = None) -> None:
+        self.folder = folder
+        self.shard = shard
+        self._embedder = embedder
+        self._merge_vectors = merge_vectors
+        self._lock = threading.Lock()  # one reopen at a time in this process
+        with self._writer(fcntl.LOCK_SH):
+            self._seen = self._token()
+            self.index = LiveIndex.open(folder, embedder, merge_vectors=merge_vectors, shared=True)
+
+    # -- keeping up with the other replicas --------------------------------------
+
+    @contextmanager
+    def _writer(self, mode: int) -> Iterator[None]:
+        with open(self.folder / WRITER, "a+", encoding="utf-8") as handle:
+            fcntl.flock(handle, mode)
+            yield
+
+    def _token(self) -> str:
+        try:
+            return (self.folder / WRITTEN).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return ""
+
+    def _reopen(self) -> None:
+        """Reopen the shard (under the writer lock, held by the caller)."""
+        old = self.index
+        old.close()
+        self.index = LiveIndex.open(self.folder, self._embedder, merge_vectors=self._merge_vectors, shared=True)
+        self.index.limits = old.limits
+        self._seen = self._token()
+
+    def fresh(self) -> LiveIndex:
+        """The index with every write any replica acknowledged."""
+        if self._token() != self._seen:
+            with self._lock, self._writer(fcntl.LOCK_EX):
+                if self._token() != self._seen:
+                    self._reopen()
+        return self.index
+
+    def _written(self) -> None:
+        token = secrets.token_hex(8)
+        tmp = self.folder / f"{WRITTEN}.{token}"
+        tmp.write_text(token, encoding="utf-8")
+        os.replace(tmp, self.folder / WRITTEN)
+        self._seen = token
+
+    # -- reading -------------------------------------------------------------------
+
+    def candidates(
+        self, norm: str, vector: np.ndarray | None, k: int, mode: Mode, filters: Filters | None
+    ) -> ShardCandidates:
+        index = self.fresh()
+        return index.candidates(norm, vector, k, mode, filters, index.snapshot)
+
+    def rows(self, ids: Sequence[int]) -> dict[int, tuple[store.StoredPassage, dict[str, Any] | None]]:
+        """Passage rows by id, each with its document's metadata (for page numbers)."""
+        snap = self.fresh().snapshot
+        found = snap.passages.rows(ids)
+        return {
+            pid: (row, info.metadata if (info := snap.documents.get(row.doc_id)) else None)
+            for pid, row in found.items()
+        }
+
+    def evidence(self, hits: Sequence[Hit]) -> tuple[dict[str, str], dict[int, np.ndarray]]:
+        """Documents' normalized text and passages' sentence vectors, for the hits this shard holds."""
+        index = self.fresh()
+        documents, _ = index.evidence(hits, index.snapshot)
+        vectors = {hit.passage_id: sentence_vectors(index.snapshot.vectors, hit.passage_id, hit.text) for hit in hits}
+        return documents, vectors
+
+    def document(self, doc_id: str) -> tuple[store.StoredDocument, list[store.StoredPassage]] | None:
+        index = self.fresh()
+        try:
+            found = index.document(doc_id)
+        except NotFoundError:
+            return None
+        info = index.snapshot.documents.get(doc_id)
+        rows = index.snapshot.passages.rows(info.passage_ids) if info else {}
+        return found, [rows[pid] for pid in (info.passage_ids if info else ()) if pid in rows]
+
+    def documents(self, limit: int) -> tuple[int, list[DocumentInfo]]:
+        """How many documents, and the first ``limit`` by id."""
+        docs = self.fresh().snapshot.documents
+        ids = sorted(docs)
+        return len(ids), [docs[i] for i in ids[:limit]]
+
+    def holds(self, doc_ids: Sequence[str]) -> list[str]:
+        docs = self.fresh().snapshot.documents
+        return [doc_id for doc_id in doc_ids if doc_id in docs]
+
+    def health(self) -> dict[str, int]:
+        snap = self.fresh().snapshot
+        return {
+            "shard": self.shard,
+            "documents": len(snap.documents),
+            "passages": len(snap.passages),
+            "vectors": len(snap.vectors),
+            "lexical": len(snap.lexical),
+        }
+
+    # -- writing -------------------------------------------------------------------
+
+    def put_many(self, docs: Sequence[Document], replace: bool) -> list[WriteResult]:
+        with self._lock, self._writer(fcntl.LOCK_EX):
+            if self._token() != self._seen:
+                self._reopen()
+            results = self.index.put_many(docs, replace=replace)
+            self._written()
+            return results
+
+    def delete(self, doc_id: str) -> None:
+        with self._lock, self._writer(fcntl.LOCK_EX):
+            if self._token() != self._seen:
+                self._reopen()
+            self.index.delete(doc_id)
+            self._written()
+
+    def close(self) -> None:
+        self.index.close()
