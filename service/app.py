@@ -8,6 +8,7 @@ are middleware (``service.middleware``).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import sys
@@ -127,7 +128,10 @@ def create_app(
         await _warm(app, settings, loaded)
         app.state.metrics.build_seconds.set(loaded.manifest.build_seconds)
         log.info(
-            "index loaded from %s (%d passages, %d repaired)", loaded.path, loaded.health()["passages"], loaded.repaired
+            "index loaded from %s (%d passages, %d repaired)",
+            loaded.path,
+            (await asyncio.to_thread(loaded.health))["passages"],
+            loaded.repaired,
         )
         log.info(
             "ready in %.1f s: model and index %.1f s, warm-up (a document encode, an ask) %.1f s",

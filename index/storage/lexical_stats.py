@@ -142,6 +142,7 @@ class _Weighted(bm25s.BM25):  # type: ignore[misc]
             show_progress=False,
         )
         data, indices, indptr = self._np_csc(data=flat, rows=rows, cols=cols, shape=(len(ids), len(vocab)))
+        self.nonoccurrence_array = None  # what bm25s sets for the Lucene variant
         scores = {"data": data.astype(self.dtype), "indices": indices, "indptr": indptr, "num_docs": len(ids)}
         return scores, vocab
 

@@ -1,0 +1,44 @@
+"""A cluster's shards opened in this process: what tests and a Ray-less machine use.
+
+``LocalShards`` calls each shard's replica on a thread of its own, so a request
+asks every shard at once, as the Ray router does with its deployments.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from ..models import Embedder
+from .layout import ClusterManifest, shard_dir
+from .router import ClusterIndex
+from .shard import ShardReplica
+
+
+class LocalShards:
+    """Replicas in this process, one per shard (``router.Shards``)."""
+
+    def __init__(self, replicas: Sequence[ShardReplica]) -> None:
+        self.replicas = list(replicas)
+        self.count = len(self.replicas)
+        self._pool = ThreadPoolExecutor(max_workers=max(2, self.count), thread_name_prefix="shard")
+
+    def call(self, calls: Mapping[int, tuple[str, tuple[Any, ...]]]) -> dict[int, Any]:
+        futures = {
+            shard: self._pool.submit(getattr(self.replicas[shard], m), *args) for shard, (m, args) in calls.items()
+        }
+        return {shard: future.result() for shard, future in futures.items()}
+
+    def close(self) -> None:
+        self._pool.shutdown()
+        for replica in self.replicas:
+            replica.close()
+
+
+def open_in_process(index_dir: Path, embedder: Embedder) -> tuple[ClusterIndex, LocalShards]:
+    """The cluster in ``index_dir`` with every shard opened here (close the shards when done)."""
+    manifest = ClusterManifest.read(index_dir)
+    shards = LocalShards([ShardReplica(shard_dir(index_dir, s), embedder, s) for s in range(manifest.shards)])
+    return ClusterIndex(index_dir, manifest, shards, embedder), shards

@@ -1,0 +1,203 @@
+"""``zhsearch build --ray``: the sharded build as a Ray Data pipeline.
+
+Stages (the functions of ``cluster.pipeline``):
+
+1. map tasks clean, chunk and normalize the documents (the model's tokenizer counts tokens);
+2. the driver numbers the passages from the per-document counts (a small array, broadcast);
+3. an actor pool embeds them, one model per actor, documents sorted by length within a batch;
+4. map tasks count the BM25 statistics of each block; the driver adds them up;
+5. one task per shard writes it (``write_shard``), then the driver writes ``cluster.json``.
+
+The index folder must be a path every node reads and writes the same (on one machine
+a local folder; across machines a shared filesystem: docs/scale-out.md). Ray is
+imported here only: the single-node path never loads it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, cast
+
+import numpy as np
+
+from ..errors import InvalidInputError
+from ..models import DOCUMENT_BATCH, Embedder, load_embedder
+from ..storage.lexical_stats import CorpusStats
+from ..text.chunk import ChunkConfig
+from ..text.ingest import Document
+from . import pipeline
+from .pipeline import ClusterReport
+from .write import ModelInfo
+
+#: Every process that starts or joins a local Ray needs it: Ray then binds and advertises 127.0.0.1 only.
+LOOPBACK_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """How a Ray worker loads the model (settings do not travel; these few strings do)."""
+
+    model: str
+    cache_dir: str
+    backend: str | None = None
+    threads: int = 1
+
+    def load(self) -> Embedder:
+        return _load(self)
+
+
+@lru_cache(maxsize=2)
+def _load(spec: ModelSpec) -> Embedder:
+    return load_embedder(spec.model, Path(spec.cache_dir), backend=spec.backend, threads=spec.threads)
+
+
+def connect(address: str | None) -> None:
+    """Join the cluster at ``address`` (or start a local Ray on this machine, on 127.0.0.1 only)."""
+    import ray
+
+    for key, value in LOOPBACK_ENV.items():
+        os.environ.setdefault(key, value)
+    if not ray.is_initialized():
+        if address:
+            ray.init(address=address, log_to_driver=False)
+        else:
+            ray.init(include_dashboard=False, log_to_driver=False, _node_ip_address="127.0.0.1")
+
+
+def _rows(batch: dict[str, Any]) -> list[dict[str, Any]]:
+    keys = list(batch)
+    return [dict(zip(keys, values, strict=True)) for values in zip(*(batch[k] for k in keys), strict=True)]
+
+
+def _columns(rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key in keys:
+        values = [row[key] for row in rows]
+        if values and isinstance(values[0], int | np.integer):
+            out[key] = np.asarray(values, np.int64)
+        else:
+            column = np.empty(len(values), dtype=object)
+            column[:] = values
+            out[key] = column
+    return out
+
+
+_PREPARED = ["index", "shard", "document", "passages", "count", "chars"]
+_EMBEDDED = [*_PREPARED, "vectors"]
+
+
+def _prepare(batch: dict[str, Any], spec: ModelSpec, config: dict[str, int]) -> dict[str, Any]:
+    chunking = ChunkConfig(**{k: v for k, v in config.items() if k != "version"})
+    return _columns(pipeline.prepare(_rows(batch), chunking, spec.load()), _PREPARED)
+
+
+class _Embed:
+    """One model per actor; numbers the passages, then embeds a batch of documents."""
+
+    def __init__(self, spec: ModelSpec, firsts: np.ndarray, batch_size: int) -> None:
+        self.embedder = spec.load()
+        self.firsts = firsts
+        self.batch_size = batch_size
+
+    def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
+        numbered = pipeline.number(_rows(batch), self.firsts)
+        return _columns(pipeline.embed(numbered, self.embedder, self.batch_size), _EMBEDDED)
+
+
+def _statistics(batch: dict[str, Any]) -> dict[str, Any]:
+    return _columns([{"stats": pipeline.statistics(_rows(batch)).as_dict()}], ["stats"])
+
+
+def _write(batch: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    rows = _rows(batch)
+    shard = int(rows[0]["shard"])
+    report = pipeline.write(rows=rows, shard=shard, **kwargs)
+    return _columns([{"shard": shard, "report": report}], ["shard", "report"])
+
+
+def build_on_ray(
+    documents: Sequence[Document],
+    index_dir: Path,
+    spec: ModelSpec,
+    shards: int,
+    *,
+    address: str | None = None,
+    config: ChunkConfig | None = None,
+    batch_size: int = DOCUMENT_BATCH,
+    documents_per_batch: int = 64,
+    concurrency: int | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> ClusterReport:
+    """Build a cluster index of ``shards`` shards in ``index_dir`` on the Ray cluster at ``address``.
+
+    ``concurrency``: embedding actors (default: one per CPU of the cluster); ``documents_per_batch``:
+    documents an actor embeds per call; ``batch_size``: texts per model call.
+    """
+    import ray
+    import ray.data
+
+    if shards < 1:
+        raise InvalidInputError("--shards must be at least 1")
+    if not documents:
+        raise InvalidInputError("no documents to index")
+    pipeline.check_target(index_dir)
+    began = time.perf_counter()
+    config = config or ChunkConfig()
+    connect(address)
+    context = ray.data.DataContext.get_current()
+    context.enable_progress_bars = False  # the caller's bars (``progress``) say how far the build is
+    logging.getLogger("ray.data").setLevel(logging.WARNING)
+    rows = pipeline.document_rows(documents, shards)
+    say = progress or (lambda stage, done, total: None)
+    say("prepare", 0, len(rows))
+    prepared = (
+        ray.data.from_items(rows)
+        .map_batches(
+            cast(Any, _prepare), fn_kwargs={"spec": spec, "config": config.as_dict()}, batch_size=documents_per_batch
+        )
+        .materialize()
+    )
+    counts = prepared.select_columns(["index", "count"]).take_all()
+    firsts = pipeline.first_ids((int(r["index"]), int(r["count"])) for r in counts)
+    max_id = int(sum(int(r["count"]) for r in counts))
+    say("prepare", len(rows), len(rows))
+    actors = concurrency or max(1, int(ray.cluster_resources().get("CPU", 1)))  # type: ignore[no-untyped-call]
+    say("embed", 0, max_id)
+    embedded = prepared.map_batches(
+        _Embed,
+        fn_constructor_kwargs={"spec": spec, "firsts": firsts, "batch_size": batch_size},
+        batch_size=documents_per_batch,
+        concurrency=actors,
+        num_cpus=1,
+    ).materialize()
+    say("embed", max_id, max_id)
+    parts = embedded.map_batches(_statistics, batch_size=1024).take_all()
+    stats = CorpusStats.total(CorpusStats.from_dict(row["stats"]) for row in parts)
+    embedder_info = _model_info(spec)
+    kwargs = {
+        "index_dir": index_dir,
+        "shards": shards,
+        "stats": stats,
+        "model": embedder_info,
+        "chunking": config.as_dict(),
+        "max_built_id": max_id,
+    }
+    say("shards", 0, shards)
+    written = embedded.groupby("shard", num_partitions=shards).map_groups(_write, fn_kwargs=kwargs).take_all()
+    reports = [row["report"] for row in written]
+    for shard in sorted(set(range(shards)) - {r.shard for r in reports}):  # a shard no document hashed to
+        reports.append(pipeline.write(rows=[], shard=shard, **kwargs))  # type: ignore[arg-type]
+    say("shards", shards, shards)
+    return pipeline.publish(index_dir, shards, embedder_info, stats, reports, max_id, began)
+
+
+def _model_info(spec: ModelSpec) -> ModelInfo:
+    """The model's name, fingerprint and dimension (from this process's copy: they need no weights)."""
+    embedder = spec.load()
+    return ModelInfo(embedder.name, embedder.fingerprint, embedder.dim)

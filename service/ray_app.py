@@ -1,0 +1,149 @@
+"""``zhsearch serve --ray``: the HTTP API as a Ray Serve application over a cluster index.
+
+Two kinds of deployment:
+
+- ``Shard`` (one per shard, ``replicas`` each, at most one per node): a
+  ``ShardReplica`` of the shard's folder, answering the router's calls (candidates,
+  rows, evidence, documents, writes).
+- ``Router`` (the ingress): the same FastAPI app as ``zhsearch serve``
+  (``create_app``), over a ``ClusterIndex`` whose shards are the deployments'
+  handles. It normalizes and encodes each query once (micro-batched), asks every
+  shard at once and merges.
+
+A shard call that fails (its replicas died, a node is gone) or takes longer than
+``ZHSEARCH_SHARD_TIMEOUT_S`` makes the request a 503 that says how many shards
+answered; an error the shard raised on purpose (404, 409, 422) passes through.
+Ray is imported only by this module and ``index.cluster.ray_build``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ray import serve
+from ray.exceptions import RayError, RayTaskError
+from ray.serve.handle import DeploymentHandle
+
+from index import Settings, ZhsearchError, load_configured_embedder
+from index.cluster.layout import ClusterManifest, shard_dir
+from index.cluster.ray_build import LOOPBACK_ENV, ModelSpec, connect
+from index.cluster.router import ClusterIndex
+from index.cluster.shard import ShardReplica
+from index.errors import ShardsUnavailableError
+from index.models.batching import QueryBatcher
+
+APP_NAME = "zhsearch"
+#: Seconds the router waits for a shard before the request is a 503.
+SHARD_TIMEOUT_S = float(os.environ.get("ZHSEARCH_SHARD_TIMEOUT_S", "10"))
+
+
+class Shard:
+    """One replica of one shard (a Serve deployment, one per shard)."""
+
+    def __init__(self, folder: str, shard: int, spec: ModelSpec, merge_vectors: int | None) -> None:
+        self.replica = ShardReplica(Path(folder), spec.load(), shard, merge_vectors=merge_vectors)
+
+    def call(self, method: str, args: tuple[Any, ...]) -> Any:
+        return getattr(self.replica, method)(*args)
+
+    def check_health(self) -> None:
+        self.replica.fresh()
+
+
+class HandleShards:
+    """The router's way to its shards: Serve handles, called at once, waited for together."""
+
+    def __init__(self, handles: list[DeploymentHandle[Any]]) -> None:
+        self.handles = handles
+        self.count = len(handles)
+
+    def call(self, calls: Mapping[int, tuple[str, tuple[Any, ...]]]) -> dict[int, Any]:
+        pending = {shard: self.handles[shard].call.remote(method, args) for shard, (method, args) in calls.items()}
+        deadline = time.monotonic() + SHARD_TIMEOUT_S
+        results: dict[int, Any] = {}
+        failed: dict[int, str] = {}
+        for shard, response in pending.items():
+            try:
+                results[shard] = response.result(timeout_s=max(0.1, deadline - time.monotonic()))
+            except RayTaskError as exc:  # the shard raised: a 404 or 409 of its own passes through
+                cause = getattr(exc, "cause", None)
+                if isinstance(cause, ZhsearchError):
+                    raise cause from None
+                failed[shard] = type(cause or exc).__name__
+            except (RayError, TimeoutError) as exc:
+                response.cancel()  # type: ignore[no-untyped-call]
+                failed[shard] = type(exc).__name__
+        if failed:
+            answered = len(calls) - len(failed)
+            which = ", ".join(f"{shard} ({why})" for shard, why in sorted(failed.items()))
+            raise ShardsUnavailableError(
+                f"{answered} of {len(calls)} shards answered; shard {which} did not. A ranking without them would"
+                " be partial, so none is given: retry once the shard is back",
+                answered=answered,
+                total=len(calls),
+            )
+        return results
+
+
+class Router:
+    """The ingress: zhsearch's HTTP API over the shards (``__serve_build_asgi_app__`` builds it)."""
+
+    def __init__(self, index_dir: str, settings: dict[str, Any], *shards: DeploymentHandle[Any]) -> None:
+        self.settings = Settings(**settings)
+        embedder = load_configured_embedder(self.settings, threads=self.settings.threads or 1)
+        manifest = ClusterManifest.read(Path(index_dir))
+        manifest_model = (manifest.model, manifest.model_fingerprint, manifest.dim)
+        if manifest_model != (embedder.name, embedder.fingerprint, embedder.dim):
+            raise ZhsearchError(f"the cluster was built with {manifest_model}; the configured model differs")
+        self.index = ClusterIndex(Path(index_dir), manifest, HandleShards(list(shards)), embedder)
+        self.index.batcher = QueryBatcher(embedder, workers=self.settings.encode_workers)
+
+    def __serve_build_asgi_app__(self) -> Any:
+        from .app import create_app
+
+        return create_app(self.settings, index=self.index)
+
+
+def application(
+    index_dir: Path, settings: Settings, *, replicas: int = 1, shard_cpus: float = 0.0, router_cpus: float = 0.0
+) -> Any:
+    """The Serve application: a ``Shard`` deployment per shard of ``index_dir``, and the ``Router``."""
+    manifest = ClusterManifest.read(index_dir)
+    spec = ModelSpec(settings.model, str(settings.cache_dir), threads=1)
+    handles = []
+    for shard in range(manifest.shards):
+        options: dict[str, Any] = {
+            "name": f"shard-{shard:03d}",
+            "num_replicas": replicas,
+            "ray_actor_options": {"num_cpus": shard_cpus, "runtime_env": {"env_vars": LOOPBACK_ENV}},
+            "health_check_period_s": 2,
+            "health_check_timeout_s": 10,
+        }
+        if replicas > 1:
+            options["max_replicas_per_node"] = 1  # a node's loss leaves every shard a replica
+        deployment = serve.deployment(**options)(Shard)
+        handles.append(deployment.bind(str(shard_dir(index_dir, shard)), shard, spec, settings.merge_vectors))
+    router = serve.deployment(
+        name="router", ray_actor_options={"num_cpus": router_cpus, "runtime_env": {"env_vars": LOOPBACK_ENV}}
+    )(serve.ingress()(Router))
+    return router.bind(str(index_dir), settings.model_dump(mode="json"), *handles)
+
+
+def run(
+    index_dir: Path,
+    settings: Settings,
+    *,
+    address: str | None = None,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    replicas: int = 1,
+    blocking: bool = True,
+) -> None:
+    """Start Serve's HTTP proxy on ``host:port`` (on the head node only) and deploy the application."""
+    connect(address)
+    serve.start(http_options={"host": host, "port": port, "location": "HeadOnly"})
+    serve.run(application(index_dir, settings, replicas=replicas), name=APP_NAME, route_prefix="/", blocking=blocking)
