@@ -173,7 +173,7 @@ def build_on_ray(
         _Embed,
         fn_constructor_kwargs={"spec": spec, "firsts": firsts, "batch_size": batch_size},
         batch_size=documents_per_batch,
-        concurrency=actors,
+        compute=ray.data.ActorPoolStrategy(size=actors),
         num_cpus=1,
     ).materialize()
     say("embed", max_id, max_id)
