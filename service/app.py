@@ -20,6 +20,8 @@ from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
 from index import Settings, get_settings, load_configured_embedder
+from index.cluster.layout import is_cluster
+from index.cluster.local import open_in_process
 from index.models.batching import QueryBatcher
 from index.retrieval.answer import warm_up
 from index.retrieval.search import serve_queries_single_threaded
@@ -35,7 +37,7 @@ from .routes import documents, ops, search, tools
 log = logging.getLogger("zhsearch.api")
 
 
-def _load(settings: Settings) -> LiveIndex:
+def _load(settings: Settings) -> ServedIndex:
     embedder = load_configured_embedder(settings, threads=settings.threads or 1)
     if "torch" in sys.modules:  # the torch backend, or a model that needs it; the ONNX backends do not
         import torch
@@ -43,6 +45,10 @@ def _load(settings: Settings) -> LiveIndex:
         # One intra-op thread per encoding worker: the workers, not the model, spread load over the cores.
         torch.set_num_threads(settings.threads or 1)
     serve_queries_single_threaded()
+    if is_cluster(settings.index_dir):  # a cluster index without Ray: every shard in this process
+        cluster, _ = open_in_process(settings.index_dir, embedder)
+        cluster.batcher = QueryBatcher(embedder, workers=settings.encode_workers)
+        return cluster
     loaded = LiveIndex.open(settings.index_dir, embedder, merge_vectors=settings.merge_vectors)
     loaded.batcher = QueryBatcher(embedder, workers=settings.encode_workers)
     loaded.vectors.set_ef_search(settings.ef_search)

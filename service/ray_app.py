@@ -37,6 +37,8 @@ from index.errors import ShardsUnavailableError
 from index.models.batching import QueryBatcher
 
 APP_NAME = "zhsearch"
+#: Shard methods that change it (never sent twice).
+WRITES = frozenset({"put_many", "delete"})
 #: Seconds the router waits for a shard before the request is a 503.
 SHARD_TIMEOUT_S = float(os.environ.get("ZHSEARCH_SHARD_TIMEOUT_S", "10"))
 
@@ -67,16 +69,27 @@ class HandleShards:
         results: dict[int, Any] = {}
         failed: dict[int, str] = {}
         for shard, response in pending.items():
-            try:
-                results[shard] = response.result(timeout_s=max(0.1, deadline - time.monotonic()))
-            except RayTaskError as exc:  # the shard raised: a 404 or 409 of its own passes through
-                cause = getattr(exc, "cause", None)
-                if isinstance(cause, ZhsearchError):
-                    raise cause from None
-                failed[shard] = type(cause or exc).__name__
-            except (RayError, TimeoutError) as exc:
-                response.cancel()  # type: ignore[no-untyped-call]
-                failed[shard] = type(exc).__name__
+            method, args = calls[shard]
+            while True:
+                try:
+                    results[shard] = response.result(timeout_s=max(0.1, deadline - time.monotonic()))
+                    failed.pop(shard, None)
+                    break
+                except RayTaskError as exc:  # the shard raised: a 404 or 409 of its own passes through
+                    cause = getattr(exc, "cause", None)
+                    if isinstance(cause, ZhsearchError):
+                        raise cause from None
+                    failed[shard] = type(cause or exc).__name__
+                    break
+                except (RayError, TimeoutError) as exc:
+                    response.cancel()  # type: ignore[no-untyped-call]
+                    failed[shard] = type(exc).__name__
+                    # A read whose replica died is asked again (Serve picks a live replica); a write is not,
+                    # since it may have been applied: its client gets the 503 and may send it again.
+                    if method in WRITES or isinstance(exc, TimeoutError) or time.monotonic() >= deadline - 0.2:
+                        break
+                    time.sleep(0.1)
+                    response = self.handles[shard].call.remote(method, args)
         if failed:
             answered = len(calls) - len(failed)
             which = ", ".join(f"{shard} ({why})" for shard, why in sorted(failed.items()))
@@ -109,9 +122,18 @@ class Router:
 
 
 def application(
-    index_dir: Path, settings: Settings, *, replicas: int = 1, shard_cpus: float = 0.0, router_cpus: float = 0.0
+    index_dir: Path,
+    settings: Settings,
+    *,
+    replicas: int = 1,
+    shard_cpus: float = 0.0,
+    router_cpus: float = 0.0,
+    router_resources: dict[str, float] | None = None,
 ) -> Any:
-    """The Serve application: a ``Shard`` deployment per shard of ``index_dir``, and the ``Router``."""
+    """The Serve application: a ``Shard`` deployment per shard of ``index_dir``, and the ``Router``.
+
+    ``router_resources``: custom Ray resources the router needs (to keep it on the head node, say).
+    """
     manifest = ClusterManifest.read(index_dir)
     spec = ModelSpec(settings.model, str(settings.cache_dir), threads=1)
     handles = []
@@ -127,9 +149,8 @@ def application(
             options["max_replicas_per_node"] = 1  # a node's loss leaves every shard a replica
         deployment = serve.deployment(**options)(Shard)
         handles.append(deployment.bind(str(shard_dir(index_dir, shard)), shard, spec, settings.merge_vectors))
-    router = serve.deployment(
-        name="router", ray_actor_options={"num_cpus": router_cpus, "runtime_env": {"env_vars": LOOPBACK_ENV}}
-    )(serve.ingress()(Router))
+    actor = {"num_cpus": router_cpus, "runtime_env": {"env_vars": LOOPBACK_ENV}, "resources": router_resources or {}}
+    router = serve.deployment(name="router", ray_actor_options=actor)(serve.ingress()(Router))
     return router.bind(str(index_dir), settings.model_dump(mode="json"), *handles)
 
 
@@ -142,8 +163,10 @@ def run(
     port: int = 8000,
     replicas: int = 1,
     blocking: bool = True,
+    router_resources: dict[str, float] | None = None,
 ) -> None:
     """Start Serve's HTTP proxy on ``host:port`` (on the head node only) and deploy the application."""
     connect(address)
     serve.start(http_options={"host": host, "port": port, "location": "HeadOnly"})
-    serve.run(application(index_dir, settings, replicas=replicas), name=APP_NAME, route_prefix="/", blocking=blocking)
+    app = application(index_dir, settings, replicas=replicas, router_resources=router_resources)
+    serve.run(app, name=APP_NAME, route_prefix="/", blocking=blocking)

@@ -151,8 +151,10 @@ def build_on_ray(
     config = config or ChunkConfig()
     connect(address)
     context = ray.data.DataContext.get_current()
-    context.enable_progress_bars = False  # the caller's bars (``progress``) say how far the build is
-    logging.getLogger("ray.data").setLevel(logging.WARNING)
+    # with a caller that shows progress, Ray Data's own bars show each stage's rows as they go
+    context.enable_progress_bars = progress is not None
+    if progress is None:
+        logging.getLogger("ray.data").setLevel(logging.ERROR)
     rows = pipeline.document_rows(documents, shards)
     say = progress or (lambda stage, done, total: None)
     say("prepare", 0, len(rows))

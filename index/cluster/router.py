@@ -216,5 +216,7 @@ class ClusterIndex:
         self.shards.call({shard: ("delete", (doc_id,))})
 
     def close(self) -> None:
-        if self.batcher is not None:
-            self.batcher.close()
+        """Close the shards when this process opened them (``local.LocalShards``); Ray's are the cluster's."""
+        closing = getattr(self.shards, "close", None)
+        if callable(closing):
+            closing()

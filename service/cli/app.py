@@ -43,6 +43,8 @@ class Bars:
         "read": ("reading documents", "doc"),
         "embed": ("embedding passages", "passage"),
         "naive": ("embedding baseline windows", "window"),
+        "prepare": ("cleaning and chunking", "doc"),
+        "shards": ("writing shards", "shard"),
     }
 
     def __init__(self, enabled: bool) -> None:

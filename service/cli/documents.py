@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -30,6 +30,17 @@ def build(
     strict: Annotated[
         bool, typer.Option("--strict", help="Build nothing if any file cannot be read (default: skip it, say why).")
     ] = False,
+    ray: Annotated[bool, typer.Option("--ray", help="Build on a Ray cluster (pip install 'zhsearch[ray]').")] = False,
+    address: Annotated[
+        str | None, typer.Option(help="Ray cluster to join (default: start a local Ray on 127.0.0.1).")
+    ] = None,
+    shards: Annotated[
+        int | None, typer.Option(min=1, max=1024, help="Split the index into N shards (a cluster index).")
+    ] = None,
+    batch_size: Annotated[int, typer.Option(min=1, max=1024, help="Texts per model call (--ray).")] = 8,
+    concurrency: Annotated[
+        int | None, typer.Option(min=1, help="Embedding actors, one model each (--ray; default: one per CPU).")
+    ] = None,
     index_dir: IndexDir = None,
     model: Model = None,
     as_json: AsJson = False,
@@ -39,6 +50,9 @@ def build(
     A file that cannot be read (an unsupported type, text in no known encoding, a scanned
     PDF, an empty file, a duplicate id) is skipped with its reason and the build goes on;
     the exit status is 1 only when nothing could be indexed, or with --strict.
+
+    With --shards N (and --ray to run it on a Ray cluster) it builds a cluster index: N
+    shards, each an ordinary index, plus cluster.json; serve it with `zhsearch serve --ray`.
     """
     from index.text.ingest import JsonFields, read_paths
 
@@ -66,6 +80,11 @@ def build(
         why = f" ({len(skipped)} skipped, reasons above)" if skipped and not as_json else ""
         typer.secho(f"error: no documents to index{why}", fg=typer.colors.RED, err=True)
         raise typer.Exit(1)
+    if ray or shards:
+        _build_cluster(loaded.documents, target, shards or 1, ray, address, batch_size, concurrency, model, as_json)
+        if skipped and not as_json:
+            typer.secho(f"{len(skipped)} file(s) skipped, reasons above", fg=typer.colors.YELLOW)
+        return
     try:
         embedder = load_configured_embedder(settings, model=model)
         report = build_index(loaded.documents, target, embedder, progress=Bars(not as_json))
@@ -83,6 +102,62 @@ def build(
         )
     if skipped:
         typer.secho(f"{len(skipped)} file(s) skipped, reasons above", fg=typer.colors.YELLOW)
+
+
+def _build_cluster(
+    documents: list[Any],
+    target: Path,
+    shards: int,
+    on_ray: bool,
+    address: str | None,
+    batch_size: int,
+    concurrency: int | None,
+    model: str | None,
+    as_json: bool,
+) -> None:
+    """``build --shards N [--ray]``: the sharded build, on Ray or in this process."""
+    settings = get_settings()
+    try:
+        if on_ray:
+            try:
+                from index.cluster.ray_build import ModelSpec, build_on_ray
+            except ImportError as exc:
+                raise typer.BadParameter(f"--ray needs Ray: pip install 'zhsearch[ray]' ({exc})") from exc
+            spec = ModelSpec(model or settings.model, str(settings.cache_dir), threads=1)
+            report = build_on_ray(
+                documents,
+                target,
+                spec,
+                shards,
+                address=address,
+                batch_size=batch_size,
+                concurrency=concurrency,
+                progress=Bars(not as_json),
+            )
+        else:
+            from index.cluster.pipeline import build_in_process
+
+            embedder = load_configured_embedder(settings, model=model)
+            report = build_in_process(documents, target, embedder, shards, progress=Bars(not as_json))
+    except ZhsearchError as exc:
+        raise fail(exc) from exc
+    if as_json:
+        emit_json(
+            {
+                "path": str(report.path),
+                "shards": report.shards,
+                "documents": report.documents,
+                "passages": report.passages,
+                "seconds": report.seconds,
+                "shard_passages": [r.passages for r in report.shard_reports],
+            }
+        )
+        return
+    sizes = ", ".join(str(r.passages) for r in report.shard_reports)
+    typer.echo(
+        f"built cluster {report.path}: {report.documents} documents, {report.passages} passages in"
+        f" {report.shards} shards ({sizes}) in {report.seconds:.1f}s"
+    )
 
 
 @app.command()

@@ -19,8 +19,15 @@ def serve(
     port: Annotated[int | None, typer.Option(envvar="ZHSEARCH_PORT", help="Port.", show_default=False)] = None,
     index_dir: IndexDir = None,
     model: Model = None,
+    ray: Annotated[
+        bool, typer.Option("--ray", help="Serve a cluster index on Ray Serve (built with build --ray --shards N).")
+    ] = False,
+    address: Annotated[
+        str | None, typer.Option(help="Ray cluster to join (default: start a local Ray on 127.0.0.1).")
+    ] = None,
+    replicas: Annotated[int, typer.Option(min=1, max=64, help="Replicas of each shard (--ray).")] = 1,
 ) -> None:
-    """Serve the HTTP API (default 127.0.0.1:8000)."""
+    """Serve the HTTP API (default 127.0.0.1:8000); with --ray, as a Ray Serve application over the shards."""
     import uvicorn
 
     from ..app import create_app
@@ -35,6 +42,20 @@ def serve(
         updates["host"] = host  # /mcp checks Host headers against the bind address
     settings = base.model_copy(update=updates)
     _log_to_stderr()
+    if ray:
+        try:
+            from .. import ray_app
+        except ImportError as exc:
+            raise typer.BadParameter(f"--ray needs Ray: pip install 'zhsearch[ray]' ({exc})") from exc
+        ray_app.run(
+            settings.index_dir,
+            settings,
+            address=address,
+            host=host or settings.host,
+            port=port or settings.port,
+            replicas=replicas,
+        )
+        return
     # our access log (with request ids, from the middleware) replaces uvicorn's
     uvicorn.run(
         create_app(settings),
