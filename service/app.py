@@ -19,7 +19,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
-from index import Settings, get_settings, load_configured_embedder
+from index import Settings, ZhsearchError, get_settings, load_configured_embedder
 from index.cluster.layout import is_cluster
 from index.cluster.local import open_in_process
 from index.models.batching import QueryBatcher
@@ -133,10 +133,14 @@ def create_app(
         app.state.index = loaded
         await _warm(app, settings, loaded)
         app.state.metrics.build_seconds.set(loaded.manifest.build_seconds)
+        try:
+            passages = str((await asyncio.to_thread(loaded.health))["passages"])
+        except ZhsearchError as exc:  # a cluster with a shard down starts, and says so (/readyz: 503)
+            passages = f"? ({exc})"
         log.info(
-            "index loaded from %s (%d passages, %d repaired)",
+            "index loaded from %s (%s passages, %d repaired)",
             loaded.path,
-            (await asyncio.to_thread(loaded.health))["passages"],
+            passages,
             loaded.repaired,
         )
         log.info(
