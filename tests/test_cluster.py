@@ -193,3 +193,15 @@ def test_a_missing_shard_is_a_503_never_a_partial_ranking(pair: tuple[Path, Path
             assert client.get("/readyz").status_code == 503
     finally:
         shards.close()
+
+
+def test_the_single_node_path_imports_no_ray() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, index, index.writing.build, index.retrieval.search, service.app, service.cli; "
+        "print([m for m in sys.modules if m == 'ray' or m.startswith('ray.')][:3])"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert result.stdout.strip() == "[]", result.stdout + result.stderr

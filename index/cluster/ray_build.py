@@ -57,12 +57,17 @@ def _load(spec: ModelSpec) -> Embedder:
     return load_embedder(spec.model, Path(spec.cache_dir), backend=spec.backend, threads=spec.threads)
 
 
-def connect(address: str | None) -> None:
-    """Join the cluster at ``address`` (or start a local Ray on this machine, on 127.0.0.1 only)."""
-    import ray
-
+def loopback() -> None:
+    """Before Ray is imported: a local Ray binds and advertises 127.0.0.1 only (unless the environment says)."""
     for key, value in LOOPBACK_ENV.items():
         os.environ.setdefault(key, value)
+
+
+def connect(address: str | None) -> None:
+    """Join the cluster at ``address`` (or start a local Ray on this machine, on 127.0.0.1 only)."""
+    loopback()
+    import ray
+
     if not ray.is_initialized():
         if address:
             ray.init(address=address, log_to_driver=False)
@@ -139,6 +144,7 @@ def build_on_ray(
     ``concurrency``: embedding actors (default: one per CPU of the cluster); ``documents_per_batch``:
     documents an actor embeds per call; ``batch_size``: texts per model call.
     """
+    loopback()
     import ray
     import ray.data
 
