@@ -245,13 +245,13 @@ def section(results: dict[int, dict[str, float | str]]) -> list[str]:
     return lines
 
 
-def write_section(lines: list[str], out: Path) -> None:
-    """Replace (or append) the Scale section of ``out``."""
+def write_section(lines: list[str], out: Path, marker: str = MARKER) -> None:
+    """Replace (or append) the section of ``out`` that starts with ``marker`` (the Scale section)."""
     text = out.read_text(encoding="utf-8") if out.exists() else "# Benchmarks\n"
     block = "\n".join(lines) + "\n"
-    if MARKER in text:
-        start = text.index(MARKER)
-        rest = text.find("\n## ", start + len(MARKER))
+    if marker in text:
+        start = text.index(marker)
+        rest = text.find("\n## ", start + len(marker))
         text = text[:start] + block + (text[rest + 1 :] if rest >= 0 else "")
     else:
         text = text.rstrip("\n") + "\n\n" + block

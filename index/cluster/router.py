@@ -92,18 +92,20 @@ class ClusterIndex:
 
     def _rank(
         self, query: str, k: int, mode: Mode, filters: Filters | None
-    ) -> tuple[tuple[list[tuple[int, float]], dict[int, int]], np.ndarray | None]:
-        """The merged ranking with each passage's shard, and the query vector (None when lexical)."""
+    ) -> tuple[tuple[list[tuple[int, float]], dict[int, int], dict[int, Any]], np.ndarray | None]:
+        """The merged ranking, each passage's shard, the rows the shards sent, and the query vector."""
         norm = normalize(query)
         vector = None if mode == "lexical" else self._encoding(norm)()
         found: dict[int, ShardCandidates] = self._all("candidates", norm, vector, k, mode, filters)
         owner = {}
+        sent: dict[int, Any] = {}
         for shard, part in found.items():
+            sent.update(part.rows)
             for pid, _ in part.lexical:
                 owner[pid] = shard
             if part.dense is not None:
                 owner.update(dict.fromkeys(part.dense.scores, shard))
-        return (merge(list(found.values()), k, mode), owner), vector
+        return (merge(list(found.values()), k, mode), owner, sent), vector
 
     def search(self, query: str, k: int = 10, mode: Mode = "hybrid", filters: Filters | None = None) -> SearchResult:
         return self.searched(query, k, mode, filters)[0]
@@ -113,17 +115,19 @@ class ClusterIndex:
     ) -> tuple[SearchResult, None, np.ndarray | None]:
         began = time.perf_counter()
         query = validate_query(query, k, mode, self.limits)
-        (ranked, owner), vector = self._rank(query, min(MAX_K, 2 * k + 5), mode, filters)
+        (ranked, owner, sent), vector = self._rank(query, min(MAX_K, 2 * k + 5), mode, filters)
         wanted: dict[int, list[int]] = {}
         for pid, _ in ranked:
-            wanted.setdefault(owner[pid], []).append(pid)
-        found = self.shards.call({shard: ("rows", (ids,)) for shard, ids in wanted.items()}) if wanted else {}
+            if pid not in sent:  # a passage its shard did not rank high alone: its row is asked for now
+                wanted.setdefault(owner[pid], []).append(pid)
+        if wanted:
+            for part in self.shards.call({shard: ("rows", (ids,)) for shard, ids in wanted.items()}).values():
+                sent.update(part)
         rows: dict[int, store.StoredPassage] = {}
         metadata: dict[str, Any] = {}
-        for part in found.values():
-            for pid, (row, meta) in part.items():
-                rows[pid] = row
-                metadata[row.doc_id] = meta
+        for pid, (row, meta) in sent.items():
+            rows[pid] = row
+            metadata[row.doc_id] = meta
         hits = assemble(ranked, rows, metadata.get, k)
         took = round((time.perf_counter() - began) * 1000, 2)
         result = SearchResult(query=query, hits=hits, took_ms=took, mode=mode, shards=self._answered())

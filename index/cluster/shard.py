@@ -17,6 +17,7 @@ import secrets
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +25,10 @@ import numpy as np
 
 from ..errors import NotFoundError
 from ..models import Embedder
-from ..retrieval.merge import ShardCandidates
+from ..retrieval.merge import ShardCandidates, merge
 from ..retrieval.query import Mode
 from ..retrieval.search import Hit, sentence_vectors
-from ..retrieval.snapshot import DocumentInfo, Filters
+from ..retrieval.snapshot import DocumentInfo, Filters, Snapshot
 from ..storage import store
 from ..text.ingest import Document
 from ..writing.live import LiveIndex, WriteResult
@@ -91,12 +92,20 @@ class ShardReplica:
     def candidates(
         self, norm: str, vector: np.ndarray | None, k: int, mode: Mode, filters: Filters | None
     ) -> ShardCandidates:
+        """This shard's candidates, with the rows of the ``k`` it would rank first alone (most of the
+        router's final ranking, in the same round trip)."""
         index = self.fresh()
-        return index.candidates(norm, vector, k, mode, filters, index.snapshot)
+        snap = index.snapshot
+        found = index.candidates(norm, vector, k, mode, filters, snap)
+        likely = [pid for pid, _ in merge([found], k, mode)]
+        return replace(found, rows=self._rows(snap, likely))
 
     def rows(self, ids: Sequence[int]) -> dict[int, tuple[store.StoredPassage, dict[str, Any] | None]]:
         """Passage rows by id, each with its document's metadata (for page numbers)."""
-        snap = self.fresh().snapshot
+        return self._rows(self.fresh().snapshot, ids)
+
+    @staticmethod
+    def _rows(snap: Snapshot, ids: Sequence[int]) -> dict[int, tuple[store.StoredPassage, dict[str, Any] | None]]:
         found = snap.passages.rows(ids)
         return {
             pid: (row, info.metadata if (info := snap.documents.get(row.doc_id)) else None)
@@ -134,6 +143,7 @@ class ShardReplica:
         snap = self.fresh().snapshot
         return {
             "shard": self.shard,
+            "pid": os.getpid(),  # which process answered (a replica's memory, in benchmarks)
             "documents": len(snap.documents),
             "passages": len(snap.passages),
             "vectors": len(snap.vectors),

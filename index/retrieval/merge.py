@@ -13,19 +13,26 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from ..storage.dense import DenseCandidates
+from ..storage.store import StoredPassage
 from .fusion import fuse
 from .query import Mode
 
 
 @dataclass(frozen=True)
 class ShardCandidates:
-    """One shard's answer to a query: its best lexical matches and, unless lexical-only, its dense candidates."""
+    """One shard's answer to a query: its best lexical matches and, unless lexical-only, its dense candidates.
+
+    ``rows``: a shard of a cluster sends the rows (and document metadata) of the passages it would
+    rank first alone, so that the router seldom needs to ask for rows again.
+    """
 
     lexical: list[tuple[int, float]]
     dense: DenseCandidates | None
+    rows: dict[int, tuple[StoredPassage, dict[str, Any] | None]] = field(default_factory=dict)
 
 
 def _best(lists: Sequence[Sequence[tuple[int, float]]], depth: int) -> list[tuple[int, float]]:
