@@ -48,8 +48,11 @@ lint: install
 # SCALE="100000 1000000" adds the index-mechanics benchmark at those sizes (hashing vectors; the 1M
 # build takes about 14 minutes here): its "Scale" section of docs/benchmarks.md is rewritten.
 SCALE ?=
+# The "Scale-out on Ray" section comes from benchmarks/ray_scale.py (local Ray clusters on this machine,
+# 127.0.0.1 only; about 8 minutes with the default model).
 bench: install
 	$(BIN)/python benchmarks/bench.py
+	RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 $(BIN)/python benchmarks/ray_scale.py
 	@if [ -n "$(SCALE)" ]; then set -x; $(BIN)/python benchmarks/scale.py --sizes $(SCALE); fi
 
 # Regenerates docs/quality.md: every mode (naive baseline included) on the shipped sets and, when
