@@ -120,6 +120,36 @@ def latencies(base: str, texts: list[str]) -> list[float]:
     return found
 
 
+def hop(base: str, n: int = 100) -> list[float]:
+    """Round trips of ``GET /healthz``: the HTTP path with no index work."""
+    found = []
+    with httpx.Client(base_url=base, timeout=60) as client:
+        for _ in range(n):
+            began = time.perf_counter()
+            client.get("/healthz").raise_for_status()
+            found.append((time.perf_counter() - began) * 1000)
+    return found
+
+
+def shard_call(texts: list[str], model: str) -> tuple[list[float], list[float]]:
+    """Per query: the router model's encode in this process, and one shard's candidates call through its
+    Serve handle (what the router does once per shard, in parallel)."""
+    from index import normalize
+
+    embedder = load_configured_embedder(get_settings().model_copy(update={"model": model}), threads=1)
+    handle = serve.get_deployment_handle("shard-000", app_name="zhsearch")
+    encode, call = [], []
+    for text in texts:
+        norm = normalize(text)
+        began = time.perf_counter()
+        vector = embedder.encode_queries([norm])
+        encode.append((time.perf_counter() - began) * 1000)
+        began = time.perf_counter()
+        handle.call.remote("candidates", (norm, vector, 25, "hybrid", None)).result()
+        call.append((time.perf_counter() - began) * 1000)
+    return encode, call
+
+
 def rate(base: str, texts: list[str], clients: int = 8, seconds: float = 15.0) -> float:
     """Searches per second answered 200 by ``clients`` threads asking without pause for ``seconds``."""
     done = [0] * clients
@@ -178,6 +208,7 @@ def measure(model: str, work: Path) -> dict[str, Any]:
     env = {"ZHSEARCH_MODEL": model}
     with serving(work / "single", work / "single.log", **env) as base:
         results["single_search"] = latencies(base, texts)
+        results["single_hop"] = hop(base)
         results["single_rate"] = rate(base, texts)
     print(f"single node: p50 {statistics.median(results['single_search']):.1f} ms", file=sys.stderr, flush=True)
 
@@ -187,6 +218,8 @@ def measure(model: str, work: Path) -> dict[str, Any]:
             base = serve_cluster(work / "two-nodes", model, replicas, free_port())
             if replicas == 1:
                 results["cluster_search"] = latencies(base, texts)
+                results["cluster_hop"] = hop(base)
+                results["encode"], results["shard_call"] = shard_call(texts, model)
                 results["shard_memory"] = shard_memory()
             results[f"cluster_rate_{replicas}"] = rate(base, texts)
             print(f"{replicas} replica(s): {results[f'cluster_rate_{replicas}']:.1f}/s", file=sys.stderr, flush=True)
@@ -225,6 +258,11 @@ def section(model: str, r: dict[str, Any]) -> list[str]:
         f"| search p50 / p99, router + {SHARDS} shards (Ray Serve) | {cluster_p50:.1f} / "
         f"{pct(r['cluster_search'], 0.99):.1f} ms |",
         f"| router over single node, p50 (target <= 1.3) | {cluster_p50 / single_p50:.2f} |",
+        f"| where a routed search goes, p50: `GET /healthz` through Serve's proxy and the router | "
+        f"{statistics.median(r['cluster_hop']):.1f} ms (uvicorn: {statistics.median(r['single_hop']):.1f} ms) |",
+        f"| … the query's encode (once, in the router) | {statistics.median(r['encode']):.1f} ms |",
+        f"| … one shard's candidates (and rows) through its Serve handle, from the driver | "
+        f"{statistics.median(r['shard_call']):.1f} ms |",
         f"| searches/s, 8 clients: single node | {r['single_rate']:.1f} |",
         f"| searches/s, 8 clients: 1 replica per shard | {r['cluster_rate_1']:.1f} |",
         f"| searches/s, 8 clients: 2 replicas per shard | {r['cluster_rate_2']:.1f} |",

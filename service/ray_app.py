@@ -21,11 +21,11 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from index import Settings, ZhsearchError, load_configured_embedder
+from index import Embedder, Settings, ZhsearchError, load_configured_embedder
 from index.cluster.layout import ClusterManifest, shard_dir
-from index.cluster.ray_build import LOOPBACK_ENV, ModelSpec, connect, loopback
+from index.cluster.ray_build import LOOPBACK_ENV, LazyEmbedder, ModelSpec, connect, loopback
 from index.cluster.router import ClusterIndex
 from index.cluster.shard import ShardReplica
 from index.errors import ShardsUnavailableError
@@ -43,7 +43,10 @@ class Shard:
     """One replica of one shard (a Serve deployment, one per shard)."""
 
     def __init__(self, folder: str, shard: int, spec: ModelSpec, merge_vectors: int | None) -> None:
-        self.replica = ShardReplica(Path(folder), spec.load(), shard, merge_vectors=merge_vectors)
+        cluster = ClusterManifest.read(Path(folder).parent.parent)
+        model = LazyEmbedder(spec, cluster.model, cluster.model_fingerprint, cluster.dim)
+        # the model's max_tokens is read-only here: a replica never changes it
+        self.replica = ShardReplica(Path(folder), cast(Embedder, model), shard, merge_vectors=merge_vectors)
 
     def call(self, method: str, args: tuple[Any, ...]) -> Any:
         return getattr(self.replica, method)(*args)

@@ -141,6 +141,9 @@ def test_writes_go_to_the_owning_shard_and_survive_a_reopen(corpus: list[Documen
         assert health["consistent"] and health["documents"] == total
     finally:
         shards.close()
+    rebuilt = build_in_process(corpus, target, HashingEmbedder(), 2)  # from the files: the API's documents stay
+    assert rebuilt.documents == len(corpus) + len(docs) - 1
+    assert sorted(p.name for p in (target / "shards").iterdir()) == ["000", "001"]
 
 
 def test_replicas_of_a_shard_serve_each_others_writes(corpus: list[Document], tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ BM25 is scored with the statistics of every shard together.
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -28,8 +29,9 @@ from ..text.chunk import ChunkConfig
 from ..text.clean import parse
 from ..text.ingest import Document
 from ..text.normalize import PROFILE, dictionary_hash
+from ..writing.build import live_documents
 from ..writing.prepare import passages, stored_document
-from .layout import STATS, ClusterManifest, shard_of
+from .layout import SHARDS, STATS, ClusterManifest, is_cluster, shard_dir, shard_of
 from .write import ModelInfo, ShardReport, write_shard
 
 #: A prepared row: one document, its shard and its passages (numbered from 0 until ``number``).
@@ -145,6 +147,9 @@ def publish(
     """Write ``cluster.json`` (and the global statistics beside it) once every shard is published."""
     reports = sorted(reports, key=lambda r: r.shard)
     stats.save(index_dir / STATS)
+    for old in sorted((index_dir / SHARDS).glob("[0-9][0-9][0-9]")):  # shards of an earlier build with more
+        if int(old.name) >= shards:
+            shutil.rmtree(old, ignore_errors=True)
     seconds = round(time.perf_counter() - began, 3)
     ClusterManifest(
         shards=shards,
@@ -178,6 +183,20 @@ def check_target(index_dir: Path) -> None:
         raise InvalidInputError(f"{index_dir} holds a single-node index; build the cluster into another folder")
 
 
+def with_live_documents(documents: Sequence[Document], index_dir: Path) -> list[Document]:
+    """``documents`` and those added through the API to the cluster in ``index_dir`` (a rebuild keeps them),
+    as ``zhsearch build`` keeps a single index's."""
+    found = list(documents)
+    if not is_cluster(index_dir):
+        return found
+    taken = {doc.id for doc in found}
+    for shard in range(ClusterManifest.read(index_dir).shards):
+        kept = live_documents(shard_dir(index_dir, shard), taken)
+        taken.update(doc.id for doc in kept)
+        found.extend(kept)
+    return found
+
+
 def build_in_process(
     documents: Sequence[Document],
     index_dir: Path,
@@ -195,6 +214,7 @@ def build_in_process(
     check_target(index_dir)
     began = time.perf_counter()
     config = config or ChunkConfig()
+    documents = with_live_documents(documents, index_dir)
     prepared = prepare(document_rows(documents, shards), config, embedder)
     firsts = first_ids((row["index"], row["count"]) for row in prepared)
     numbered = number(prepared, firsts)

@@ -52,6 +52,34 @@ class ModelSpec:
         return _load(self)
 
 
+class LazyEmbedder:
+    """The model a shard replica needs only for writes: what its manifest records of it now, its weights
+    on the first write (a replica that only searches never holds them: the router encodes queries)."""
+
+    def __init__(self, spec: ModelSpec, name: str, fingerprint: str, dim: int) -> None:
+        self.spec = spec
+        self.name = name
+        self.fingerprint = fingerprint
+        self.dim = dim
+
+    @property
+    def _model(self) -> Embedder:
+        return self.spec.load()
+
+    @property
+    def max_tokens(self) -> int:
+        return self._model.max_tokens
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._model.encode_queries(texts)
+
+    def encode_documents(self, texts: Sequence[str], batch_size: int = DOCUMENT_BATCH) -> np.ndarray:
+        return self._model.encode_documents(texts, batch_size)
+
+    def count_tokens(self, text: str) -> int:
+        return self._model.count_tokens(text)
+
+
 @lru_cache(maxsize=2)
 def _load(spec: ModelSpec) -> Embedder:
     return load_embedder(spec.model, Path(spec.cache_dir), backend=spec.backend, threads=spec.threads)
@@ -153,6 +181,7 @@ def build_on_ray(
     if not documents:
         raise InvalidInputError("no documents to index")
     pipeline.check_target(index_dir)
+    documents = pipeline.with_live_documents(documents, index_dir)
     began = time.perf_counter()
     config = config or ChunkConfig()
     connect(address)

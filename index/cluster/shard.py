@@ -46,7 +46,7 @@ class ShardReplica:
         self._embedder = embedder
         self._merge_vectors = merge_vectors
         self._lock = threading.Lock()  # one reopen at a time in this process
-        with self._writer(fcntl.LOCK_SH):
+        with self._writer(fcntl.LOCK_EX):  # opening may write (a catch-up checkpoint): one replica at a time
             self._seen = self._token()
             self.index = LiveIndex.open(folder, embedder, merge_vectors=merge_vectors, shared=True)
 

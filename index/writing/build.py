@@ -81,7 +81,7 @@ def _previous(index_dir: Path, manifest: Manifest) -> tuple[Path, Manifest] | No
     return (path, old) if old.settings_key() == manifest.settings_key() else None
 
 
-def _live_documents(index_dir: Path, taken: set[str]) -> list[Document]:
+def live_documents(index_dir: Path, taken: set[str]) -> list[Document]:
     """Documents added through the API to the live index, so a rebuild from paths keeps them."""
     path = folder.current(index_dir)
     if path is None:
@@ -139,7 +139,7 @@ def _build_locked(
     batch_size: int,
     began: float,
 ) -> BuildReport:
-    documents = list(documents) + _live_documents(index_dir, {d.id for d in documents})
+    documents = list(documents) + live_documents(index_dir, {d.id for d in documents})
     manifest = _new_manifest(embedder, config, documents)
     previous = _previous(index_dir, manifest)
     if previous and _same(previous[1], manifest):
