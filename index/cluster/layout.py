@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import IndexMismatchError, IndexNotFoundError
+from ..storage.manifest import write_json
 
 CLUSTER_FILE = "cluster.json"
 SHARDS = "shards"
@@ -70,13 +70,7 @@ class ClusterManifest:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def write(self, index_dir: Path) -> None:
-        path = index_dir / CLUSTER_FILE
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "w", encoding="utf-8") as handle:
-            json.dump(asdict(self), handle, ensure_ascii=False, indent=2)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        write_json(index_dir / CLUSTER_FILE, asdict(self))
 
     @classmethod
     def read(cls, index_dir: Path) -> ClusterManifest:

@@ -25,7 +25,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ..errors import ConflictError, InvalidInputError, NotFoundError
+from ..errors import ConflictError, NotFoundError
 from ..models import Embedder
 from ..models.batching import QueryBatcher
 from ..retrieval.merge import ShardCandidates, merge
@@ -33,9 +33,9 @@ from ..retrieval.query import MAX_K, Mode, QueryLimits, validate_query
 from ..retrieval.search import Hit, SearchResult, assemble
 from ..retrieval.snapshot import DocumentInfo, Filters
 from ..storage import store
-from ..text.ingest import Document, check_document
+from ..text.ingest import Document
 from ..text.normalize import normalize
-from ..writing.live import WriteResult
+from ..writing.live import WriteResult, check_batch
 from .layout import ClusterManifest, shard_of
 
 
@@ -194,15 +194,7 @@ class ClusterIndex:
     def put_many(self, docs: Sequence[Document], *, replace: bool = True) -> list[WriteResult]:
         """Write each document to its shard. Everything is checked first, on every shard involved, so a
         bad document or a taken id refuses the whole batch; the writes are then atomic per shard."""
-        if not docs:
-            raise InvalidInputError("no documents to write")
-        for doc in docs:
-            check_document(doc)
-        seen: set[str] = set()
-        for doc in docs:
-            if doc.id in seen:
-                raise InvalidInputError(f"document id {doc.id!r} appears more than once in one write")
-            seen.add(doc.id)
+        check_batch(docs)
         by_shard: dict[int, list[Document]] = {}
         for doc in docs:
             by_shard.setdefault(self._owner(doc.id), []).append(doc)

@@ -18,6 +18,16 @@ from .lexical import TOKENIZER
 FORMAT_VERSION = 2
 
 
+def write_json(path: Path, data: Any) -> None:
+    """``data`` as JSON at ``path``, whole or not at all: a temporary file, fsynced, renamed over it."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as handle:
+        json.dump(data, handle, ensure_ascii=False, indent=2)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
 @dataclass
 class Manifest:
     model: str
@@ -39,12 +49,7 @@ class Manifest:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def write(self, path: Path) -> None:
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "w", encoding="utf-8") as handle:
-            json.dump(asdict(self), handle, ensure_ascii=False, indent=2)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        write_json(path, asdict(self))
 
     @classmethod
     def read(cls, path: Path) -> Manifest:

@@ -53,6 +53,19 @@ class WriteResult:
     created: bool
 
 
+def check_batch(docs: Sequence[Document]) -> None:
+    """Refuse a write of no documents, of a bad document, or of one id twice (before anything is written)."""
+    if not docs:
+        raise InvalidInputError("no documents to write")
+    for doc in docs:
+        check_document(doc)
+    seen: set[str] = set()
+    for doc in docs:
+        if doc.id in seen:
+            raise InvalidInputError(f"document id {doc.id!r} appears more than once in one write")
+        seen.add(doc.id)
+
+
 def new_document_id() -> str:
     return uuid.uuid4().hex
 
@@ -231,15 +244,7 @@ class LiveIndex(Searcher):
         batch is one SQLite transaction and one snapshot swap.
         """
         docs = [Document(d.id, d.text, d.title, d.metadata, d.source or "api", d.format, origin="api") for d in docs]
-        if not docs:
-            raise InvalidInputError("no documents to write")
-        for doc in docs:
-            check_document(doc)
-        seen: set[str] = set()
-        for doc in docs:
-            if doc.id in seen:
-                raise InvalidInputError(f"document id {doc.id!r} appears more than once in one write")
-            seen.add(doc.id)
+        check_batch(docs)
         with self._write_lock:
             snap = self.snapshot
             if not replace:
