@@ -208,3 +208,20 @@ def test_the_single_node_path_imports_no_ray() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert result.stdout.strip() == "[]", result.stdout + result.stderr
+
+
+def test_cli_builds_searches_and_asks_a_cluster_without_ray(env: Path) -> None:
+    from typer.testing import CliRunner
+
+    from service.cli import app
+
+    runner = CliRunner()
+    docs = ["--docs", str(SEEDS), "--docs", str(DEBIAN / "corpus.jsonl")]
+    built = runner.invoke(app, ["build", *docs, "--shards", "2", "--json"])
+    assert built.exit_code == 0, built.output
+    report = json.loads(built.output)
+    assert report["shards"] == 2 and report["documents"] == 173 and sum(report["shard_passages"]) == 584
+    found = json.loads(runner.invoke(app, ["search", "如何安装软件包", "-k", "2", "--json"]).output)
+    assert found["results"][0]["doc_id"].startswith("faq-")
+    answered = json.loads(runner.invoke(app, ["ask", "黄浦区上半年的生产总值是多少", "--json"]).output)
+    assert "1209.37" in answered["answer"]["text"]

@@ -6,6 +6,7 @@ asks every shard at once, as the Ray router does with its deployments.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -32,8 +33,10 @@ class LocalShards:
         return {shard: future.result() for shard, future in futures.items()}
 
     def close(self) -> None:
+        """Close every replica (once; later calls do nothing)."""
+        replicas, self.replicas = self.replicas, []
         self._pool.shutdown()
-        for replica in self.replicas:
+        for replica in replicas:
             replica.close()
 
 
@@ -41,4 +44,6 @@ def open_in_process(index_dir: Path, embedder: Embedder) -> tuple[ClusterIndex, 
     """The cluster in ``index_dir`` with every shard opened here (close the shards when done)."""
     manifest = ClusterManifest.read(index_dir)
     shards = LocalShards([ShardReplica(shard_dir(index_dir, s), embedder, s) for s in range(manifest.shards)])
-    return ClusterIndex(index_dir, manifest, shards, embedder), shards
+    cluster = ClusterIndex(index_dir, manifest, shards, embedder)
+    weakref.finalize(cluster, shards.close)  # a caller that never closes it (a CLI command) leaks no files
+    return cluster, shards
