@@ -18,6 +18,8 @@ Ray is imported only inside this module's functions and ``index.cluster.ray_buil
 
 from __future__ import annotations
 
+import signal
+import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -181,4 +183,20 @@ def run(
 
     serve.start(http_options={"host": host, "port": port}, proxy_location="HeadOnly")
     app = application(index_dir, settings, replicas=replicas, router_resources=router_resources)
-    serve.run(app, name=APP_NAME, route_prefix="/", blocking=blocking)
+    if not blocking:
+        serve.run(app, name=APP_NAME, route_prefix="/", blocking=False)
+        return
+    import ray
+
+    # Ctrl-C or SIGTERM: take the application down, and the local Ray this process started with it
+    # (on a cluster joined with ``address``, the cluster stays up for its other users).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        serve.run(app, name=APP_NAME, route_prefix="/", blocking=True)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        serve.delete(APP_NAME)
+        if address is None:
+            serve.shutdown()  # type: ignore[no-untyped-call]
+            ray.shutdown()
