@@ -44,9 +44,7 @@ WRITES = frozenset({"put_many", "delete"})
 class Shard:
     """One replica of one shard (a Serve deployment, one per shard)."""
 
-    def __init__(self, folder: str, shard: int, spec: ModelSpec, merge_vectors: int | None) -> None:
-        cluster = ClusterManifest.read(Path(folder).parent.parent)
-        model = LazyEmbedder(spec, cluster.model, cluster.model_fingerprint, cluster.dim)
+    def __init__(self, folder: str, shard: int, model: LazyEmbedder, merge_vectors: int | None) -> None:
         # the model's max_tokens is read-only here: a replica never changes it
         self.replica = ShardReplica(Path(folder), cast(Embedder, model), shard, merge_vectors=merge_vectors)
 
@@ -148,6 +146,8 @@ def application(
 
     manifest = ClusterManifest.read(index_dir)
     spec = ModelSpec(settings.model, str(settings.cache_dir), threads=1)
+    # what the shards' manifests record of the model: its weights load in a replica on its first write
+    model = LazyEmbedder(spec, manifest.model, manifest.model_fingerprint, manifest.dim)
     handles = []
     for shard in range(manifest.shards):
         options: dict[str, Any] = {
@@ -160,7 +160,7 @@ def application(
         if replicas > 1:
             options["max_replicas_per_node"] = 1  # a node's loss leaves every shard a replica
         deployment = serve.deployment(**options)(Shard)
-        handles.append(deployment.bind(str(shard_dir(index_dir, shard)), shard, spec, settings.merge_vectors))
+        handles.append(deployment.bind(str(shard_dir(index_dir, shard)), shard, model, settings.merge_vectors))
     actor = {"num_cpus": router_cpus, "runtime_env": {"env_vars": LOOPBACK_ENV}, "resources": router_resources or {}}
     router = serve.deployment(name="router", ray_actor_options=actor)(serve.ingress()(Router))
     return router.bind(str(index_dir), settings.model_dump(mode="json"), *handles)

@@ -183,7 +183,7 @@ class ClusterIndex:
         counts = {
             key: sum(part[key] for part in found.values()) for key in ("documents", "passages", "vectors", "lexical")
         }
-        consistent = all(len({p["passages"], p["vectors"], p["lexical"]}) == 1 for p in found.values())
+        consistent = all(part["consistent"] for part in found.values())
         return {**counts, "consistent": consistent, "shards": self._answered()}
 
     # -- writing -------------------------------------------------------------------

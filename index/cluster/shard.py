@@ -27,7 +27,7 @@ from ..errors import NotFoundError
 from ..models import Embedder
 from ..retrieval.merge import ShardCandidates, merge
 from ..retrieval.query import Mode
-from ..retrieval.search import Hit, sentence_vectors
+from ..retrieval.search import Hit
 from ..retrieval.snapshot import DocumentInfo, Filters, Snapshot
 from ..storage import store
 from ..text.ingest import Document
@@ -115,57 +115,45 @@ class ShardReplica:
     def evidence(self, hits: Sequence[Hit]) -> tuple[dict[str, str], dict[int, np.ndarray]]:
         """Documents' normalized text and passages' sentence vectors, for the hits this shard holds."""
         index = self.fresh()
-        documents, _ = index.evidence(hits, index.snapshot)
-        vectors = {hit.passage_id: sentence_vectors(index.snapshot.vectors, hit.passage_id, hit.text) for hit in hits}
-        return documents, vectors
+        documents, stored = index.evidence(hits, index.snapshot)
+        return documents, {hit.passage_id: stored(hit) for hit in hits}
 
     def document(self, doc_id: str) -> tuple[store.StoredDocument, list[store.StoredPassage]] | None:
-        index = self.fresh()
         try:
-            found = index.document(doc_id)
+            return self.fresh().document_with_passages(doc_id)
         except NotFoundError:
             return None
-        info = index.snapshot.documents.get(doc_id)
-        rows = index.snapshot.passages.rows(info.passage_ids) if info else {}
-        return found, [rows[pid] for pid in (info.passage_ids if info else ()) if pid in rows]
 
     def documents(self, limit: int) -> tuple[int, list[DocumentInfo]]:
         """How many documents, and the first ``limit`` by id."""
-        docs = self.fresh().snapshot.documents
-        ids = sorted(docs)
-        return len(ids), [docs[i] for i in ids[:limit]]
+        return self.fresh().documents(0, limit)
 
     def holds(self, doc_ids: Sequence[str]) -> list[str]:
         docs = self.fresh().snapshot.documents
         return [doc_id for doc_id in doc_ids if doc_id in docs]
 
-    def health(self) -> dict[str, int]:
-        snap = self.fresh().snapshot
-        return {
-            "shard": self.shard,
-            "pid": os.getpid(),  # which process answered (a replica's memory, in benchmarks)
-            "documents": len(snap.documents),
-            "passages": len(snap.passages),
-            "vectors": len(snap.vectors),
-            "lexical": len(snap.lexical),
-        }
+    def health(self) -> dict[str, Any]:
+        # pid: which process answered (a replica's memory, in benchmarks)
+        return {**self.fresh().health(), "shard": self.shard, "pid": os.getpid()}
 
     # -- writing -------------------------------------------------------------------
 
-    def put_many(self, docs: Sequence[Document], replace: bool) -> list[WriteResult]:
+    @contextmanager
+    def _writing(self) -> Iterator[LiveIndex]:
+        """The index, caught up and held against every other replica's writes; the others see it after."""
         with self._lock, self._writer(fcntl.LOCK_EX):
             if self._token() != self._seen:
                 self._reopen()
-            results = self.index.put_many(docs, replace=replace)
+            yield self.index
             self._written()
-            return results
+
+    def put_many(self, docs: Sequence[Document], replace: bool) -> list[WriteResult]:
+        with self._writing() as index:
+            return index.put_many(docs, replace=replace)
 
     def delete(self, doc_id: str) -> None:
-        with self._lock, self._writer(fcntl.LOCK_EX):
-            if self._token() != self._seen:
-                self._reopen()
-            self.index.delete(doc_id)
-            self._written()
+        with self._writing() as index:
+            index.delete(doc_id)
 
     def close(self) -> None:
         self.index.close()

@@ -9,7 +9,6 @@ files and a BM25 index whose scores are those of the whole corpus
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from ..storage.lexical_stats import STATS_FILE, CorpusStats
 from ..storage.manifest import Manifest
 from ..text.normalize import PROFILE, dictionary_hash
 from ..version import __version__
+from ..writing.build import corpus_hash
 from .layout import id_floor, shard_dir
 
 
@@ -77,9 +77,6 @@ def write_shard(
             vectors_index.save(building)
             LexicalIndex.build(ordered, stats).save(building / folder.LEXICAL)
             stats.save(building / STATS_FILE)
-            digest = hashlib.sha256()
-            for doc in sorted(documents, key=lambda d: d.id):
-                digest.update(f"{doc.id}\0{doc.content_hash}\n".encode())
             Manifest(
                 model=model.name,
                 model_fingerprint=model.fingerprint,
@@ -89,7 +86,7 @@ def write_shard(
                 chunking=chunking,
                 passage_text=dense.EMBEDDED_TEXT,
                 zhsearch_version=__version__,
-                corpus_hash=digest.hexdigest(),
+                corpus_hash=corpus_hash(documents),
                 built_at=datetime.now(UTC).isoformat(timespec="seconds"),
                 documents=len(documents),
                 passages=len(ordered),

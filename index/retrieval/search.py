@@ -8,6 +8,7 @@ starts after sees the new one, never a mix.
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 import time
 import weakref
@@ -225,18 +226,26 @@ class Searcher:
         return [(int(i), float(s)) for i, s in zip(ids, scores, strict=True)]
 
     def candidates(
-        self, norm: str, vector: np.ndarray | None, k: int, mode: Mode, filters: Filters | None, snap: Snapshot
+        self,
+        norm: str,
+        vector: np.ndarray | Callable[[], np.ndarray] | None,
+        k: int,
+        mode: Mode,
+        filters: Filters | None,
+        snap: Snapshot,
     ) -> ShardCandidates:
         """This index's candidates for ``merge`` (``norm``: the normalized query; ``vector``: its
-        encoding, unless lexical-only). A shard of a cluster answers its router with these."""
+        encoding, or what gives it once BM25 has run, unless lexical-only). A shard of a cluster
+        answers its router with these."""
         allowed = self._allowed(snap, filters)
         depth = depth_for(k) if mode == "hybrid" else k
         lexical = self._lexical(snap, norm, depth, allowed) if mode != "dense" else []
         if mode == "lexical" or vector is None:
             return ShardCandidates(lexical, None)
+        encoded = vector() if callable(vector) else vector
         # Lexical-only candidates get exact dense scores too, so fusion compares like with like.
         also = [pid for pid, _ in lexical]
-        dense = snap.vectors.candidates(vector[0], depth, snap.passages.sentence_count, allowed, also=also)
+        dense = snap.vectors.candidates(encoded[0], depth, snap.passages.sentence_count, allowed, also=also)
         return ShardCandidates(lexical, dense)
 
     def rank(
@@ -252,16 +261,10 @@ class Searcher:
         norm = normalize(query)
         if mode == "lexical":
             return merge([self.candidates(norm, None, k, mode, filters, snap)], k, mode), None
-        encoding = self._encoding(norm)
-        if mode == "hybrid":  # BM25 runs while the query is being encoded
-            lexical = self.candidates(norm, None, k, mode, filters, snap).lexical
-            vector = encoding()
-            allowed = self._allowed(snap, filters)
-            also = [pid for pid, _ in lexical]
-            dense = snap.vectors.candidates(vector[0], depth_for(k), snap.passages.sentence_count, allowed, also=also)
-            return merge([ShardCandidates(lexical, dense)], k, mode), vector
-        vector = encoding()
-        return merge([self.candidates(norm, vector, k, mode, filters, snap)], k, mode), vector
+        # the query is being encoded (by the micro-batcher) while BM25 runs; its result is waited for once
+        encoding = functools.cache(self._encoding(norm))
+        found = self.candidates(norm, encoding, k, mode, filters, snap)
+        return merge([found], k, mode), encoding()
 
     def evidence(
         self, hits: Sequence[Hit], snap: Snapshot | None = None

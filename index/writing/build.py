@@ -43,7 +43,7 @@ class BuildReport:
     unchanged: bool
 
 
-def corpus_hash(documents: Sequence[Document]) -> str:
+def corpus_hash(documents: Sequence[Document | store.StoredDocument]) -> str:
     """Hash of the documents read from paths (documents added live are not part of it)."""
     digest = hashlib.sha256()
     for doc in sorted((d for d in documents if d.origin == "build"), key=lambda d: d.id):
