@@ -7,6 +7,7 @@ edges (HTTP API, CLI) can translate them without catching unrelated failures::
     ├── InvalidInputError        bad argument from a caller (empty query, k out of range)
     ├── NotFoundError            no document or passage with that id
     ├── ConflictError            a document with that id exists already
+    ├── TooLargeError            input over a budget (bytes unpacked, pages, characters, metadata, time)
     ├── DocumentError            a document or corpus file that cannot be read or parsed
     │   └── UnsupportedFormatError   a file type zhsearch does not read
     ├── ModelError               the embedding model cannot be found, converted or loaded
@@ -36,6 +37,12 @@ class NotFoundError(ZhsearchError):
 
 class ConflictError(ZhsearchError):
     code = "conflict"
+
+
+class TooLargeError(ZhsearchError):
+    """Input over one of the budgets (``text.budgets``); the message names the limit and its setting."""
+
+    code = "too_large"
 
 
 class DocumentError(ZhsearchError):

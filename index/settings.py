@@ -5,12 +5,15 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .models.base import Backend
 from .models.cache import DEFAULT_MODEL_NAME
 from .retrieval.query import MAX_K, MAX_QUERY_CHARS, QueryLimits
+from .text.budgets import MB, Budgets
+
+_BUDGETS = Budgets()
 
 
 class Settings(BaseSettings):
@@ -50,10 +53,80 @@ class Settings(BaseSettings):
     read_key: str | None = Field(None, description="If set, read endpoints need this key (or the API key).")
     max_document_bytes: int = Field(5 * 1024 * 1024, ge=1, description="Largest accepted document.")
     max_upload_bytes: int = Field(20 * 1024 * 1024, ge=1, description="Largest accepted request body.")
+    max_unpacked_bytes: int = Field(
+        _BUDGETS.unpacked_bytes, ge=1, description="Largest unpacked size of an uploaded archive (DOCX), all members."
+    )
+    max_member_bytes: int = Field(_BUDGETS.member_bytes, ge=1, description="Largest unpacked archive member.")
+    max_pages: int = Field(_BUDGETS.pages, ge=1, description="Most pages of one PDF.")
+    max_chars: int = Field(_BUDGETS.chars, ge=1, description="Most characters of text read from one file.")
+    max_metadata_bytes: int = Field(
+        _BUDGETS.metadata_bytes, ge=2, description="Largest metadata of a document, as JSON."
+    )
+    max_metadata_fields: int = Field(_BUDGETS.metadata_fields, ge=0, description="Most metadata fields of a document.")
+    max_metadata_depth: int = Field(_BUDGETS.metadata_depth, ge=1, description="Deepest nesting of metadata values.")
+    parse_seconds: float = Field(_BUDGETS.parse_seconds, gt=0, description="Wall-clock limit on reading one upload.")
+    parse_memory_mb: int = Field(
+        _BUDGETS.parse_memory_bytes // MB,
+        ge=256,
+        description="Memory (address space) of the process reading an upload.",
+    )
+    allowed_hosts: list[str] | None = Field(
+        None,
+        description="Host names the server answers (Host header). Default: on a loopback address only localhost, "
+        "127.0.0.1 and ::1 (DNS-rebinding protection); on another address any. Behind a proxy, list its names.",
+    )
+    cors_origins: list[str] = Field(
+        [], description="Origins allowed to call the API from a browser (CORS); none by default."
+    )
+
+    @field_validator("api_key", "read_key")
+    @classmethod
+    def _no_empty_key(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("is set but empty: unset it, or set a key (an empty key would let anyone in)")
+        return value
 
     @property
     def query_limits(self) -> QueryLimits:
         return QueryLimits(self.max_query_chars, self.max_k)
+
+    @property
+    def budgets(self) -> Budgets:
+        return Budgets(
+            unpacked_bytes=self.max_unpacked_bytes,
+            member_bytes=self.max_member_bytes,
+            pages=self.max_pages,
+            chars=self.max_chars,
+            metadata_bytes=self.max_metadata_bytes,
+            metadata_fields=self.max_metadata_fields,
+            metadata_depth=self.max_metadata_depth,
+            parse_seconds=self.parse_seconds,
+            parse_memory_bytes=self.parse_memory_mb * MB,
+        )
+
+    @property
+    def loopback(self) -> bool:
+        """Whether the server listens on this machine only."""
+        return self.host in ("127.0.0.1", "localhost", "::1") or self.host.startswith("127.")
+
+    @property
+    def write_policy(self) -> str | None:
+        """Why writes are refused whatever a request carries, or None when a valid key (or, on a loopback
+        address with no keys at all, nothing) lets a client write."""
+        if self.api_key is not None:
+            return None
+        if self.read_key is not None:
+            return "writes are disabled: the server has a read key (ZHSEARCH_READ_KEY) but no ZHSEARCH_API_KEY"
+        if not self.loopback:
+            return f"writes are disabled: the server listens on {self.host} without ZHSEARCH_API_KEY"
+        return None
+
+    @property
+    def hosts(self) -> frozenset[str] | None:
+        """Host names accepted in the Host header, or None for any."""
+        if self.allowed_hosts is not None:
+            return frozenset(h.lower() for h in self.allowed_hosts)
+        return frozenset({"localhost", "127.0.0.1", "::1", "[::1]"}) if self.loopback else None
 
 
 @lru_cache(maxsize=1)

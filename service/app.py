@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
 
 from index import Settings, ZhsearchError, get_settings, load_configured_embedder
@@ -30,6 +31,7 @@ from index.writing.live import LiveIndex
 
 from . import errors, schemas
 from .deps import ServedIndex
+from .guard import HostGuard
 from .mcp_server import create_mcp, http_endpoint
 from .middleware import Metrics, RequestContext
 from .routes import documents, ops, search, tools
@@ -51,7 +53,7 @@ def _load(settings: Settings) -> ServedIndex:
         return cluster
     loaded = LiveIndex.open(settings.index_dir, embedder, merge_vectors=settings.merge_vectors)
     loaded.batcher = QueryBatcher(embedder, workers=settings.encode_workers)
-    loaded.vectors.set_ef_search(settings.ef_search)
+    loaded.set_ef_search(settings.ef_search)
     return loaded
 
 
@@ -129,6 +131,12 @@ def create_app(
         else:
             loaded = index() if index is not None else _load(settings)
         loaded.limits = settings.query_limits
+        if isinstance(loaded, LiveIndex):
+            loaded.budgets = settings.budgets
+        if settings.write_policy:
+            log.warning("%s: every write is refused (403)", settings.write_policy)
+        elif settings.api_key is None:
+            log.warning("no ZHSEARCH_API_KEY: any local process may write (the server listens on %s)", settings.host)
         opened = time.perf_counter()
         app.state.index = loaded
         await _warm(app, settings, loaded)
@@ -166,6 +174,14 @@ def create_app(
     )
     app.state.settings = settings
     app.state.metrics = Metrics()
+    if settings.cors_origins:  # off unless configured: no browser page elsewhere may call the API
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "DELETE"],
+            allow_headers=["authorization", "content-type", "x-request-id"],
+        )
+    app.add_middleware(HostGuard, settings=settings)
     app.add_middleware(RequestContext, metrics=app.state.metrics, max_body=settings.max_upload_bytes)
     errors.install(app)
     app.router.routes.append(mcp_route)  # MCP (streamable HTTP) at /mcp: search, ask and the documents

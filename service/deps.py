@@ -48,8 +48,11 @@ def _live(request: Request) -> ServedIndex:
     return found
 
 
-def _checker(keys: Callable[[Settings], list[str | None]]) -> Callable[[Request], None]:
+def _checker(keys: Callable[[Settings], list[str | None]], *, writes: bool = False) -> Callable[[Request], None]:
     def check(request: Request) -> None:
+        refused = _settings(request).write_policy if writes else None
+        if refused:  # fails closed: a read key alone, or a public address without an API key
+            raise ApiError(403, "forbidden", refused)
         if not bearer_allows(request.headers.get("authorization", ""), keys(_settings(request))):
             raise ApiError(401, "unauthorized", "send `Authorization: Bearer <key>` with a valid key")
 
@@ -60,4 +63,4 @@ def _checker(keys: Callable[[Settings], list[str | None]]) -> Callable[[Request]
 AppSettings = Annotated[Settings, Depends(_settings)]
 Live = Annotated[ServedIndex, Depends(_live)]
 require_read = Depends(_checker(read_keys))
-require_write = Depends(_checker(write_keys))
+require_write = Depends(_checker(write_keys, writes=True))

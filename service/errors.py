@@ -13,10 +13,12 @@ from index import ZhsearchError
 from index.errors import (
     ConflictError,
     DocumentError,
+    IndexBusyError,
     IndexUnavailableError,
     InvalidInputError,
     ModelError,
     NotFoundError,
+    TooLargeError,
     UnsupportedFormatError,
 )
 
@@ -24,8 +26,10 @@ STATUS = (
     (InvalidInputError, 422),
     (NotFoundError, 404),
     (ConflictError, 409),
+    (TooLargeError, 413),
     (UnsupportedFormatError, 415),
     (DocumentError, 400),
+    (IndexBusyError, 503),
     (IndexUnavailableError, 503),
     (ModelError, 503),
 )
@@ -91,7 +95,13 @@ def install(app: FastAPI) -> None:
         return error_response(422, "invalid_request", validation_message(errors))
 
     @app.exception_handler(StarletteHTTPException)
-    async def on_http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        limit = request.scope.get("state", {}).get("too_large")
+        if limit is not None:  # the body grew past the limit while the framework read it (chunked)
+            return error_response(413, "too_large", f"the request body is larger than {limit} bytes")
+        if exc.status_code == 400 and str(exc.detail) == "There was an error parsing the body":
+            # FastAPI's answer to a body json.loads cannot take (nested past the recursion limit)
+            return error_response(400, "invalid_json", "the body is not valid JSON: nested too deeply to read")
         return error_response(exc.status_code, "http_error", str(exc.detail))
 
     @app.exception_handler(ApiError)

@@ -61,6 +61,20 @@ Mode = Annotated[QueryMode, Field(description="Retrieval mode.")]
 SearchFilters = Annotated[schemas.SearchFilters | None, Field(description="Restrict the search to some documents.")]
 
 
+class _StrictServer(MCPServer):
+    """Tool calls take exactly the declared arguments: an unknown one is a tool error, as the HTTP API's
+    422 for an unknown field (the SDK would drop it silently)."""
+
+    async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
+        tool = self._tool_manager.get_tool(name)
+        if tool is not None:
+            unknown = sorted(set(arguments) - set(tool.parameters.get("properties", {})))
+            if unknown:
+                allowed = ", ".join(tool.parameters.get("properties", {}))
+                raise ToolError(f"{name}: unknown argument(s) {', '.join(unknown)}; it takes {allowed}")
+        return await super().call_tool(name, arguments, context)
+
+
 def _new_server() -> MCPServer:
     """An ``MCPServer``, without its constructor's ``logging.basicConfig`` on the root logger.
 
@@ -70,7 +84,7 @@ def _new_server() -> MCPServer:
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
     try:
-        return MCPServer(
+        return _StrictServer(
             name="zhsearch",
             title="zhsearch: Chinese semantic search",
             instructions=INSTRUCTIONS,

@@ -53,6 +53,12 @@ class _TooLarge(Exception):
     pass
 
 
+def _printable(text: str, limit: int = 2000) -> str:
+    """``text`` safe for one log line: control characters escaped (no forged lines), long values cut."""
+    escaped = "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text[:limit])
+    return escaped + ("…" if len(text) > limit else "")
+
+
 class RequestContext:
     """Request id header, access log line, metrics, and a hard cap on body size (413)."""
 
@@ -66,7 +72,7 @@ class RequestContext:
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
-        request_id = headers.get("x-request-id", "")[:100] or uuid.uuid4().hex
+        request_id = _printable(headers.get("x-request-id", "")[:100]) or uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
         token = tracing.request_id.set(request_id)
         began = time.perf_counter()
@@ -92,6 +98,8 @@ class RequestContext:
                 if message["type"] == "http.request":
                     received["bytes"] += len(message.get("body", b""))
                     if received["bytes"] > self.max_body:
+                        # a framework that reads the body may turn this into its own 400: errors.py looks here
+                        scope["state"]["too_large"] = self.max_body
                         raise _TooLarge
                 return message
 
@@ -118,7 +126,7 @@ class RequestContext:
         log.info(
             "%s %s -> %d in %.1f ms [request_id=%s]",
             method,
-            scope.get("path", ""),
+            _printable(scope.get("path", "")),
             status["code"],
             elapsed * 1000,
             request_id,

@@ -28,7 +28,7 @@ def filters(model: schemas.SearchFilters | None) -> Filters | None:
 
 def hits(query: str, found: list[Hit]) -> list[schemas.SearchHit]:
     norm = normalize(query)
-    return [schemas.SearchHit(**hit.__dict__, highlights=highlights(norm, hit.text)) for hit in found]
+    return [schemas.SearchHit(**hit.as_dict(), highlights=highlights(norm, hit.text)) for hit in found]
 
 
 def search_response(result: SearchResult) -> schemas.SearchResponse:

@@ -7,13 +7,16 @@ from index import HashingEmbedder, Settings, build_index
 from index.writing.live import LiveIndex
 from service.app import create_app
 
+#: TestClient's default Host, "testserver", is not a name a loopback server answers for.
+LOCAL = "http://127.0.0.1"
+
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory, seed_docs):
     index_dir = tmp_path_factory.mktemp("api-index")
     build_index(seed_docs, index_dir, HashingEmbedder())
     live = LiveIndex.open(index_dir, HashingEmbedder())
-    with TestClient(create_app(index=live)) as test_client:
+    with TestClient(create_app(index=live), base_url=LOCAL) as test_client:
         yield test_client
     live.close()
 
@@ -122,7 +125,7 @@ def test_ready_means_ready(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> 
     build_index(load_paths([SEEDS]), tmp_path, HashingEmbedder())
     live = LiveIndex.open(tmp_path, Recording())
     app = create_app(Settings(index_dir=tmp_path, model="hashing"), index=live)
-    with caplog.at_level(logging.INFO, logger="zhsearch.api"), TestClient(app) as client:
+    with caplog.at_level(logging.INFO, logger="zhsearch.api"), TestClient(app, base_url=LOCAL) as client:
         assert {"queries", "documents"} <= set(calls)
         assert client.get("/readyz").status_code == 200
     live.close()

@@ -8,8 +8,10 @@ def test_seed_layout(seed_docs) -> None:
     assert layout.title == "黃浦區人民政府2020年上半年工作情況的報告"
     assert layout.metadata == {"中文名": "黃浦區人民政府2020年上半年工作情況的報告", "發布單位": "黃浦區人民政府"}
     bodies = [doc.text[p.start : p.end] for p in layout.paragraphs]
-    for leftover in ("基本介紹", "相關詞條", "熱門詞條", "聯絡我們", "中文名:"):
+    for leftover in ("基本介紹", "相關詞條", "熱門詞條", "聯絡我們"):
         assert not any(leftover in body for body in bodies)
+    # the infobox's lines are metadata and stay searchable text
+    assert "• 中文名:黃浦區人民政府2020年上半年工作情況的報告" in bodies
     sections = {p.section for p in layout.paragraphs}
     assert "(二)厚積成勢,區域經濟展現韌勁和活力" in sections
     assert not any(body.startswith("(二)厚積成勢") or body.startswith("二、") for body in bodies)
@@ -54,3 +56,48 @@ def test_title_falls_back_to_file_name_then_heading_then_first_line() -> None:
     assert first_line == prose[:39] + "…"
     # a record of a collection keeps its id: the collection's name and first line are not its title
     assert parse(Document(id="c7", text=prose, source="corpus.jsonl", format="jsonl")).title == "c7"
+
+
+MANUAL = """# 扫地机器人 X1 使用手册
+
+## 日常保养
+
+- 尘盒：每次使用后倒空，滤网每两周清洗一次
+- 边刷：每月检查一次，磨损时更换
+* 主刷：缠绕的头发用附带的刀片割断
+"""
+
+
+def test_markdown_list_lines_are_content_not_metadata() -> None:
+    doc = Document(id="manual", text=MANUAL, format="md")
+    layout = parse(doc)
+    bodies = [doc.text[p.start : p.end] for p in layout.paragraphs]
+    assert layout.metadata == {}
+    assert "- 尘盒：每次使用后倒空，滤网每两周清洗一次" in bodies
+    assert "* 主刷：缠绕的头发用附带的刀片割断" in bodies
+    # the same lines as plain text or DOCX paragraphs, bullets included
+    for fmt in ("txt", "docx"):
+        text = "保养说明\n\n• 尘盒：滤网每两周清洗一次\n• 边刷：每月检查一次\n"
+        layout = parse(Document(id="m", text=text, format=fmt))
+        assert layout.metadata == {}
+        assert "• 尘盒：滤网每两周清洗一次" in [text[p.start : p.end] for p in layout.paragraphs]
+
+
+def test_infobox_lines_are_metadata_only_under_an_infobox_heading() -> None:
+    text = "某詞條\n\n基本信息\n\n• 中文名:某某\n• 外文名:Mou\n\n正文從這裡開始,說明一些事情。\n• 備註:不是資訊框\n"
+    layout = parse(Document(id="w", text=text, format="txt"))
+    assert layout.metadata == {"中文名": "某某", "外文名": "Mou"}
+    bodies = [text[p.start : p.end] for p in layout.paragraphs]
+    assert "• 中文名:某某" in bodies and "• 備註:不是資訊框" in bodies
+
+
+def test_a_document_of_one_line_or_of_headings_is_still_text() -> None:
+    one = "垃圾清運專線電話是 1999"
+    layout = parse(Document(id="one", text=one, format="txt"))
+    assert layout.title == one
+    assert [one[p.start : p.end] for p in layout.paragraphs] == [one]
+    headings = "# 手册\n\n## 安装\n"
+    layout = parse(Document(id="h", text=headings, format="md"))
+    assert [headings[p.start : p.end] for p in layout.paragraphs] == ["# 手册", "## 安装"]
+    leftovers = "目錄\n"
+    assert [leftovers[p.start : p.end] for p in parse(Document(id="x", text=leftovers)).paragraphs] == ["目錄"]

@@ -24,6 +24,9 @@ from index.storage.store import StoredPassage
 
 from .conftest import ROOT, SEEDS
 
+#: TestClient's default Host, "testserver", is not a name a loopback server answers for.
+LOCAL = "http://127.0.0.1"
+
 DEBIAN = ROOT / "seeds" / "eval" / "debian-faq"
 QUERY_SETS = [SEEDS / "eval" / "queries.jsonl", DEBIAN / "queries.jsonl"]
 SHARDS = 3
@@ -182,13 +185,13 @@ def test_a_missing_shard_is_a_503_never_a_partial_ranking(pair: tuple[Path, Path
     monkeypatch.setenv("ZHSEARCH_INDEX_DIR", str(pair[1]))
     cluster, shards = open_in_process(pair[1], HashingEmbedder())
     try:
-        with TestClient(create_app(get_settings())) as client:
+        with TestClient(create_app(get_settings()), base_url=LOCAL) as client:
             body = client.post("/v1/search", json={"query": "如何安装软件包", "k": 3}).json()
             assert body["shards"] == {"answered": SHARDS, "total": SHARDS}
             assert client.get("/readyz").json()["shards"]["answered"] == SHARDS
             assert client.post("/v1/ask", json={"question": "黄浦区上半年的生产总值是多少"}).json()["answer"]
         broken = ClusterIndex(pair[1], ClusterManifest.read(pair[1]), _Missing(shards), HashingEmbedder())
-        with TestClient(create_app(get_settings(), index=broken)) as client:
+        with TestClient(create_app(get_settings(), index=broken), base_url=LOCAL) as client:
             response = client.post("/v1/search", json={"query": "如何安装软件包"})
             assert response.status_code == 503
             assert response.json()["error"]["code"] == "shards_unavailable"

@@ -10,6 +10,9 @@ from index import Document, HashingEmbedder, Settings, build_index
 from index.writing.live import LiveIndex
 from service.app import create_app
 
+#: TestClient's default Host, "testserver", is not a name a loopback server answers for.
+LOCAL = "http://127.0.0.1"
+
 HTML = """<html><head><title>社區公告</title></head><body>
 <nav>首頁 | 聯絡我們</nav>
 <article><h1>社區公告</h1><p>本社區將於下週舉辦垃圾分類宣導活動，歡迎居民踴躍參加。活動地點在社區活動中心，
@@ -21,7 +24,7 @@ def _client(tmp_path: Path, **settings: object) -> tuple[TestClient, LiveIndex]:
     build_index([Document("base", "黃浦區的基礎文件。講經濟發展和上半年生產總值。")], tmp_path, HashingEmbedder())
     live = LiveIndex.open(tmp_path, HashingEmbedder())
     app = create_app(Settings(index_dir=tmp_path, model="hashing", **settings), index=live)
-    return TestClient(app), live
+    return TestClient(app, base_url=LOCAL), live
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from index.evaluation.report import write_report
 def test_metrics_match_hand_computation() -> None:
     qrels = {"a": {"d1": 1}, "b": {"d2": 1, "d3": 1}}
     run = {"a": {"x": 3.0, "d1": 2.0, "y": 1.0}, "b": {"d2": 3.0, "z": 2.0, "d3": 1.0}}
-    m = _ranx_metrics(qrels, run)
+    m = _ranx_metrics(qrels, run, ["a", "b"])
     assert m["hit@1"] == 0.5  # only b has a relevant result first
     assert m["hit@5"] == 1.0
     assert m["mrr@10"] == pytest.approx((1 / 2 + 1 / 1) / 2)
@@ -29,8 +29,14 @@ def test_metrics_match_hand_computation() -> None:
 
 
 def test_empty_run_counts_as_a_miss() -> None:
-    m = _ranx_metrics({"a": {"d1": 1}, "b": {"d2": 1}}, {"a": {"d1": 1.0}})
+    m = _ranx_metrics({"a": {"d1": 1}, "b": {"d2": 1}}, {"a": {"d1": 1.0}}, ["a", "b"])
     assert m["hit@1"] == 0.5
+
+
+def test_a_query_with_nothing_relevant_counts_as_a_miss() -> None:
+    # c's answer is in no passage: it scores 0, it is not left out
+    m = _ranx_metrics({"a": {"d1": 1}, "b": {"d2": 1}, "c": {}}, {"a": {"d1": 1.0}, "b": {"d2": 1.0}}, ["a", "b", "c"])
+    assert m["hit@1"] == pytest.approx(2 / 3, abs=1e-4) and m["mrr@10"] == pytest.approx(2 / 3, abs=1e-4)
 
 
 @pytest.mark.parametrize(
@@ -115,3 +121,72 @@ def test_cli_eval_json_on_a_beir_folder(tmp_path: Path, monkeypatch: pytest.Monk
     assert (tmp_path / "r" / "quality.md").exists()
     bad = CliRunner().invoke(app, ["eval", str(folder), "--modes", "fuzzy"])
     assert bad.exit_code == 1
+
+
+def _misses_set(tmp_path: Path) -> tuple[Path, Path]:
+    """An answer-string set where one answer is in no passage, and one query is unanswerable by design."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "a.txt").write_text("經濟\n\n黃浦區上半年地區生產總值1209.37億元,同比增長。", "utf-8")
+    (corpus / "b.txt").write_text("舊改\n\n舊區改造加速推進,完成徵收三千戶。", "utf-8")
+    queries = tmp_path / "q.jsonl"
+    rows = [
+        {"_id": "1", "text": "生产总值多少", "answers": ["1209.37亿元"]},
+        {"_id": "2", "text": "旧区改造征收多少户", "answers": ["三千戶"]},
+        {"_id": "3", "text": "区长是谁", "answers": ["某某某"]},  # in no passage
+    ]
+    queries.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows), "utf-8")
+    return corpus, queries
+
+
+def test_every_mode_is_scored_over_the_same_queries_misses_included(tmp_path: Path) -> None:
+    from index import load_paths
+
+    corpus, queries = _misses_set(tmp_path)
+    build_index(load_paths([corpus]), tmp_path / "idx", HashingEmbedder())
+    searcher = Searcher.load(tmp_path / "idx", HashingEmbedder())
+    report = evaluate(searcher, load_eval_set(queries), modes=["lexical", "hybrid"])
+    assert len(report.queries) == 3
+    for result in report.modes.values():
+        assert result.unjudged == ["3"] and result.ranks["3"] is None
+        assert result.metrics["hit@5"] <= 2 / 3 + 1e-4  # query 3 is a miss, never dropped
+
+
+def test_cli_eval_reports_misses_and_answers_per_question(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from service.cli import app
+
+    monkeypatch.setenv("ZHSEARCH_MODEL", "hashing")
+    monkeypatch.setenv("ZHSEARCH_CACHE_DIR", str(tmp_path / "cache"))
+    corpus, queries = _misses_set(tmp_path)
+    args = ["eval", str(queries), "--corpus", str(corpus), "--modes", "lexical,naive", "--answers"]
+    result = CliRunner().invoke(app, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.output[result.output.index("{") :])
+    assert payload["queries"] == 3 and payload["unjudged"]["lexical"] == ["3"]
+    rows = {row["id"]: row for row in payload["answer_rows"]}
+    assert set(rows) == {"1", "2", "3"}
+    assert rows["3"]["gold"] == ["某某某"] and rows["3"]["verdict"] in ("wrong", "no answer")
+    assert {"question", "answer", "verdict", "exact_match", "f1"} <= set(rows["1"])
+    text = CliRunner().invoke(app, [*args, "--report", str(tmp_path / "r")])
+    assert text.exit_code == 0, text.output
+    assert "have no passage holding their answer" in text.output
+    report = (tmp_path / "r" / "quality.md").read_text(encoding="utf-8")
+    assert "Answers per question" in report and "某某某" in report
+
+
+def test_cli_eval_squad_builds_into_a_new_index_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from service.cli import app
+
+    monkeypatch.setenv("ZHSEARCH_MODEL", "hashing")
+    monkeypatch.setenv("ZHSEARCH_CACHE_DIR", str(tmp_path / "cache"))
+    squad = tmp_path / "tiny.json"
+    context = "黃浦區上半年地區生產總值1209.37億元,同比增長。"
+    qa = {"id": "s1", "question": "生產總值多少", "answers": [{"text": "1209.37億元", "answer_start": 12}]}
+    data = {"data": [{"title": "黃浦", "paragraphs": [{"context": context, "qas": [qa]}]}]}
+    squad.write_text(json.dumps(data, ensure_ascii=False), "utf-8")
+    target = tmp_path / "new-index"
+    result = CliRunner().invoke(
+        app, ["eval", "--squad", str(squad), "--index-dir", str(target), "--modes", "lexical", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    assert (target / "current").exists()

@@ -16,7 +16,7 @@ def _build(index_dir: Path, text: str) -> Path:
 def test_a_build_does_not_delete_the_generation_a_reader_uses(tmp_path: Path) -> None:
     """`zhsearch build` once removed the generation a running `zhsearch mcp` read (then a raw sqlite3 error)."""
     first = _build(tmp_path, "黃浦區第一版文件。講舊區改造。")
-    reader = Searcher.load(tmp_path, HashingEmbedder())
+    reader = Searcher.load(tmp_path, HashingEmbedder(), follow=False)
     second = _build(tmp_path, "黃浦區第二版文件。講營商環境。")
     assert folder.current(tmp_path) == second and first.exists()
     assert reader.document_text("d") == "黃浦區第一版文件。講舊區改造。"
@@ -24,6 +24,19 @@ def test_a_build_does_not_delete_the_generation_a_reader_uses(tmp_path: Path) ->
     reader.close()
     third = _build(tmp_path, "黃浦區第三版文件。")
     assert not first.exists() and not second.exists() and third.exists()
+
+
+def test_a_following_reader_moves_to_the_new_generation_and_lets_the_old_one_go(tmp_path: Path) -> None:
+    first = _build(tmp_path, "黃浦區第一版文件。講舊區改造。")
+    reader = Searcher.load(tmp_path, HashingEmbedder())
+    second = _build(tmp_path, "黃浦區第二版文件。講營商環境。")
+    assert first.exists()  # still pinned until the reader looks again
+    assert reader.search("营商环境", 3).hits[0].text == "黃浦區第二版文件。講營商環境。"
+    assert reader.path == second
+    third = _build(tmp_path, "黃浦區第三版文件。")
+    assert not first.exists() and second.exists()  # the reader holds the second
+    reader.close()
+    assert third.exists()
 
 
 def test_publish_removes_unpinned_generations_and_leftovers(tmp_path: Path) -> None:

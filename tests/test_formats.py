@@ -14,6 +14,9 @@ from index.text.ingest import documents_from_upload, load_paths, read_paths
 from service.cli import app
 from tests.documents import chromium_pdf, docx_with_headings, mojibake_pdf, scanned_pdf
 
+#: TestClient's default Host, "testserver", is not a name a loopback server answers for.
+LOCAL = "http://127.0.0.1"
+
 RADICALS = [chr(c) for c in range(0x2E80, 0x2FE0)]
 
 
@@ -142,10 +145,12 @@ def test_uploaded_pdf_pages_in_every_response(tmp_path: Path) -> None:
     from index.writing.live import LiveIndex
     from service.app import create_app
 
+    pdf = chromium_pdf(tmp_path).read_bytes()  # skips without Chromium: before anything is opened
     build_index([Document("base", "黃浦區的基礎文件。講經濟發展。")], tmp_path / "idx", HashingEmbedder())
     live = LiveIndex.open(tmp_path / "idx", HashingEmbedder())
-    pdf = chromium_pdf(tmp_path).read_bytes()
-    with TestClient(create_app(Settings(index_dir=tmp_path / "idx", model="hashing"), index=live)) as client:
+    with TestClient(
+        create_app(Settings(index_dir=tmp_path / "idx", model="hashing"), index=live), base_url=LOCAL
+    ) as client:
         posted = client.post("/v1/documents", files=[("file", ("年報.pdf", pdf, "application/pdf"))])
         assert posted.status_code == 201, posted.text
         query = {"query": "第二階段工程預計於明年完工", "mode": "lexical", "k": 1}

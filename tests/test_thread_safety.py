@@ -15,6 +15,9 @@ from typing import Any
 
 import pytest
 
+#: TestClient's default Host, "testserver", is not a name a loopback server answers for.
+LOCAL = "http://127.0.0.1"
+
 SECONDS = 3.0
 
 
@@ -162,7 +165,7 @@ def test_api_searches_while_the_write_path_tokenizes(real_index, real_embedder, 
     counts = {"searches": 0, "chunkings": 0}
     stop = threading.Event()
     try:
-        with TestClient(create_app(index=live), raise_server_exceptions=False) as client:
+        with TestClient(create_app(index=live), raise_server_exceptions=False, base_url=LOCAL) as client:
 
             def searcher(seed: int) -> None:
                 _search_until(stop, client, queries, seed, errors, counts)

@@ -10,6 +10,9 @@ from index.writing.live import LiveIndex
 from service.app import create_app
 from service.schemas import AskRequest, SearchRequest
 
+#: TestClient's default Host, "testserver", is not a name a loopback server answers for.
+LOCAL = "http://127.0.0.1"
+
 MODELS = {"search": SearchRequest, "ask": AskRequest}
 GOOD = {
     "search": [
@@ -38,7 +41,7 @@ def tools(tmp_path_factory: pytest.TempPathFactory) -> dict:
     index_dir = tmp_path_factory.mktemp("tools")
     build_index([Document("a", "文件。")], index_dir, HashingEmbedder())
     live = LiveIndex.open(index_dir, HashingEmbedder())
-    with TestClient(create_app(index=live)) as client:
+    with TestClient(create_app(index=live), base_url=LOCAL) as client:
         body = client.get("/v1/tools").json()
     live.close()
     return {tool["function"]["name"]: tool for tool in body["tools"]}

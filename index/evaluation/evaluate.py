@@ -79,6 +79,9 @@ class ModeResult:
     top: dict[str, str]
     run: dict[str, dict[str, float]]
     latencies_ms: list[float]
+    #: Queries with nothing relevant in what this mode ranks (no passage, or window, holds an
+    #: answer): counted as misses.
+    unjudged: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -89,6 +92,13 @@ class EvalReport:
     modes: dict[str, ModeResult]
     groups: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
     split_by: str | None = None
+    #: Queries of a qrels set that its qrels do not judge: not evaluated, and said so.
+    not_in_qrels: list[str] = field(default_factory=list)
+
+    @property
+    def unjudged(self) -> dict[str, int]:
+        """Per mode, how many queries had nothing relevant to rank (counted as misses)."""
+        return {mode: len(result.unjudged) for mode, result in self.modes.items()}
 
 
 def load_queries(path: Path) -> list[EvalQuery]:
@@ -164,17 +174,36 @@ def _judgments(searcher: Searcher, eval_set: EvalSet, level: Level) -> dict[str,
     return judged
 
 
-def _ranx_metrics(qrels: dict[str, dict[str, int]], run: dict[str, dict[str, float]]) -> dict[str, float]:
+def _ranx_metrics(
+    qrels: dict[str, dict[str, int]], run: dict[str, dict[str, float]], queries: Sequence[str]
+) -> dict[str, float]:
+    """Mean metrics over every one of ``queries``: a query with nothing relevant anywhere (no passage
+    holds its answer) is a miss at every rank, scored 0, never left out."""
     from ranx import Qrels, Run
     from ranx import evaluate as ranx_evaluate
 
-    judged = {q: rels for q, rels in qrels.items() if rels}
+    judged = {q: rels for q in queries if (rels := qrels.get(q))}
     if not judged:
         return dict.fromkeys(METRICS, 0.0)
     # ranx wants every judged query in the run; an empty ranking is a run of one unjudged id.
     runs = {q: (run.get(q) or {"__nothing__": 0.0}) for q in judged}
     scores = ranx_evaluate(Qrels.from_dict(judged), Run.from_dict(runs), list(METRICS.values()), make_comparable=True)
-    return {ours: round(float(scores[theirs]), 4) for ours, theirs in METRICS.items()}
+    share = len(judged) / len(set(queries))  # the others score 0
+    return {ours: round(float(scores[theirs]) * share, 4) for ours, theirs in METRICS.items()}
+
+
+def _judged_queries(eval_set: EvalSet) -> tuple[list[EvalQuery], list[str]]:
+    """The queries to evaluate, and the ids of those a qrels set does not judge."""
+    if eval_set.qrels is None:
+        return list(eval_set.queries), []
+    judged = [q for q in eval_set.queries if any(r > 0 for r in eval_set.qrels.get(q.id, {}).values())]
+    kept = {q.id for q in judged}
+    return judged, [q.id for q in eval_set.queries if q.id not in kept]
+
+
+def unjudged(qrels: dict[str, dict[str, int]], queries: Sequence[EvalQuery]) -> list[str]:
+    """Ids of the queries that nothing in the index is relevant to (no passage contains an answer)."""
+    return [q.id for q in queries if not qrels.get(q.id)]
 
 
 Ranking = list[tuple[str, float]]
@@ -231,11 +260,18 @@ def evaluate(
     progress: Callable[[int, int], None] | None = None,
     naive: NaiveDense | None = None,
 ) -> EvalReport:
-    """Every mode's metrics on ``eval_set``; ``naive`` is needed when ``modes`` names it."""
+    """Every mode's metrics on ``eval_set``, over the same queries; ``naive`` is needed when ``modes`` names it.
+
+    An answer-string set is judged on every query: one whose answer no passage holds is a miss in
+    every mode (``ModeResult.unjudged`` names them). A set with qrels is judged on the queries the
+    qrels judge, as BEIR does (a ``queries.jsonl`` often holds other splits' queries too); the
+    others are named in ``EvalReport.not_in_qrels``.
+    """
     level = level or eval_set.default_level
     qrels = _judgments(searcher, eval_set, level)
     naive_qrels = _naive_judgments(naive, eval_set, level) if naive is not None and level == "passage" else qrels
-    total = len(modes) * len(eval_set.queries)
+    queries, not_in_qrels = _judged_queries(eval_set)
+    total = len(modes) * len(queries)
     done = 0
     results: dict[str, ModeResult] = {}
     for mode in modes:
@@ -244,7 +280,7 @@ def evaluate(
         tops: dict[str, str] = {}
         latencies = []
         judged = naive_qrels if mode == "naive" else qrels
-        for query in eval_set.queries:
+        for query in queries:
             if mode == "naive":
                 if naive is None:
                     raise DocumentError("the naive baseline was asked for but not built")
@@ -260,21 +296,18 @@ def evaluate(
             done += 1
             if progress:
                 progress(done, total)
-        metrics = _ranx_metrics(judged, run)
+        metrics = _ranx_metrics(judged, run, [q.id for q in queries])
         ordered = sorted(latencies)
         metrics["p50_ms"] = round(statistics.median(ordered), 2) if ordered else 0.0
         metrics["p95_ms"] = round(ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))], 2) if ordered else 0.0
-        results[mode] = ModeResult(mode, metrics, ranks, tops, run, latencies)
-    report = EvalReport(eval_set.name, level, eval_set.queries, results, split_by=split_by)
+        results[mode] = ModeResult(mode, metrics, ranks, tops, run, latencies, unjudged(judged, queries))
+    report = EvalReport(eval_set.name, level, queries, results, split_by=split_by, not_in_qrels=not_in_qrels)
     if split_by:
-        values = sorted({str(q.fields.get(split_by, "")) for q in eval_set.queries})
+        values = sorted({str(q.fields.get(split_by, "")) for q in queries})
         for value in values:
-            members = {q.id for q in eval_set.queries if str(q.fields.get(split_by, "")) == value}
+            members = [q.id for q in queries if str(q.fields.get(split_by, "")) == value]
             report.groups[value] = {
-                mode: _ranx_metrics(
-                    {q: r for q, r in (naive_qrels if mode == "naive" else qrels).items() if q in members},
-                    {q: r for q, r in res.run.items() if q in members},
-                )
+                mode: _ranx_metrics(naive_qrels if mode == "naive" else qrels, res.run, members)
                 for mode, res in results.items()
             }
     return report
@@ -288,10 +321,30 @@ def sample(queries: Sequence[EvalQuery], n: int) -> list[EvalQuery]:
     return [q for q in queries if q.id in chosen]
 
 
+@dataclass(frozen=True)
+class AnswerRow:
+    """One question's answer and its verdict: ``right`` (contains a gold answer), ``wrong`` or
+    ``no answer`` for an answerable question; ``abstained`` (right) or ``answered`` (wrong) for one
+    the corpus cannot answer."""
+
+    id: str
+    question: str
+    answer: str | None
+    gold: tuple[str, ...]
+    verdict: str
+    exact_match: float
+    f1: float
+    score: float | None
+
+
 @dataclass
 class AnswerReport:
     metrics: dict[str, float]
-    misses: list[tuple[EvalQuery, str | None]]
+    rows: list[AnswerRow]
+
+    @property
+    def misses(self) -> list[AnswerRow]:
+        return [r for r in self.rows if r.verdict not in ("right", "abstained")]
 
 
 def evaluate_answers(
@@ -309,39 +362,40 @@ def evaluate_answers(
                           abstention scores 0); a whole answering sentence rarely matches exactly
     abstain_answerable    answerable questions left unanswered (lower is better)
     abstain_unanswerable  questions the corpus cannot answer that got ``null`` (higher is better)
+
+    ``rows`` holds every question's answer, gold answers and verdict.
     """
     from ..retrieval.answer import ask
     from .answer_metrics import exact_match, f1
 
-    misses: list[tuple[EvalQuery, str | None]] = []
-    correct = abstained = refused = 0
-    em = f1_sum = 0.0
+    rows: list[AnswerRow] = []
     total = len(answerable) + len(unanswerable)
     for done, query in enumerate([*answerable, *unanswerable], start=1):
         answer = ask(searcher, query.text, k).answer
+        text = answer.text if answer is not None else None
+        em = f1_score = 0.0
         if query.answers:
-            expected = [normalize(a) for a in query.answers]
             if answer is None:
-                abstained += 1
-                misses.append((query, None))
+                verdict = "no answer"
             else:
-                em += exact_match(answer.text, query.answers)
-                f1_sum += f1(answer.text, query.answers)
-                if is_relevant(normalize(answer.text), expected):
-                    correct += 1
-                else:
-                    misses.append((query, answer.text))
-        elif answer is None:
-            refused += 1
+                em, f1_score = exact_match(answer.text, query.answers), f1(answer.text, query.answers)
+                right = is_relevant(normalize(answer.text), [normalize(a) for a in query.answers])
+                verdict = "right" if right else "wrong"
         else:
-            misses.append((query, answer.text))
+            verdict = "abstained" if answer is None else "answered"
+        score = answer.score if answer is not None else None
+        rows.append(AnswerRow(query.id, query.text, text, tuple(query.answers), verdict, em, f1_score, score))
         if progress:
             progress(done, total)
+    asked = [r for r in rows if r.gold]
+    n = max(1, len(asked))
     metrics = {
-        "answer_contains": round(correct / max(1, len(answerable)), 4),
-        "exact_match": round(em / max(1, len(answerable)), 4),
-        "f1": round(f1_sum / max(1, len(answerable)), 4),
-        "abstain_answerable": round(abstained / max(1, len(answerable)), 4),
-        "abstain_unanswerable": round(refused / max(1, len(unanswerable)), 4) if unanswerable else 0.0,
+        "answer_contains": round(sum(r.verdict == "right" for r in asked) / n, 4),
+        "exact_match": round(sum(r.exact_match for r in asked) / n, 4),
+        "f1": round(sum(r.f1 for r in asked) / n, 4),
+        "abstain_answerable": round(sum(r.verdict == "no answer" for r in asked) / n, 4),
+        "abstain_unanswerable": round(sum(r.verdict == "abstained" for r in rows) / len(unanswerable), 4)
+        if unanswerable
+        else 0.0,
     }
-    return AnswerReport(metrics, misses)
+    return AnswerReport(metrics, rows)

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .evaluate import METRICS, EvalReport
+from .evaluate import METRICS, AnswerReport, EvalReport
 
 CHART_METRICS = ("hit@1", "mrr@10", "ndcg@10", "recall@10")
 #: Sets with more queries list only the ones the best mode misses at rank 1.
@@ -25,6 +25,36 @@ def metrics_table(report: EvalReport) -> str:
     for mode, result in report.modes.items():
         lines.append(f"| {mode} | " + " | ".join(f"{result.metrics.get(n, 0):.3f}" for n in names) + " |")
     return "\n".join(lines)
+
+
+def coverage_notes(report: EvalReport) -> list[str]:
+    """What a reader must know about which queries the metrics cover (every query, each counted)."""
+    notes = []
+    for mode, count in report.unjudged.items():
+        if count:
+            what = "window" if mode == "naive" and report.level == "passage" else "passage"
+            if report.level == "doc":
+                what = "judged document"
+            notes.append(
+                f"{mode}: {count} of {len(report.queries)} queries have no {what} holding their answer"
+                " in the index; each counts as a miss."
+            )
+    if report.not_in_qrels:
+        notes.append(f"{len(report.not_in_qrels)} queries have no judgment in the qrels and were not evaluated.")
+    return notes
+
+
+def answers_table(found: AnswerReport, rows: int | None = None) -> list[str]:
+    """Markdown: each question (all, or the first ``rows`` misses) with its answer, the gold answers and the verdict."""
+    shown = found.rows if rows is None else found.misses[:rows]
+    lines = ["| id | question | answer | gold | verdict | EM | F1 |", "|---|---|---|---|---|---|---|"]
+    for r in shown:
+        answer = _cell(r.answer, 60) if r.answer is not None else "—"
+        gold = _cell(" / ".join(r.gold), 40) if r.gold else "(none)"
+        lines.append(
+            f"| {r.id} | {_cell(r.question)} | {answer} | {gold} | {r.verdict} | {r.exact_match:.0f} | {r.f1:.2f} |"
+        )
+    return lines
 
 
 def write_trec_runs(report: EvalReport, folder: Path) -> list[Path]:
@@ -73,7 +103,7 @@ def write_report(
     folder: Path,
     *,
     command: str,
-    answers: dict[str, dict[str, float]] | None = None,
+    answers: dict[str, AnswerReport] | None = None,
 ) -> Path:
     """``folder/quality.md`` plus ``folder/quality/`` (charts and TREC runs)."""
     assets = folder / "quality"
@@ -95,6 +125,8 @@ def write_report(
             "",
             f"{len(report.queries)} queries, judged at {report.level} level.",
             "",
+            *[f"{note}  " for note in coverage_notes(report)],
+            "",
             metrics_table(report),
             "",
             f"![modes compared](quality/{slug}.png)",
@@ -103,9 +135,13 @@ def write_report(
             "",
         ]
         if answers and report.name in answers:
-            a = answers[report.name]
+            found = answers[report.name]
+            lines += ["Answers (`/v1/ask`): " + ", ".join(f"{k} {v:.3f}" for k, v in found.metrics.items()), ""]
+            every = len(found.rows) <= PER_QUERY_ALL
             lines += [
-                "Answers (`/v1/ask`): " + ", ".join(f"{k} {v:.3f}" for k, v in a.items()),
+                "#### Answers per question" if every else f"#### Answers missed ({len(found.misses)}, first 50)",
+                "",
+                *answers_table(found, None if every else 50),
                 "",
             ]
         if report.groups:

@@ -199,7 +199,7 @@ def extract_answer(
         start=hit.start + a,
         end=hit.start + b,
         score=round(min(1.0, score / max_score()), 4),
-        pages=hit.pages,
+        pages=hit.pages_of(hit.start + a, hit.start + b) if hit.pages else hit.pages,
     )
 
 

@@ -14,7 +14,7 @@ import time
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -27,15 +27,14 @@ from ..models.batching import QueryBatcher
 from ..storage import folder, store
 from ..storage.dense import DenseIndex
 from ..storage.ids import id_array
-from ..storage.lexical import LexicalIndex
 from ..storage.manifest import Manifest
-from ..storage.rows import StoreReader
 from ..storage.store import StoredPassage
 from ..text.chunk import sentences
 from ..text.formats import pages_of
 from ..text.normalize import normalize
 from .merge import ShardCandidates, depth_for, merge
 from .query import MAX_K, Mode, QueryLimits, validate_query
+from .reader import Follow, open_read_only
 from .snapshot import Admitted, DocumentInfo, Filters, Snapshot
 
 
@@ -51,6 +50,17 @@ class Hit:
     start: int
     end: int
     pages: list[int] | None = None
+    #: Where each page of a paginated document starts (its ``metadata.page_offsets``), for the pages
+    #: of a span inside the passage, such as an answer; not part of a response.
+    page_offsets: Sequence[int] | None = field(default=None, repr=False, compare=False)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The hit as a response shows it."""
+        return {k: v for k, v in self.__dict__.items() if k != "page_offsets"}
+
+    def pages_of(self, start: int, end: int) -> list[int] | None:
+        """The 1-based pages that ``[start, end)`` of the document lies on (None: not paginated)."""
+        return pages_of({"page_offsets": self.page_offsets}, start, end) if self.page_offsets else None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -96,6 +106,7 @@ def assemble(
                 start=row.start,
                 end=row.end,
                 pages=pages_of(meta, row.start, row.end) if meta is not None else None,
+                page_offsets=meta.get("page_offsets") if meta is not None else None,
             )
         )
     return hits
@@ -119,19 +130,6 @@ def serve_queries_single_threaded() -> None:
     faiss.omp_set_num_threads(1)
 
 
-def _pin_current(index_dir: Path) -> tuple[Path, IO[str]]:
-    for _ in range(5):  # a build may publish, and remove the generation, between looking and pinning
-        path = folder.require_current(index_dir)
-        try:
-            pinned = folder.pin(path)
-        except FileNotFoundError:
-            continue
-        if (path / folder.MANIFEST).exists():
-            return path, pinned
-        pinned.close()
-    raise IndexUnavailableError(f"{index_dir} keeps changing under a build; try again")
-
-
 class Searcher:
     """A loaded index generation plus the embedder that built it."""
 
@@ -147,6 +145,8 @@ class Searcher:
         self.batcher: QueryBatcher | None = None
         #: What a query may be here; a service lowers them from its settings.
         self.limits = QueryLimits()
+        self._ef_search: int | None = None
+        self._follow: Follow | None = None
 
     def _encoding(self, norm_query: str) -> Callable[[], np.ndarray]:
         """Start encoding the query; the returned function gives the vector.
@@ -159,40 +159,65 @@ class Searcher:
         return lambda: self.embedder.encode_queries([norm_query])
 
     @classmethod
-    def load(cls, index_dir: Path, embedder: Embedder) -> Searcher:
-        """The current generation, pinned so that a build meanwhile does not delete it (``close`` unpins)."""
-        path, pinned = _pin_current(index_dir)
-        try:
-            manifest = Manifest.read(path / folder.MANIFEST)
-            manifest.check_usable(embedder)
-            conn = store.connect(path / folder.STORE, readonly=True)
-            reader = StoreReader(path / folder.STORE)
-            try:
-                owners = store.passage_owners(conn)
-                ids = np.asarray(owners[0], np.int64)
-                lexical = LexicalIndex.load(path / folder.LEXICAL, ids, reader.passages, mmap=True)
-                vectors = DenseIndex.load(path, mmap=True)
-                snapshot = Snapshot.from_store(conn, vectors, lexical, reader, owners)
-            finally:
-                conn.close()
-        except BaseException:
-            pinned.close()
-            raise
-        return cls(path, manifest, snapshot, embedder, pinned)
+    def load(cls, index_dir: Path, embedder: Embedder, *, follow: bool = True) -> Searcher:
+        """The current generation with every acknowledged write, read-only, pinned so that a build
+        meanwhile does not delete it (``close`` unpins).
+
+        Live writes keep their vectors in SQLite until a checkpoint folds them into the FAISS files,
+        so the checkpoint is caught up from SQLite here, as the server does when it starts
+        (``storage.catch_up``). ``follow``: before each read, look whether another process (the
+        server) wrote since, or a build published a new generation, and load again if so: a
+        long-lived reader (``zhsearch mcp``) sees every acknowledged write.
+        """
+        path, manifest, snapshot, pinned = open_read_only(index_dir, embedder)
+        searcher = cls(path, manifest, snapshot, embedder, pinned)
+        searcher._follow = Follow(index_dir, searcher.path) if follow else None
+        return searcher
+
+    def refresh(self) -> bool:
+        """Load the index again when another process changed it since (``load(follow=True)``); whether it did."""
+        follow = self._follow
+        if follow is None or not follow.changed():
+            return False
+        with follow.reloading:
+            if not follow.changed():
+                return False
+            path, manifest, snapshot, pinned = open_read_only(follow.index_dir, self.embedder)
+            limits, ef_search = self.limits, self._ef_search
+            old_unpin = self._unpin
+            self.path, self.manifest = path, manifest
+            self._unpin = weakref.finalize(self, pinned.close)
+            if ef_search is not None:
+                snapshot.vectors.set_ef_search(ef_search)
+            self.snapshot = snapshot
+            self.limits = limits
+            follow.seen(path)
+            if old_unpin is not None:
+                old_unpin()
+        return True
+
+    def set_ef_search(self, ef_search: int) -> None:
+        """HNSW candidates per query, kept across reloads and checkpoints."""
+        self._ef_search = ef_search
+        self.snapshot.vectors.set_ef_search(ef_search)
 
     def close(self) -> None:
         """Unpin the generation: a later build may remove it."""
+        if self._follow is not None:
+            self._follow.close()
         if self._unpin is not None:
             self._unpin()
 
     def documents(self, offset: int = 0, limit: int = 20) -> tuple[int, list[DocumentInfo]]:
         """How many documents, and ``limit`` of them from ``offset``, by id."""
+        self.refresh()
         docs = self.snapshot.documents
         ids = sorted(docs)
         return len(ids), [docs[i] for i in ids[offset : offset + limit]]
 
     def document_text(self, doc_id: str) -> str | None:
         """The original full text of a document, or None."""
+        self.refresh()
         try:
             conn = store.connect(self.path / folder.STORE, readonly=True)
             try:
@@ -210,6 +235,12 @@ class Searcher:
             return store.document_texts(conn)
         finally:
             conn.close()
+
+    def health(self) -> dict[str, Any]:
+        """Counts of each part, and whether they agree (``/readyz``)."""
+        snap = self.snapshot
+        counts = {"passages": len(snap.passages), "vectors": len(snap.vectors), "lexical": len(snap.lexical)}
+        return {"documents": len(snap.documents), **counts, "consistent": len(set(counts.values())) == 1}
 
     @property
     def vectors(self) -> DenseIndex:
@@ -297,6 +328,7 @@ class Searcher:
         """``search``, plus the snapshot it read and the query vector it computed (None in lexical mode)."""
         began = time.perf_counter()
         query = validate_query(query, k, mode, self.limits)
+        self.refresh()
         snap = self.snapshot  # one snapshot for the whole request
         ranked, vector = self._rank(query, min(MAX_K, 2 * k + 5), mode, filters, snap)
         rows = snap.passages.rows(pid for pid, _ in ranked)  # one read for every row this response may show

@@ -64,6 +64,15 @@ class Vectors:
     sentence_ids: list[int]
     sentences: np.ndarray
 
+    def shifted(self, offset: int) -> Vectors:
+        """The same vectors for passage ids ``offset`` higher (sentence ids follow their passages)."""
+        return Vectors(
+            [pid + offset for pid in self.passage_ids],
+            self.passages,
+            [sid + offset * SENTENCE_STRIDE for sid in self.sentence_ids],
+            self.sentences,
+        )
+
     def sentence_counts(self) -> dict[int, int]:
         """Each passage's number of sentence vectors (0 for a short passage)."""
         return {pid: 0 for pid in self.passage_ids} | _owners(np.asarray(self.sentence_ids, np.int64))

@@ -44,12 +44,20 @@ def require_current(index_dir: Path) -> Path:
     return path
 
 
+def private(index_dir: Path) -> None:
+    """Make ``index_dir`` readable by its owner only: it holds the documents' full text."""
+    index_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if index_dir.stat().st_mode & 0o077:
+        os.chmod(index_dir, 0o700)
+
+
 def new_generation(index_dir: Path) -> Path:
+    private(index_dir)
     generations = index_dir / "generations"
-    generations.mkdir(parents=True, exist_ok=True)
+    generations.mkdir(mode=0o700, parents=True, exist_ok=True)
     name = time.strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
     path = generations / f".building-{name}"
-    path.mkdir()
+    path.mkdir(mode=0o700)
     return path
 
 
@@ -105,7 +113,7 @@ def lock(index_dir: Path, purpose: str, *, shared: bool = False) -> IO[str]:
     ``shared``: held beside other shared holders (the replicas of a cluster's shard), never beside
     an exclusive one (a build).
     """
-    index_dir.mkdir(parents=True, exist_ok=True)
+    private(index_dir)
     handle = open(index_dir / ".lock", "a+", encoding="utf-8")  # held open on purpose
     try:
         fcntl.flock(handle, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)

@@ -22,8 +22,8 @@ _SENTENCE = re.compile(r"[^。！？；!?;\n]*(?:[。！？；!?;]+[”’」』
 _CLAUSE = re.compile(r"[^，,、：:]*(?:[，,、：:]+|$)")
 
 
-# Bump when the splitting rules change, so old indexes are rebuilt, not reused.
-CHUNKER_VERSION = 2
+# Bump when the splitting or cleaning rules change, so old indexes are rebuilt, not reused.
+CHUNKER_VERSION = 3
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,10 @@
 """Finding the readable structure of a document: title, metadata, sections, paragraphs.
 
 Web pages saved as text carry leftovers (基本介紹, 相關詞條, 聯絡我們 ...) and
-infobox lines (``• 中文名:...``). Leftovers are dropped, infobox lines become
-metadata, headings such as ``(二)厚積成勢,...`` or ``二、 下半年工作安排``
+infobox lines (``• 中文名:...``). Leftovers are dropped; the ``key:value`` lines of
+an infobox (a run of them right under 基本介紹 or 基本信息) also become metadata,
+and stay searchable text like every other line: an ordinary list such as Markdown's
+``- 尘盒：…`` is content, never metadata. Headings such as ``(二)厚積成勢,...`` or ``二、 下半年工作安排``
 become the section of the paragraphs under them. Everything else is a paragraph,
 kept as a ``[start, end)`` span of the original text so offsets stay exact.
 """
@@ -22,6 +24,7 @@ BOILERPLATE = frozenset(
     for word in (
         "基本介紹",
         "基本信息",
+        "基本資料",
         "相關詞條",
         "熱門詞條",
         "聯絡我們",
@@ -45,6 +48,8 @@ BOILERPLATE = frozenset(
         "關閉窗口",
     )
 )
+#: Headings of a web page's infobox: the ``key:value`` lines right under one are its metadata.
+INFOBOX = frozenset(normalize(word) for word in ("基本介紹", "基本信息", "基本資料"))
 _SENTENCE_END = "。！？；!?;"
 _METADATA = re.compile(r"^\s*[•·‧・●◦▪■\-*]\s*([^:：\n]{1,20}?)\s*[:：]\s*(\S.*?)\s*$")
 _HEADINGS: tuple[tuple[int, re.Pattern[str]], ...] = (
@@ -100,6 +105,10 @@ def parse(doc: Document) -> Layout:
     position = 0
     first_content_line = True
     first_heading = first_line = ""
+    in_infobox = False
+    # Lines taken as the title or a heading: the text of a document that has nothing else.
+    set_apart: list[Paragraph] = []
+    boilerplate: list[Paragraph] = []
     for line in doc.text.splitlines(keepends=True):
         start, position = position, position + len(line)
         body = line.rstrip("\r\n")
@@ -108,18 +117,22 @@ def parse(doc: Document) -> Layout:
             continue
         is_first, first_content_line = first_content_line, False
         first_line = first_line or stripped
-        if normalize(stripped) in BOILERPLATE:
+        norm = normalize(stripped)
+        if norm in BOILERPLATE:
+            in_infobox = norm in INFOBOX
+            boilerplate.append(_line(start, body, ()))
             continue
-        meta = _METADATA.match(body)
-        if meta:
+        meta = _METADATA.match(body) if in_infobox else None
+        in_infobox = meta is not None
+        if meta:  # metadata, and text too: nothing a document says is dropped
             layout.metadata.setdefault(meta.group(1), meta.group(2))
-            continue
         level: int | None
         md = _MARKDOWN_HEADING.match(stripped) if doc.format in ("md", "docx") else None
         if md:
             level, heading = len(md.group(1)), md.group(2)
             if level == 1 and is_first and not layout.title:
                 layout.title = heading
+                set_apart.append(_line(start, body, ()))
                 continue
         else:
             level, heading = heading_level(stripped), stripped
@@ -127,23 +140,27 @@ def parse(doc: Document) -> Layout:
             first_heading = first_heading or heading
             outline = {lv: text for lv, text in outline.items() if lv < level}
             outline[level] = heading
+            set_apart.append(_line(start, body, tuple(outline[lv] for lv in sorted(outline) if lv < level)))
             continue
         if is_first and not layout.title and doc.format == "txt" and _looks_like_title(stripped):
             layout.title = stripped
+            set_apart.append(_line(start, body, ()))
             continue
-        lead = len(body) - len(body.lstrip())
-        path = tuple(outline[lv] for lv in sorted(outline))
-        layout.paragraphs.append(
-            Paragraph(
-                start=start + lead,
-                end=start + len(body.rstrip()),
-                section=path[-1] if path else "",
-                section_path=path,
-            )
-        )
+        layout.paragraphs.append(_line(start, body, tuple(outline[lv] for lv in sorted(outline))))
+    if not layout.paragraphs:
+        # A document of one line (or of headings, or of leftovers only) is still text: it stays searchable.
+        layout.paragraphs = set_apart or boilerplate
     if not layout.title:
         layout.title = _fallback_title(doc, first_heading, first_line)
     return layout
+
+
+def _line(start: int, body: str, path: tuple[str, ...]) -> Paragraph:
+    """The paragraph of one line at ``start`` (without its surrounding blanks) under ``path``."""
+    lead = len(body) - len(body.lstrip())
+    return Paragraph(
+        start=start + lead, end=start + len(body.rstrip()), section=path[-1] if path else "", section_path=path
+    )
 
 
 def _fallback_title(doc: Document, first_heading: str, first_line: str) -> str:

@@ -26,6 +26,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import DocumentError
+from .budgets import DEFAULT, Budgets, check_chars, check_pages
 
 # CJK radicals supplement → the ideograph each stands for (EquivalentUnifiedIdeograph.txt).
 _SUPPLEMENT = dict(
@@ -79,8 +80,9 @@ def _reflow(page: str) -> str:
     return "\n".join(out).strip()
 
 
-def read_pdf(raw: bytes, name: str) -> tuple[str, str, dict[str, Any]]:
-    """(text, title, metadata) of a PDF; ``DocumentError`` for a scan, a broken text layer or a bad file."""
+def read_pdf(raw: bytes, name: str, budgets: Budgets = DEFAULT) -> tuple[str, str, dict[str, Any]]:
+    """(text, title, metadata) of a PDF; ``DocumentError`` for a scan, a broken text layer or a bad file,
+    ``TooLargeError`` past the page or character budget."""
     from pypdf import PdfReader
     from pypdf.errors import PdfReadError
 
@@ -90,11 +92,19 @@ def read_pdf(raw: bytes, name: str) -> tuple[str, str, dict[str, Any]]:
         reader = PdfReader(io.BytesIO(raw))
         if reader.is_encrypted and not reader.decrypt(""):
             raise DocumentError(f"{name}: the PDF is encrypted")
-        pages = [fold_radicals(page.extract_text() or "") for page in reader.pages]
+        check_pages(len(reader.pages), name, budgets)
+        pages: list[str] = []
+        chars = 0
+        for pdf_page in reader.pages:
+            pages.append(fold_radicals(pdf_page.extract_text() or ""))
+            chars += len(pages[-1])
+            check_chars(chars, name, budgets)
         info = reader.metadata
         title = str((info.get("/Title") if info is not None else None) or "").strip()
-    except (PdfReadError, ValueError, KeyError, TypeError) as exc:
+    except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
         raise DocumentError(f"{name}: not a readable PDF ({exc})") from exc
+    except RecursionError as exc:
+        raise DocumentError(f"{name}: not a readable PDF (objects nested too deeply)") from exc
     if not pages:
         raise DocumentError(f"{name}: the PDF has no pages")
     texts = [_reflow(page) for page in pages]
@@ -147,6 +157,8 @@ def read_docx(raw: bytes, name: str) -> tuple[str, str]:
         document = docx.Document(io.BytesIO(raw))
     except (PackageNotFoundError, ValueError, KeyError) as exc:
         raise DocumentError(f"{name}: not a readable DOCX ({exc})") from exc
+    except (MemoryError, RecursionError):
+        raise  # the reader's budget, not the file's format: the caller says which
     except Exception as exc:  # a zip or XML error deep in the package reader
         raise DocumentError(f"{name}: not a readable DOCX ({type(exc).__name__})") from exc
     lines: list[str] = []

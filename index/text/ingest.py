@@ -20,12 +20,14 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from ..errors import DocumentError, InvalidInputError, UnsupportedFormatError, ZhsearchError
+from .budgets import DEFAULT, Budgets, check_chars, check_metadata, check_zip
 from .encoding import decode_text
 from .formats import read_docx, read_pdf
 
@@ -86,6 +88,8 @@ def read_jsonl(path: Path, text: str | None = None) -> Iterator[tuple[int, dict[
             record = json.loads(line)
         except json.JSONDecodeError as exc:
             raise DocumentError(f"{path}:{lineno}: invalid JSON ({exc.msg})") from exc
+        except RecursionError as exc:
+            raise DocumentError(f"{path}:{lineno}: JSON nested too deeply to read") from exc
         if not isinstance(record, dict):
             raise DocumentError(f"{path}:{lineno}: expected a JSON object")
         yield lineno, record
@@ -122,6 +126,8 @@ def _load_json_collection(path: Path, fields: JsonFields, text: str | None = Non
         records = json.loads(_read_text(path) if text is None else text)
     except json.JSONDecodeError as exc:
         raise DocumentError(f"{path}: invalid JSON ({exc.msg} at line {exc.lineno})") from exc
+    except RecursionError as exc:
+        raise DocumentError(f"{path}: JSON nested too deeply to read") from exc
     if not isinstance(records, list):
         raise DocumentError(f"{path}: a .json collection must be an array of records")
     for n, record in enumerate(records):
@@ -145,29 +151,47 @@ def _load_json_collection(path: Path, fields: JsonFields, text: str | None = Non
         )
 
 
-def check_document(doc: Document) -> None:
-    """The one rule for every way in: an id a URL can carry, and some text."""
-    if not doc.id.strip() or len(doc.id) > MAX_ID_CHARS or _BAD_ID.search(doc.id):
-        raise InvalidInputError(f"document id must be 1-{MAX_ID_CHARS} characters without '/' or control characters")
+def _bad_id(doc_id: str) -> bool:
+    """An id a URL path cannot carry as itself (``.``, ``..``, a slash), or that reads as another
+    (control and format characters such as U+202E, surrounding spaces)."""
+    if not doc_id.strip() or len(doc_id) > MAX_ID_CHARS or doc_id in (".", "..") or doc_id != doc_id.strip():
+        return True
+    return bool(_BAD_ID.search(doc_id)) or any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in doc_id)
+
+
+def check_document(doc: Document, budgets: Budgets = DEFAULT) -> None:
+    """The one rule for every way in: an id a URL can carry, metadata within budget, and some text."""
+    if _bad_id(doc.id):
+        raise InvalidInputError(
+            f"document id {doc.id[:MAX_ID_CHARS]!r} is not usable: an id is 1-{MAX_ID_CHARS} characters, not '.' or"
+            " '..', without '/', control or format characters (such as U+202E) or spaces around it"
+        )
+    check_metadata(doc.metadata, f"document {doc.id!r}", budgets)
     if not doc.text.strip():
         named = doc.source if doc.source not in ("", "api") else f"document {doc.id!r}"
         raise InvalidInputError(f"{named}: empty document (no text)")
 
 
-def parse_bytes(name: str, raw: bytes, fields: JsonFields | None = None, *, source: str = "") -> list[Document]:
-    """All documents in one file's bytes, by the extension of ``name`` (a path or an upload's file name)."""
+def parse_bytes(
+    name: str, raw: bytes, fields: JsonFields | None = None, *, source: str = "", budgets: Budgets = DEFAULT
+) -> list[Document]:
+    """All documents in one file's bytes, by the extension of ``name`` (a path or an upload's file name),
+    read within ``budgets`` (unpacked bytes, pages, characters; ``budgets.Budgets``)."""
     path = Path(name)
     source = source or name
     suffix = path.suffix.lower()
     if suffix not in SUFFIXES:
         raise UnsupportedFormatError(f"{source}: unsupported file type (expected one of {', '.join(SUFFIXES)})")
     if suffix == ".pdf":
-        text, title, metadata = read_pdf(raw, source)
+        text, title, metadata = read_pdf(raw, source, budgets)
         return [Document(id=path.stem, text=text, title=title, metadata=metadata, source=source, format="pdf")]
     if suffix == ".docx":
+        check_zip(raw, source, budgets)  # from the zip's directory, before anything is inflated
         text, title = read_docx(raw, source)
+        check_chars(len(text), source, budgets)
         return [Document(id=path.stem, text=text, title=title, source=source, format="docx")]
     text, encoding = decode_text(raw, source)
+    check_chars(len(text), source, budgets)
     if suffix == ".jsonl":
         return list(_load_jsonl(Path(source), text))
     if suffix == ".json":
@@ -288,6 +312,8 @@ def html_to_document(doc_id: str, html: str, source: str = "") -> Document:
     return Document(id=doc_id, text=text, title=title, source=source, format="html")
 
 
-def documents_from_upload(filename: str, content: bytes) -> list[Document]:
-    """Documents in one uploaded file, by its extension; ids come from the file name or the records."""
-    return parse_bytes(Path(filename or "upload.txt").name, content)
+def documents_from_upload(filename: str, content: bytes, budgets: Budgets = DEFAULT) -> list[Document]:
+    """Documents in one uploaded file, by its extension; ids come from the file name or the records.
+
+    Parsed in this process: a server reads uploads through ``sandbox.parse_isolated`` instead."""
+    return parse_bytes(Path(filename or "upload.txt").name, content, budgets=budgets)

@@ -37,14 +37,16 @@ from ..models import Embedder
 from ..retrieval.search import Searcher
 from ..retrieval.snapshot import DocumentInfo, Snapshot
 from ..storage import dense, folder, store
+from ..storage.catch_up import catch_up
 from ..storage.lexical import LexicalIndex
 from ..storage.lexical_stats import STATS_FILE, CorpusStats
 from ..storage.manifest import Manifest
 from ..storage.overlay import Overlay
 from ..storage.rows import PassageRows, StoreReader
+from ..text.budgets import DEFAULT, Budgets
 from ..text.chunk import ChunkConfig
 from ..text.ingest import Document, check_document
-from .prepare import prepare
+from .prepare import Prepared, prepare
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -53,17 +55,23 @@ class WriteResult:
     created: bool
 
 
-def check_batch(docs: Sequence[Document]) -> None:
+def check_batch(docs: Sequence[Document], budgets: Budgets = DEFAULT) -> None:
     """Refuse a write of no documents, of a bad document, or of one id twice (before anything is written)."""
     if not docs:
         raise InvalidInputError("no documents to write")
     for doc in docs:
-        check_document(doc)
+        check_document(doc, budgets)
     seen: set[str] = set()
     for doc in docs:
         if doc.id in seen:
             raise InvalidInputError(f"document id {doc.id!r} appears more than once in one write")
         seen.add(doc.id)
+
+
+def _refuse_taken(snap: Snapshot, docs: Sequence[Document]) -> None:
+    taken = [doc.id for doc in docs if doc.id in snap.documents]
+    if taken:
+        raise ConflictError(f"a document with id {taken[0]!r} exists; use PUT (or replace=true) to replace it")
 
 
 def new_document_id() -> str:
@@ -98,6 +106,8 @@ class LiveIndex(Searcher):
         #: Vector checkpoints written since the index was opened, and the threshold that makes one.
         self.checkpoints = 0
         self.merge_vectors = merge_vectors
+        #: What a written document's metadata may hold (a server sets them from its settings).
+        self.budgets = DEFAULT
 
     @classmethod
     def open(
@@ -131,31 +141,20 @@ class LiveIndex(Searcher):
 
     def _recover(self) -> None:
         """Catch the checkpoint files up with SQLite, the record of acknowledged writes."""
-        checkpoint = self.snapshot.vectors
         owners = store.passage_owners(self._conn)
         known = np.asarray(owners[0], np.int64)
-        in_faiss = checkpoint.ids()
-        missing = np.setdiff1d(known, in_faiss).tolist()
-        extra = np.setdiff1d(in_faiss, known).tolist()
-        vectors = checkpoint.layered(self.merge_vectors)
-        # Sentence vectors of a passage the checkpoint half holds may exist: clear them before adding.
-        vectors.remove(extra + missing)
-        blobs = store.vectors_of(self._conn, missing)
-        if blobs:
-            vectors.add(dense.from_blobs(blobs, vectors.dim))
-        lost = list(store.passages_by_id(self._conn, [i for i in missing if i not in blobs]).values())
-        if lost:  # an index written before vectors were kept in SQLite, or a build's own passages
-            embedded = dense.embed(lost, self.embedder)
-            vectors.add(embedded)
+        found = catch_up(self._conn, self.snapshot.vectors, known, self.embedder, self.merge_vectors)
+        vectors = found.vectors
+        if found.embedded is not None:  # kept, so the next restart need not embed them again
             with self._conn:
-                store.insert_vectors(self._conn, dense.blob_rows(embedded))
+                store.insert_vectors(self._conn, dense.blob_rows(found.embedded))
         lexical = self._load_lexical(known)
         if lexical is None:
             lexical = LexicalIndex.build(list(self._reader.every()), CorpusStats.load(self.path / STATS_FILE))
             self._save_lexical(lexical)
             lexical = LexicalIndex.load(self.path / folder.LEXICAL, known, self._reader.passages, mmap=True)
-        self.caught_up = len(blobs) + len(extra)
-        self.repaired = len(lost)
+        self.caught_up = found.from_blobs + found.dropped
+        self.repaired = len(found.embedded.passage_ids) if found.embedded is not None else 0
         if vectors.needs_merge():
             vectors = self._checkpoint(vectors)
         self.snapshot = Snapshot.from_store(self._conn, vectors, lexical, self._reader, owners)
@@ -167,7 +166,10 @@ class LiveIndex(Searcher):
             store.drop_vectors_below(self._conn, self._next_id)
         self.checkpoints += 1
         # served from the files just written, mapped: the merged copy in memory is dropped
-        return dense.DenseIndex.load(self.path, mmap=True).layered(self.merge_vectors)
+        fresh = dense.DenseIndex.load(self.path, mmap=True).layered(self.merge_vectors)
+        if self._ef_search is not None:
+            fresh.set_ef_search(self._ef_search)
+        return fresh
 
     def _load_lexical(self, known: np.ndarray) -> LexicalIndex | None:
         shutil.rmtree(self.path / (folder.LEXICAL + ".new"), ignore_errors=True)
@@ -224,12 +226,6 @@ class LiveIndex(Searcher):
         info = snap.documents.get(found.doc_id)
         return found, info.metadata if info else None
 
-    def health(self) -> dict[str, Any]:
-        """Counts of each part, and whether they agree (``/readyz``)."""
-        snap = self.snapshot
-        counts = {"passages": len(snap.passages), "vectors": len(snap.vectors), "lexical": len(snap.lexical)}
-        return {"documents": len(snap.documents), **counts, "consistent": len(set(counts.values())) == 1}
-
     # -- writing ---------------------------------------------------------------
 
     def put(self, doc: Document, *, create_only: bool = False) -> WriteResult:
@@ -244,23 +240,26 @@ class LiveIndex(Searcher):
         batch is one SQLite transaction and one snapshot swap.
         """
         docs = [Document(d.id, d.text, d.title, d.metadata, d.source or "api", d.format, origin="api") for d in docs]
-        check_batch(docs)
+        check_batch(docs, self.budgets)
+        if not replace:
+            _refuse_taken(self.snapshot, docs)  # before the embedding work, and again under the lock
+        # Chunked and embedded outside the write lock, numbered from 0: a big document holds up no
+        # other write, and the lock covers only the numbering, the transaction and the swap.
+        prepared: list[Prepared] = []
+        local = 0
+        for doc in docs:
+            prepared.append(prepare(doc, self._config, self.embedder, local))
+            local += len(prepared[-1].passages)
+        embedded = dense.embed([p for item in prepared for p in item.passages], self.embedder)
         with self._write_lock:
             snap = self.snapshot
             if not replace:
-                taken = [doc.id for doc in docs if doc.id in snap.documents]
-                if taken:
-                    raise ConflictError(
-                        f"a document with id {taken[0]!r} exists; use PUT (or replace=true) to replace it"
-                    )
-            first = self._next_id
-            prepared = []
-            for doc in docs:
-                item = prepare(doc, self._config, self.embedder, first)
-                prepared.append(item)
-                first += len(item.passages)
+                _refuse_taken(snap, docs)
+            base = self._next_id
+            prepared = [item.numbered_from(base) for item in prepared]
+            embedded = embedded.shifted(base)
+            first = base + local
             new_passages = [p for item in prepared for p in item.passages]
-            embedded = dense.embed(new_passages, self.embedder)
             removed: list[int] = []
             with self._conn:
                 for item in prepared:

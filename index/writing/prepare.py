@@ -7,7 +7,7 @@ model's token limit → normalize each passage for matching.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..models import Embedder
 from ..storage.store import StoredDocument, StoredPassage
@@ -21,6 +21,10 @@ from ..text.normalize import normalize
 class Prepared:
     document: StoredDocument
     passages: list[StoredPassage]
+
+    def numbered_from(self, offset: int) -> Prepared:
+        """The same passages with ``offset`` added to their ids (prepared apart, numbered under a lock)."""
+        return Prepared(self.document, [replace(p, id=p.id + offset) for p in self.passages])
 
 
 def stored_document(doc: Document, layout: Layout) -> StoredDocument:

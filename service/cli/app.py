@@ -82,6 +82,6 @@ def open_searcher(index_dir: Path | None, model: str | None) -> Searcher | Clust
         cluster.limits = settings.query_limits
         return cluster
     searcher = Searcher.load(target, embedder)
-    searcher.vectors.set_ef_search(settings.ef_search)
+    searcher.set_ef_search(settings.ef_search)
     searcher.limits = settings.query_limits
     return searcher

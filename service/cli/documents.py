@@ -179,7 +179,7 @@ def search(
             {
                 "query": result.query,
                 "mode": result.mode,
-                "results": [hit.__dict__ for hit in result.hits],
+                "results": [hit.as_dict() for hit in result.hits],
                 "took_ms": result.took_ms,
             }
         )
@@ -211,7 +211,7 @@ def ask(
             {
                 "question": result.question,
                 "answer": result.answer.__dict__ if result.answer else None,
-                "passages": [hit.__dict__ for hit in result.hits],
+                "passages": [hit.as_dict() for hit in result.hits],
                 "took_ms": result.took_ms,
             }
         )

@@ -13,6 +13,7 @@ import typer
 from index import ZhsearchError, build_index, get_settings, load_configured_embedder
 from index.evaluation.evaluate import (
     EVAL_MODES,
+    AnswerReport,
     EvalReport,
     EvalSet,
     Level,
@@ -22,20 +23,28 @@ from index.evaluation.evaluate import (
     sample,
 )
 from index.evaluation.naive import NaiveDense
-from index.evaluation.report import metrics_table, write_report
+from index.evaluation.report import coverage_notes, metrics_table, write_report
 from index.evaluation.squad import QUERY_SCRIPTS, Split, load_squad
 from index.models import Embedder
 from index.retrieval.search import Searcher
+from index.storage import folder
 from index.text.ingest import Document, read_paths
 
 from .app import AsJson, Bars, IndexDir, Model, app, emit_json, fail
 
 
-def _index_for(eval_set: EvalSet, path: Path, corpus: Path | None, embedder: Embedder, quiet: bool) -> Path:
-    """Build (incrementally) an index of the set's corpus under the cache folder."""
+def _fresh(index_dir: Path | None) -> Path | None:
+    """``--index-dir`` when it holds no index yet: the set's corpus is built into it."""
+    return index_dir if index_dir is not None and folder.current(index_dir) is None else None
+
+
+def _index_for(
+    eval_set: EvalSet, path: Path, corpus: Path | None, embedder: Embedder, quiet: bool, into: Path | None
+) -> Path:
+    """Build (incrementally) an index of the set's corpus, into ``into`` or under the cache folder."""
     source = corpus or eval_set.corpus or path.resolve().parent
     slug = hashlib.sha256(str(source.resolve()).encode()).hexdigest()[:12]
-    target = get_settings().cache_dir / "eval-index" / f"{source.name}-{slug}"
+    target = into or get_settings().cache_dir / "eval-index" / f"{source.name}-{slug}"
     loaded = read_paths([source])
     for skipped in loaded.skipped:
         typer.secho(f"skipped: {skipped.reason}", fg=typer.colors.YELLOW, err=True)
@@ -46,10 +55,12 @@ def _index_for(eval_set: EvalSet, path: Path, corpus: Path | None, embedder: Emb
     return target
 
 
-def _index_of_documents(files: list[Path], documents: list[Document], embedder: Embedder, quiet: bool) -> Path:
-    """Build (incrementally) an index of SQuAD paragraphs under the cache folder."""
+def _index_of_documents(
+    files: list[Path], documents: list[Document], embedder: Embedder, quiet: bool, into: Path | None
+) -> Path:
+    """Build (incrementally) an index of SQuAD paragraphs, into ``into`` or under the cache folder."""
     slug = hashlib.sha256("\n".join(str(f.resolve()) for f in files).encode()).hexdigest()[:12]
-    target = get_settings().cache_dir / "eval-index" / f"squad-{slug}"
+    target = into or get_settings().cache_dir / "eval-index" / f"squad-{slug}"
     report = build_index(documents, target, embedder, progress=Bars(not quiet))
     if not quiet:
         state = "up to date" if report.unchanged else f"built in {report.seconds:.1f}s"
@@ -59,6 +70,8 @@ def _index_of_documents(files: list[Path], documents: list[Document], embedder: 
 
 def _print(report: EvalReport) -> None:
     typer.secho(f"\n{report.name}: {len(report.queries)} queries, {report.level} level", bold=True)
+    for line in coverage_notes(report):
+        typer.echo(line)
     typer.echo(metrics_table(report))
     if report.groups:
         typer.echo(f"\nby {report.split_by} (hybrid):" if "hybrid" in report.modes else f"\nby {report.split_by}:")
@@ -129,18 +142,23 @@ def eval_command(
             raise fail(ZhsearchError("--level is passage or doc"))
         judged_at = "passage" if level == "passage" else "doc"
     reports: list[EvalReport] = []
-    answers: dict[str, dict[str, float]] = {}
+    answers: dict[str, AnswerReport] = {}
     try:
         embedder = load_configured_embedder(settings, model=model)
         sets: list[tuple[EvalSet, Path]] = []
         for path in paths or []:
             eval_set = load_eval_set(path, qrels=qrels)
-            sets.append((eval_set, index_dir or _index_for(eval_set, path, corpus, embedder, as_json)))
+            into = _fresh(index_dir)
+            where = _index_for(eval_set, path, corpus, embedder, as_json, into) if into or not index_dir else index_dir
+            sets.append((eval_set, where))
         for script in (query_script or ["as-is"]) if squad else []:
             pooled = load_squad(squad or [], query_script=script, split=split)
-            sets.append(
-                (pooled.eval_set, index_dir or _index_of_documents(squad or [], pooled.documents, embedder, as_json))
-            )
+            into = _fresh(index_dir)
+            if into or not index_dir:
+                where = _index_of_documents(squad or [], pooled.documents, embedder, as_json, into)
+            else:
+                where = index_dir
+            sets.append((pooled.eval_set, where))
         for eval_set, where in sets:
             searcher = Searcher.load(where, embedder)
             bars = Bars(not as_json)
@@ -175,7 +193,7 @@ def eval_command(
                     eval_set.unanswerable,
                     progress=answering,
                 )
-                answers[report.name] = result.metrics
+                answers[report.name] = result
             searcher.close()
     except ZhsearchError as exc:
         raise fail(exc) from exc
@@ -192,15 +210,25 @@ def eval_command(
                 "level": report.level,
                 "queries": len(report.queries),
                 "metrics": {mode: result.metrics for mode, result in report.modes.items()},
+                # queries with nothing relevant to rank, counted as misses (per mode: naive ranks windows)
+                "unjudged": {mode: result.unjudged for mode, result in report.modes.items()},
+                "not_in_qrels": report.not_in_qrels,
+                "ranks": {mode: result.ranks for mode, result in report.modes.items()},
             }
             if report.groups:
                 entry["groups"] = report.groups
             if report.name in answers:
-                entry["answers"] = answers[report.name]
+                entry["answers"] = answers[report.name].metrics
+                entry["answer_rows"] = [row.__dict__ for row in answers[report.name].rows]
             payload.append(entry)
         emit_json(payload if len(payload) > 1 else payload[0])
         return
     for report in reports:
         _print(report)
         if report.name in answers:
-            typer.echo("answers: " + "  ".join(f"{k}={v:.3f}" for k, v in answers[report.name].items()))
+            found = answers[report.name]
+            typer.echo("answers: " + "  ".join(f"{k}={v:.3f}" for k, v in found.metrics.items()))
+            for row in found.misses[:10]:
+                typer.echo(f"  {row.verdict}: {row.id} {row.question} -> {row.answer} (gold: {' / '.join(row.gold)})")
+            if len(found.misses) > 10:
+                typer.echo(f"  ... {len(found.misses) - 10} more in --json or --report")

@@ -7,10 +7,10 @@ from typing import Annotated, Any
 
 import typer
 
-from index import get_settings, load_configured_embedder
+from index import get_settings
 from index.retrieval.search import Searcher, serve_queries_single_threaded
 
-from .app import IndexDir, Model, app
+from .app import IndexDir, Model, app, open_searcher
 
 
 @app.command()
@@ -103,11 +103,8 @@ def mcp_stdio(
         with lock:
             if not loaded:
                 log.info("loading the index from %s", target)
-                embedder = load_configured_embedder(settings, model=model)
                 serve_queries_single_threaded()
-                found = Searcher.load(target, embedder)
-                found.limits = settings.query_limits
-                loaded.append(found)
+                loaded.append(open_searcher(target, model))  # type: ignore[arg-type]
                 log.info("index loaded: %d passages", len(loaded[0].snapshot.passages))
             return loaded[0]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
@@ -10,7 +11,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from index import Settings
-from index.text.ingest import Document, documents_from_upload
+from index.text.ingest import Document
+from index.text.sandbox import parse_isolated
 from index.writing.live import new_document_id
 
 from .. import presenter, schemas
@@ -55,7 +57,10 @@ async def _uploaded(request: Request, settings: Settings) -> list[Document]:
             raise ApiError(422, "invalid_request", "file: attach at least one file")
         docs: list[Document] = []
         for upload in uploads:
-            found = documents_from_upload(upload.filename or "upload.txt", await upload.read())
+            name = Path(upload.filename or "upload.txt").name
+            raw = await upload.read()
+            # Parsed in a child process within the time and memory budgets, waited for off the event loop.
+            found = await run_in_threadpool(parse_isolated, name, raw, None, settings.budgets)
             for doc in found:
                 _check_size(settings, doc.text)
             docs.extend(found)
