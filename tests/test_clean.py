@@ -101,3 +101,21 @@ def test_a_document_of_one_line_or_of_headings_is_still_text() -> None:
     assert [headings[p.start : p.end] for p in layout.paragraphs] == ["# 手册", "## 安装"]
     leftovers = "目錄\n"
     assert [leftovers[p.start : p.end] for p in parse(Document(id="x", text=leftovers)).paragraphs] == ["目錄"]
+
+
+def test_numbered_list_lines_are_text_not_headings() -> None:
+    """Short numbered lines once became section headings, each replacing the last: all but one vanished."""
+    text = "安装。\n\n有几种方法。\n1. 使用 pip 安装\n2. 从源代码编译\n3. 使用发行版的软件包\n\n第二段正文在这里。\n"
+    layout = parse(Document(id="faq", text=text, format="txt"))
+    bodies = [text[p.start : p.end] for p in layout.paragraphs]
+    for item in ("1. 使用 pip 安装", "2. 从源代码编译", "3. 使用发行版的软件包"):
+        assert item in bodies
+    assert all(p.section == "" for p in layout.paragraphs)
+    # a heading with content under it stays a heading; one followed only by a sibling heading is text
+    text = "一、总则\n\n二、范围\n\n本办法适用于全体员工。\n"
+    layout = parse(Document(id="rules", text=text, format="txt"))
+    assert [(text[p.start : p.end], p.section) for p in layout.paragraphs] == [
+        ("一、总则", ""),
+        ("二、范围", ""),
+        ("本办法适用于全体员工。", ""),
+    ]

@@ -23,7 +23,7 @@ _CLAUSE = re.compile(r"[^，,、：:]*(?:[，,、：:]+|$)")
 
 
 # Bump when the splitting or cleaning rules change, so old indexes are rebuilt, not reused.
-CHUNKER_VERSION = 3
+CHUNKER_VERSION = 4
 
 
 @dataclass(frozen=True)

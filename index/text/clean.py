@@ -109,6 +109,11 @@ def parse(doc: Document) -> Layout:
     # Lines taken as the title or a heading: the text of a document that has nothing else.
     set_apart: list[Paragraph] = []
     boilerplate: list[Paragraph] = []
+    # Headings nothing has followed yet, by level; one that gets nothing before a heading at its own
+    # level or above was a line of a list ("1. 使用…", "2. 安装…"), not a heading: it is text.
+    unused: dict[int, Paragraph] = {}
+    orphans: list[Paragraph] = []
+    listing: int | None = None  # the level of the list being read, if the last line was one of its items
     for line in doc.text.splitlines(keepends=True):
         start, position = position, position + len(line)
         body = line.rstrip("\r\n")
@@ -136,17 +141,36 @@ def parse(doc: Document) -> Layout:
                 continue
         else:
             level, heading = heading_level(stripped), stripped
+        if level is not None and (level in unused or level == listing):
+            # a sibling with nothing under it came just before: both are items of a list
+            if level in unused:
+                orphans.append(unused.pop(level))
+            orphans.extend(unused.pop(lv) for lv in sorted(unused) if lv > level)
+            outline = {lv: text for lv, text in outline.items() if lv < level}
+            listing, level = level, None
+            layout.paragraphs.append(_line(start, body, tuple(outline[lv] for lv in sorted(outline))))
+            unused.clear()
+            continue
+        listing = None
         if level is not None:
             first_heading = first_heading or heading
+            orphans.extend(unused.pop(lv) for lv in sorted(unused) if lv > level)
+            unused.clear()  # the headings above now have this one under them
             outline = {lv: text for lv, text in outline.items() if lv < level}
+            parents = tuple(outline[lv] for lv in sorted(outline))
             outline[level] = heading
-            set_apart.append(_line(start, body, tuple(outline[lv] for lv in sorted(outline) if lv < level)))
+            unused[level] = _line(start, body, parents)
+            set_apart.append(unused[level])
             continue
         if is_first and not layout.title and doc.format == "txt" and _looks_like_title(stripped):
             layout.title = stripped
             set_apart.append(_line(start, body, ()))
             continue
         layout.paragraphs.append(_line(start, body, tuple(outline[lv] for lv in sorted(outline))))
+        unused.clear()
+    orphans.extend(unused.values())
+    if layout.paragraphs and orphans:
+        layout.paragraphs = sorted([*layout.paragraphs, *orphans], key=lambda p: p.start)
     if not layout.paragraphs:
         # A document of one line (or of headings, or of leftovers only) is still text: it stays searchable.
         layout.paragraphs = set_apart or boilerplate
