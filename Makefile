@@ -56,22 +56,29 @@ bench: install
 	@if [ -n "$(SCALE)" ]; then set -x; $(BIN)/python benchmarks/scale.py --sizes $(SCALE); fi
 
 # Regenerates docs/quality.md: every mode (naive baseline included) on the shipped sets and, when
-# ../shared/benchmarks holds them, the public DRCD and CMRC 2018 dev sets (test half, asked as-is and
-# across scripts). Answers are judged on ANSWER_SAMPLE questions per pooled set (0: all). About 10
-# minutes once the indexes are cached (the first run embeds the pooled corpus: about 12 more);
-# SQUAD_SPLIT=dev for the tuning half.
-BENCHMARKS ?= ../shared/benchmarks/reading-comprehension
+# ../shared/benchmarks holds them, the public sets: the Python FAQ in BEIR form (zh-cn, zh-tw, Taiwan
+# questions against mainland answers) and DRCD and CMRC 2018 dev (asked as-is and across scripts).
+# Every set is reported on its test half (SQUAD_SPLIT=dev for the tuning half; all for everything):
+# SQuAD questions by article, the others by a hash of the query id. Answers are judged on ANSWER_SAMPLE
+# questions per pooled set (0: all). About 15 minutes once the indexes are cached (the first run embeds
+# the pooled SQuAD corpus: about 12 more).
+SHARED ?= ../shared/benchmarks
+BENCHMARKS ?= $(SHARED)/reading-comprehension
+FAQ ?= $(SHARED)/faq
 SQUAD_SPLIT ?= test
 ANSWER_SAMPLE ?= 0
+FAQ_SETS = $(wildcard $(FAQ)/python-faq-zh-cn $(FAQ)/python-faq-zh-tw $(FAQ)/python-faq-tw-questions-cn-answers)
 quality: install
+	@if [ -z "$(FAQ_SETS)" ]; then echo "note: $(FAQ) has no Python FAQ sets; reporting without them."; fi
 	@if [ -f $(BENCHMARKS)/DRCD_dev.json ] && [ -f $(BENCHMARKS)/cmrc2018_dev.json ]; then \
-		set -x; $(BIN)/zhsearch eval seeds/eval seeds/eval/debian-faq --split-by script --answers --report docs \
+		set -x; $(BIN)/zhsearch eval seeds/eval seeds/eval/debian-faq $(FAQ_SETS) --split-by script --answers --report docs \
 			--answer-sample $(ANSWER_SAMPLE) --squad $(BENCHMARKS)/DRCD_dev.json --squad $(BENCHMARKS)/cmrc2018_dev.json --split $(SQUAD_SPLIT) \
 			--query-script as-is --query-script t2s --query-script s2twp; \
 	else \
 		echo "note: $(BENCHMARKS) has no DRCD_dev.json and cmrc2018_dev.json; skipping the public sets."; \
 		echo "      DRCD 1.3: github.com/DRCKnowledgeTeam/DRCD; CMRC 2018: github.com/ymcui/cmrc2018 (dev files)."; \
-		set -x; $(BIN)/zhsearch eval seeds/eval seeds/eval/debian-faq --split-by script --answers --report docs; \
+		set -x; $(BIN)/zhsearch eval seeds/eval seeds/eval/debian-faq $(FAQ_SETS) --split-by script --answers --report docs \
+			--split $(SQUAD_SPLIT); \
 	fi
 
 clean:

@@ -66,6 +66,8 @@ class Case:
     dense_sentence: np.ndarray = field(repr=False)  # best sentence cosine, -2 where none
     dense_titled: np.ndarray | None = field(default=None, repr=False)  # passage vectors with the title first
     bm25: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    #: The naive dense baseline's ranked documents per query (doc-level sets), for the reference row.
+    naive: list[list[str]] | None = field(default=None, repr=False)
 
 
 def _cache_index(documents: list[Document] | None, source: Path | None, name: str, embedder) -> Path:  # noqa: ANN001
@@ -248,14 +250,35 @@ def make_case(
     )
     for variant, (tokenize, rewrite, *weight) in variants.items():
         case.bm25[variant] = _bm25_matrix(searcher, norm_queries, tokenize, rewrite, *weight)
+    if level == "doc":
+        from index.evaluation.naive import NaiveDense
+
+        naive = NaiveDense(searcher.document_texts(), embedder, cache_dir=get_settings().cache_dir / "eval-naive")
+        case.naive = [[d for d, _ in naive.rank_documents(q.text, CUTOFF)] for q in queries]
     return case
 
 
 # --- ranking variants -------------------------------------------------------------
 
 
+def _factoid(case: Case) -> np.ndarray:
+    """Per query: whether it asks for a quantity, time, person or place (``question.kind_of``)."""
+    from index.retrieval.question import kind_of
+
+    return np.array([kind_of(normalize(q.text)) in ("quantity", "time", "person", "place") for q in case.queries])
+
+
 def dense_scores(case: Case, how: str) -> np.ndarray:
     p, s = case.dense_passage, case.dense_sentence
+    if how.startswith("kindmax "):  # "kindmax B": today's max for factoid questions, mix B for the others
+        b = float(how.removeprefix("kindmax "))
+        has = s > -2
+        return np.where(has, np.where(_factoid(case)[:, None], np.maximum(p, s), b * p + (1 - b) * s), p)
+    if how.startswith("kind "):  # "kind A/B": mix A for factoid questions, mix B for the others
+        a, b = (float(x) for x in how.removeprefix("kind ").split("/"))
+        factoid = _factoid(case)[:, None]
+        has = s > -2
+        return np.where(has, np.where(factoid, a * p + (1 - a) * s, b * p + (1 - b) * s), p)
     if how.startswith("titled"):
         assert case.dense_titled is not None, "run with --titled"
         p, how = case.dense_titled, how.removeprefix("titled ")
@@ -275,8 +298,12 @@ def _minmax(x: np.ndarray) -> np.ndarray:
     return (x - low) / (high - low) if high > low else (x > 0).astype(np.float32)
 
 
-def fused(d: np.ndarray, lex: np.ndarray, how: str) -> tuple[np.ndarray, np.ndarray]:
-    """Candidate positions and their fused scores for one query."""
+def fused(d: np.ndarray, lex: np.ndarray, how: str, factoid: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Candidate positions and their fused scores for one query (``kind A/B``: fusion A for a factoid
+    question, B for the others)."""
+    if how.startswith("kind "):
+        factoid_how, other_how = how.removeprefix("kind ").split("/")
+        how = factoid_how if factoid else other_how
     top_d = np.argpartition(-d, min(DEPTH, len(d) - 1))[:DEPTH]
     positive = np.flatnonzero(lex > 0)
     top_l = positive[np.argsort(-lex[positive], kind="stable")[:DEPTH]]
@@ -338,14 +365,30 @@ class Variant:
     aggregate: str = "max"
 
 
+def naive_score(case: Case) -> dict[str, tuple[float, float, int]]:
+    """The naive baseline's MRR@10 and nDCG@10 per half (doc-level sets only)."""
+    sums: dict[str, list[float]] = {}
+    for qi in range(len(case.queries)):
+        if not case.relevant[qi] or case.naive is None:
+            continue
+        mrr, ndcg = metrics(case.naive[qi], case.relevant[qi])
+        for key in (case.halves[qi], "all"):
+            acc = sums.setdefault(key, [0.0, 0.0, 0])
+            acc[0] += mrr
+            acc[1] += ndcg
+            acc[2] += 1
+    return {k: (a / n, b / n, n) for k, (a, b, n) in ((k, tuple(v)) for k, v in sums.items())}
+
+
 def score(case: Case, v: Variant) -> dict[str, tuple[float, float, int]]:
     d_all = dense_scores(case, v.dense)
     lex_all = case.bm25[v.lexical]
+    factoid = _factoid(case) if v.fusion.startswith("kind ") else np.zeros(len(case.queries), bool)
     sums: dict[str, list[float]] = {}
     for qi in range(len(case.queries)):
         if not case.relevant[qi]:
             continue
-        cand, s = fused(d_all[qi], lex_all[qi], v.fusion)
+        cand, s = fused(d_all[qi], lex_all[qi], v.fusion, bool(factoid[qi]))
         mrr, ndcg = metrics(ranked_items(case, qi, cand, s, v.aggregate), case.relevant[qi])
         for key in (case.halves[qi], "all"):
             acc = sums.setdefault(key, [0.0, 0.0, 0])
@@ -356,7 +399,28 @@ def score(case: Case, v: Variant) -> dict[str, tuple[float, float, int]]:
 
 
 VARIANTS = {
-    "dense scoring": [Variant(dense=x) for x in ("max", "passage", "sentence", "mix0.3", "mix0.5", "mix0.7")],
+    "dense scoring": [
+        Variant(dense=x)
+        for x in (
+            "max",
+            "passage",
+            "sentence",
+            "mix0.3",
+            "mix0.5",
+            "mix0.6",
+            "mix0.7",
+            "mix0.8",
+            "mix0.9",
+            "kind 0.5/0.8",
+            "kind 0.5/0.9",
+            "kind 0.3/0.8",
+            "kind 0.5/1.0",
+            "kindmax 0.7",
+            "kindmax 0.8",
+            "kindmax 0.9",
+            "kindmax 1.0",
+        )
+    ],
     "title before the passage text": [Variant(), Variant(dense="titled max"), Variant(dense="titled passage")],
     "lexical tokens": None,  # filled from lexical_variants()
     "fusion": [
@@ -371,6 +435,10 @@ VARIANTS = {
             "z-0.6",
             "rrf60",
             "rrf10",
+            "kind minmax-0.5/minmax-0.6",
+            "kind minmax-0.5/minmax-0.7",
+            "kind minmax-0.5/z-0.6",
+            "kind minmax-0.5/z-0.7",
             "dense",
             "lexical",
         )
@@ -378,6 +446,19 @@ VARIANTS = {
     "document aggregation": [Variant(aggregate=a) for a in ("max", "max+0.2 second")],
     "together": [
         Variant(),
+        Variant(fusion="z-0.6"),
+        Variant(fusion="z-0.55"),
+        Variant(fusion="z-0.65"),
+        Variant(fusion="kind minmax-0.5/z-0.6"),
+        Variant(fusion="kind minmax-0.5/z-0.65"),
+        Variant(fusion="kind z-0.5/z-0.65"),
+        Variant(fusion="kind z-0.55/z-0.65"),
+        Variant(dense="mix0.3", fusion="z-0.6"),
+        Variant(dense="kindmax 0.8", fusion="kind minmax-0.5/minmax-0.6"),
+        Variant(dense="kindmax 0.8", fusion="kind minmax-0.5/minmax-0.7"),
+        Variant(dense="kindmax 1.0", fusion="kind minmax-0.5/minmax-0.7"),
+        Variant(dense="kindmax 0.8", fusion="kind minmax-0.5/z-0.6"),
+        Variant(dense="passage", fusion="kind minmax-0.5/minmax-0.7"),
         Variant(lexical=STRIP_ALL),
         Variant(lexical=STRIP_ALL, fusion="z-0.5"),
         Variant(lexical=STRIP_QUESTION, fusion="z-0.5"),
@@ -398,6 +479,7 @@ def main() -> None:
     parser.add_argument("--load", type=Path, help="rank pickled cases instead of scoring again")
     parser.add_argument("--only", help="only this choice (a section name)")
     parser.add_argument("--titled", action="store_true", help="also embed every passage with its title first")
+    parser.add_argument("--metric", choices=("mrr", "ndcg"), default="mrr", help="what the tables show")
     args = parser.parse_args()
     if args.load:
         with args.load.open("rb") as f:
@@ -442,6 +524,20 @@ def main() -> None:
             )
         )
     print(f"team sets scored in {time.perf_counter() - began:.0f}s", file=sys.stderr)
+
+    faq_root = args.benchmarks.parent / "faq"
+    for name in ("python-faq-zh-cn", "python-faq-zh-tw", "python-faq-tw-questions-cn-answers"):
+        if not (faq_root / name / "qrels" / "test.tsv").exists():
+            print(f"note: {faq_root / name} is missing; skipped", file=sys.stderr)
+            continue
+        faq = load_eval_set(faq_root / name)
+        assert faq.corpus is not None and faq.qrels is not None
+        searcher = Searcher.load(_cache_index(None, faq.corpus, "", embedder), embedder)
+        qs = [q for q in faq.queries if any(r > 0 for r in faq.qrels.get(q.id, {}).values())]
+        cases.append(
+            make_case(name, "doc", searcher, qs, [half(q.id) for q in qs], faq.qrels, embedder, variants, args.titled)
+        )
+        print(f"{name}: {len(qs)} questions scored ({time.perf_counter() - began:.0f}s)", file=sys.stderr)
 
     files = [args.benchmarks / "DRCD_dev.json", args.benchmarks / "cmrc2018_dev.json"]
     if all(f.exists() for f in files):
@@ -490,22 +586,29 @@ def report(cases: list[Case], args: argparse.Namespace) -> None:
             continue
         print(f"\n## {choice}\n")
         header = " | ".join(f"{c.name} dev / test" for c in cases)
-        print(f"| variant (nDCG@10; MRR@10 in the JSON) | {header} |")
+        shown = 0 if args.metric == "mrr" else 1
+        print(f"| variant ({'MRR@10' if shown == 0 else 'nDCG@10'}; both in the JSON) | {header} |")
         print("|---" * (len(cases) + 1) + "|")
         if choice == "title before the passage text" and cases[0].dense_titled is None:
             continue
+        naive_row = []
+        for c in cases:
+            got = naive_score(c)
+            everything.setdefault(choice, {}).setdefault("naive baseline", {})[c.name] = got
+            naive_row.append(f"{got.get('dev', (0, 0, 0))[shown]:.3f} / {got.get('test', (0, 0, 0))[shown]:.3f}")
+        print("| naive baseline | " + " | ".join(naive_row) + " |")
         for v in options or []:
             label = {
                 "dense scoring": v.dense,
                 "lexical tokens": v.lexical,
                 "fusion": v.fusion,
                 "document aggregation": v.aggregate,
-            }.get(choice) or f"{v.lexical}; {v.fusion}"
+            }.get(choice) or f"{v.dense}; {v.lexical}; {v.fusion}"
             row = []
             for c in cases:
                 got = score(c, v)
                 everything.setdefault(choice, {}).setdefault(label, {})[c.name] = got
-                row.append(f"{got.get('dev', (0, 0, 0))[1]:.3f} / {got.get('test', (0, 0, 0))[1]:.3f}")
+                row.append(f"{got.get('dev', (0, 0, 0))[shown]:.3f} / {got.get('test', (0, 0, 0))[shown]:.3f}")
             print(f"| {label} | " + " | ".join(row) + " |", flush=True)
     if args.json:
         args.json.write_text(json.dumps(everything, ensure_ascii=False, indent=1))

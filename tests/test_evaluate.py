@@ -190,3 +190,18 @@ def test_cli_eval_squad_builds_into_a_new_index_dir(tmp_path: Path, monkeypatch:
     )
     assert result.exit_code == 0, result.output
     assert (target / "current").exists()
+
+
+def test_split_halves_any_set_by_query_id_and_names_scripts(tmp_path: Path) -> None:
+    from index.evaluation.evaluate import half_of, split_set
+
+    folder = _beir(tmp_path)
+    whole = load_eval_set(folder)
+    dev, test = split_set(whole, "dev"), split_set(whole, "test")
+    assert sorted(q.id for q in dev.queries + test.queries) == ["q1", "q2", "q3"]
+    assert all(half_of(q.id) == "dev" for q in dev.queries) and dev.name.endswith("[dev]")
+    assert dev.qrels is not None and set(dev.qrels) == {q.id for q in dev.queries}
+    plain = tmp_path / "q.jsonl"
+    plain.write_text('{"_id": "a", "text": "網際網路診療"}\n{"_id": "b", "text": "互联网诊疗"}\n', "utf-8")
+    scripts = {q.id: q.fields["script"] for q in split_set(load_eval_set(plain), "all").queries}
+    assert scripts == {"a": "traditional", "b": "simplified"}

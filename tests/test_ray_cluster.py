@@ -116,7 +116,9 @@ def test_every_query_through_the_router_ranks_as_on_one_node(indexes: tuple[Path
                 one = single.search(query, 10, mode).hits
                 body = client.post("/v1/search", json={"query": query, "k": 10, "mode": mode}).json()
                 assert [h["passage_id"] for h in body["results"]] == [h.passage_id for h in one], (query, mode)
-                assert all(abs(h["score"] - o.score) <= 1e-5 for h, o in zip(body["results"], one, strict=True))
+                assert all(
+                    abs(h["score"] - o.score) <= 1e-3 for h, o in zip(body["results"], one, strict=True)
+                )  # see test_cluster
                 assert body["shards"] == {"answered": SHARDS, "total": SHARDS}
         answer = client.post("/v1/ask", json={"question": "黄浦区上半年的生产总值是多少"}).json()["answer"]
         assert answer and "1209.37" in answer["text"]

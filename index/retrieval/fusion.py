@@ -1,17 +1,23 @@
 """Combining dense and lexical scores into one ranking.
 
-Each retriever's scores are min-max scaled over the candidate set (the union of
-both top lists), then mixed: ``w * dense + (1 - w) * lexical`` with w = 0.5.
+Each retriever's scores are standardized over the candidate set (the union of
+both top lists; a candidate the lexical list lacks scores 0 there): z = (x - mean)
+/ std, so a candidate counts by how far it stands above the rest of its list,
+not by being its list's first (min-max, the rule before, gives every list's top
+the same 1, however crowded). Then they are mixed, ``w * dense + (1 - w) *
+lexical`` with w = 0.6, and the mix is scaled to [0, 1] for the response (the
+order is unchanged).
 Weighted score fusion beat reciprocal rank fusion, which gives the weaker
-retriever an equal vote: docs/decisions.md, "Fusion".
+retriever an equal vote: docs/decisions.md, "Fusion" and "Descriptive questions".
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
-DENSE_WEIGHT = 0.5
-METHOD = f"minmax-weighted-{DENSE_WEIGHT}"
+DENSE_WEIGHT = 0.6
+METHOD = f"z-weighted-{DENSE_WEIGHT}"
 
 
 def _scaled(scores: Mapping[int, float], keys: list[int]) -> dict[int, float]:
@@ -23,14 +29,25 @@ def _scaled(scores: Mapping[int, float], keys: list[int]) -> dict[int, float]:
     return {key: (scores.get(key, low) - low) / span for key in keys}
 
 
+def _standardized(scores: Mapping[int, float], keys: list[int], missing: float) -> dict[int, float]:
+    values = [scores.get(key, missing) for key in keys]
+    mean = sum(values) / len(values)
+    spread = math.sqrt(sum((v - mean) ** 2 for v in values) / len(values)) or 1.0
+    return {key: (value - mean) / spread for key, value in zip(keys, values, strict=True)}
+
+
 def fuse(
     dense: Mapping[int, float], lexical: Mapping[int, float], dense_weight: float = DENSE_WEIGHT
 ) -> list[tuple[int, float]]:
-    """Candidate ids with fused scores, best first; ties broken by dense score then id."""
+    """Candidate ids with fused scores in [0, 1], best first; ties broken by dense score then id."""
     keys = sorted(set(dense) | set(lexical))
     if not keys:
         return []
-    d = _scaled(dense, keys)
-    lex = _scaled(lexical, keys) if lexical else dict.fromkeys(keys, 0.0)
-    fused = {key: dense_weight * d[key] + (1 - dense_weight) * lex[key] for key in keys}
-    return sorted(fused.items(), key=lambda item: (-item[1], -dense.get(item[0], 0.0), item[0]))
+    low = min(dense.values(), default=0.0)
+    d = _standardized(dense, keys, low)
+    lex = _standardized(lexical, keys, 0.0) if lexical else dict.fromkeys(keys, 0.0)
+    mixed = {key: dense_weight * d[key] + (1 - dense_weight) * lex[key] for key in keys}
+    top, bottom = max(mixed.values()), min(mixed.values())
+    span = top - bottom
+    scaled = {key: (value - bottom) / span if span > 0 else 1.0 for key, value in mixed.items()}
+    return sorted(scaled.items(), key=lambda item: (-item[1], -dense.get(item[0], 0.0), item[0]))

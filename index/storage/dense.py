@@ -1,10 +1,12 @@
 """The dense half of retrieval: passage vectors plus sentence vectors.
 
-A passage's dense score is the larger of its own cosine with the query and the
-best cosine of any of its sentences: a factoid question matches one sentence more
-sharply than a 200-character average. Passages shorter than
-``SENTENCE_VECTORS_FROM`` characters get no sentence vectors. Measurements:
-docs/decisions.md, "Dense scoring".
+A passage's dense score mixes its own cosine with the query (0.3) and the best
+cosine of any of its sentences (0.7): a factoid question matches one sentence more
+sharply than a 200-character average, while a descriptive one needs the whole
+passage too (the larger of the two, the rule before, let one sentence outweigh
+it). Passages shorter than ``SENTENCE_VECTORS_FROM`` characters get no sentence
+vectors and score by their own. Measurements: docs/decisions.md, "Dense scoring"
+and "Descriptive questions".
 
 Sentence ids are ``passage_id * SENTENCE_STRIDE + n``, so a sentence hit names
 its passage without a lookup table, and a passage's sentences are one id range.
@@ -30,6 +32,9 @@ from .vectors import VectorIndex
 
 SENTENCE_STRIDE = 1024
 SENTENCE_VECTORS_FROM = 120
+#: A passage's dense score: ``PASSAGE_WEIGHT * own cosine + (1 - PASSAGE_WEIGHT) * best sentence's``
+#: (was the larger of the two; docs/decisions.md, "Descriptive questions").
+PASSAGE_WEIGHT = 0.3
 PASSAGES_FILE = "vectors.faiss"
 SENTENCES_FILE = "sentences.faiss"
 EMBEDDED_TEXT = f"passage:section+text;sentence:text-v2-from{SENTENCE_VECTORS_FROM}"
@@ -119,6 +124,16 @@ def embed(
             done += sum(len(inputs[i]) for i in part)
             progress(done / total)
     return Vectors([p.id for p in passages], vectors[: len(texts)], sentence_ids, vectors[len(texts) :])
+
+
+def combine(passage: float, sentence: float | None, passage_weight: float | None) -> float:
+    """A passage's dense score from its own cosine and its best sentence's (None: it has no sentence
+    vectors): the larger of the two (``passage_weight`` None), or ``w * passage + (1 - w) * sentence``."""
+    if sentence is None:
+        return passage
+    if passage_weight is None:
+        return max(passage, sentence)
+    return passage_weight * passage + (1 - passage_weight) * sentence
 
 
 @dataclass(frozen=True)
@@ -291,8 +306,12 @@ class DenseIndex:
         allowed: AbstractSet[int] | None = None,
         *,
         also: Sequence[int] = (),
+        passage_weight: float | None = PASSAGE_WEIGHT,
     ) -> DenseCandidates:
-        """``search``, with the two rankings it was made from (what a cluster's router merges across shards)."""
+        """``search``, with the two rankings it was made from (what a cluster's router merges across shards).
+
+        ``passage_weight``: how a passage's score combines its own cosine and its best sentence's
+        (``combine``; None takes the larger)."""
         q = vector.reshape(1, -1)
         scores: dict[int, float] = {}
         if allowed is not None and not allowed:
@@ -327,4 +346,5 @@ class DenseIndex:
             if ids_:
                 for pid, s in zip(owners, (self._sentences.vectors(ids_) @ q[0]).tolist(), strict=True):
                     best[pid] = max(best.get(pid, -2.0), s)
-        return DenseCandidates(passages, sentence_hits, {pid: max(scores[pid], best.get(pid, -2.0)) for pid in wanted})
+        combined = {pid: combine(scores[pid], best.get(pid), passage_weight) for pid in wanted}
+        return DenseCandidates(passages, sentence_hits, combined)

@@ -23,7 +23,7 @@ _CLAUSE = re.compile(r"[^，,、：:]*(?:[，,、：:]+|$)")
 
 
 # Bump when the splitting or cleaning rules change, so old indexes are rebuilt, not reused.
-CHUNKER_VERSION = 4
+CHUNKER_VERSION = 5
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,9 @@ class ChunkConfig:
     max_chars: int = 250
     min_chars: int = 80
     overlap_chars: int = 60
+    #: A document whose text (under one section) spans at most this many characters is one passage:
+    #: an answer that is a whole short document (a FAQ entry) is embedded whole, not in halves.
+    whole_chars: int = 500
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self) | {"version": CHUNKER_VERSION}
@@ -119,6 +122,14 @@ def _groups(paragraphs: Sequence[Paragraph], min_chars: int) -> list[list[Paragr
 def chunk(text: str, layout: Layout, config: ChunkConfig | None = None) -> list[Chunk]:
     """Passages of a parsed document, in reading order."""
     config = config or ChunkConfig()
+    paragraphs = layout.paragraphs
+    if (
+        paragraphs
+        and paragraphs[-1].end - paragraphs[0].start <= config.whole_chars
+        and all(p.section_path == paragraphs[0].section_path for p in paragraphs)
+    ):
+        first = paragraphs[0]
+        return [Chunk(first.start, paragraphs[-1].end, first.section, first.section_path)]
     chunks: list[Chunk] = []
     for group in _groups(layout.paragraphs, config.min_chars):
         units = [s for para in group for s in sentences(text, para.start, para.end, config.max_chars)]

@@ -21,6 +21,7 @@ from index.evaluation.evaluate import (
     evaluate_answers,
     load_eval_set,
     sample,
+    split_set,
 )
 from index.evaluation.naive import NaiveDense
 from index.evaluation.report import coverage_notes, metrics_table, write_report
@@ -97,7 +98,11 @@ def eval_command(
         ),
     ] = None,
     split: Annotated[
-        Split, typer.Option("--split", help="SQuAD questions of the dev or test half of the articles.")
+        Split,
+        typer.Option(
+            "--split",
+            help="The dev or test half: SQuAD questions by article, other sets' queries by a hash of their id.",
+        ),
     ] = "all",
     qrels: Annotated[Path | None, typer.Option(help="TREC or BEIR qrels for a queries file.")] = None,
     corpus: Annotated[
@@ -147,7 +152,7 @@ def eval_command(
         embedder = load_configured_embedder(settings, model=model)
         sets: list[tuple[EvalSet, Path]] = []
         for path in paths or []:
-            eval_set = load_eval_set(path, qrels=qrels)
+            eval_set = split_set(load_eval_set(path, qrels=qrels), split)
             into = _fresh(index_dir)
             where = _index_for(eval_set, path, corpus, embedder, as_json, into) if into or not index_dir else index_dir
             sets.append((eval_set, where))
