@@ -115,7 +115,7 @@ def test_up_to_date_counts_include_documents_added_live(tmp_path: Path) -> None:
 
 def test_progress_opens_the_embedding_bar_before_embedding(tmp_path: Path) -> None:
     heard: list[tuple[str, int, int]] = []
-    docs = [Document(f"d{n}", "這是一個句子。" * 60) for n in range(3)]
+    docs = [Document(f"d{n}", "這是一個句子。" * 120) for n in range(3)]  # over 500 characters: several passages
     build_index(docs, tmp_path, HashingEmbedder(), progress=lambda *report: heard.append(report))
     embeds = [(done, total) for stage, done, total in heard if stage == "embed"]
     total = embeds[0][1]

@@ -193,7 +193,7 @@ def test_cli_eval_squad_builds_into_a_new_index_dir(tmp_path: Path, monkeypatch:
 
 
 def test_split_halves_any_set_by_query_id_and_names_scripts(tmp_path: Path) -> None:
-    from index.evaluation.evaluate import half_of, split_set
+    from index.evaluation.splits import half_of, split_set
 
     folder = _beir(tmp_path)
     whole = load_eval_set(folder)

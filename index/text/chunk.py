@@ -23,7 +23,7 @@ _CLAUSE = re.compile(r"[^，,、：:]*(?:[，,、：:]+|$)")
 
 
 # Bump when the splitting or cleaning rules change, so old indexes are rebuilt, not reused.
-CHUNKER_VERSION = 5
+CHUNKER_VERSION = 6
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,13 @@ def stored_document(doc: Document, layout: Layout) -> StoredDocument:
 def passages(
     doc: Document, layout: Layout, config: ChunkConfig, embedder: Embedder, first_id: int
 ) -> list[StoredPassage]:
-    """The document's passages, numbered from ``first_id``."""
+    """The document's passages, numbered from ``first_id``.
+
+    A paginated document (a PDF of several pages) is never one whole passage: a passage
+    stays on the pages it cites (``ChunkConfig.whole_chars`` applies to the others).
+    """
+    if int(layout.metadata.get("pages", 1) or 1) > 1:
+        config = replace(config, whole_chars=0)
     chunks = fit_token_limit(doc.text, chunk(doc.text, layout, config), embedder.count_tokens, embedder.max_tokens)
     return [
         StoredPassage(

@@ -21,10 +21,10 @@ from index.evaluation.evaluate import (
     evaluate_answers,
     load_eval_set,
     sample,
-    split_set,
 )
 from index.evaluation.naive import NaiveDense
 from index.evaluation.report import coverage_notes, metrics_table, write_report
+from index.evaluation.splits import split_set
 from index.evaluation.squad import QUERY_SCRIPTS, Split, load_squad
 from index.models import Embedder
 from index.retrieval.search import Searcher
