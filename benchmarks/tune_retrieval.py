@@ -36,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 from index import build_index, get_settings, load_configured_embedder, load_paths  # noqa: E402
 from index.evaluation.evaluate import EvalQuery, is_relevant, load_eval_set  # noqa: E402
+from index.evaluation.splits import half_of  # noqa: E402
 from index.evaluation.squad import load_squad  # noqa: E402
 from index.retrieval.search import Searcher  # noqa: E402
 from index.storage import lexical  # noqa: E402
@@ -45,10 +46,6 @@ from index.text.normalize import normalize  # noqa: E402
 
 DEPTH = 225  # what Searcher.rank asks each retriever for when eval asks for 20 hits
 CUTOFF = 10
-
-
-def half(key: str) -> str:
-    return "dev" if hashlib.sha256(key.encode()).digest()[0] % 2 == 0 else "test"
 
 
 @dataclass
@@ -365,37 +362,39 @@ class Variant:
     aggregate: str = "max"
 
 
-def naive_score(case: Case) -> dict[str, tuple[float, float, int]]:
-    """The naive baseline's MRR@10 and nDCG@10 per half (doc-level sets only)."""
+def _by_half(case: Case, metric: Callable[[int], tuple[float, float]]) -> dict[str, tuple[float, float, int]]:
+    """Mean (MRR@10, nDCG@10) and count per half and over ``all``, of the judged queries."""
     sums: dict[str, list[float]] = {}
     for qi in range(len(case.queries)):
-        if not case.relevant[qi] or case.naive is None:
+        if not case.relevant[qi]:
             continue
-        mrr, ndcg = metrics(case.naive[qi], case.relevant[qi])
+        mrr, ndcg = metric(qi)
         for key in (case.halves[qi], "all"):
             acc = sums.setdefault(key, [0.0, 0.0, 0])
             acc[0] += mrr
             acc[1] += ndcg
             acc[2] += 1
-    return {k: (a / n, b / n, n) for k, (a, b, n) in ((k, tuple(v)) for k, v in sums.items())}
+    return {k: (a / n, b / n, int(n)) for k, (a, b, n) in sums.items()}
+
+
+def naive_score(case: Case) -> dict[str, tuple[float, float, int]]:
+    """The naive baseline's MRR@10 and nDCG@10 per half (doc-level sets only)."""
+    if case.naive is None:
+        return {}
+    naive = case.naive
+    return _by_half(case, lambda qi: metrics(naive[qi], case.relevant[qi]))
 
 
 def score(case: Case, v: Variant) -> dict[str, tuple[float, float, int]]:
     d_all = dense_scores(case, v.dense)
     lex_all = case.bm25[v.lexical]
     factoid = _factoid(case) if v.fusion.startswith("kind ") else np.zeros(len(case.queries), bool)
-    sums: dict[str, list[float]] = {}
-    for qi in range(len(case.queries)):
-        if not case.relevant[qi]:
-            continue
+
+    def one(qi: int) -> tuple[float, float]:
         cand, s = fused(d_all[qi], lex_all[qi], v.fusion, bool(factoid[qi]))
-        mrr, ndcg = metrics(ranked_items(case, qi, cand, s, v.aggregate), case.relevant[qi])
-        for key in (case.halves[qi], "all"):
-            acc = sums.setdefault(key, [0.0, 0.0, 0])
-            acc[0] += mrr
-            acc[1] += ndcg
-            acc[2] += 1
-    return {k: (a / n, b / n, n) for k, (a, b, n) in ((k, tuple(v)) for k, v in sums.items())}
+        return metrics(ranked_items(case, qi, cand, s, v.aggregate), case.relevant[qi])
+
+    return _by_half(case, one)
 
 
 VARIANTS = {
@@ -499,7 +498,7 @@ def main() -> None:
             "passage",
             searcher,
             seeds.queries,
-            [half(q.id) for q in seeds.queries],
+            [half_of(q.id) for q in seeds.queries],
             None,
             embedder,
             variants,
@@ -516,7 +515,7 @@ def main() -> None:
                 "doc",
                 searcher,
                 qs,
-                [half(q.id[2:]) for q in qs],
+                [half_of(q.id[2:]) for q in qs],
                 debian.qrels,
                 embedder,
                 variants,
@@ -535,7 +534,9 @@ def main() -> None:
         searcher = Searcher.load(_cache_index(None, faq.corpus, "", embedder), embedder)
         qs = [q for q in faq.queries if any(r > 0 for r in faq.qrels.get(q.id, {}).values())]
         cases.append(
-            make_case(name, "doc", searcher, qs, [half(q.id) for q in qs], faq.qrels, embedder, variants, args.titled)
+            make_case(
+                name, "doc", searcher, qs, [half_of(q.id) for q in qs], faq.qrels, embedder, variants, args.titled
+            )
         )
         print(f"{name}: {len(qs)} questions scored ({time.perf_counter() - began:.0f}s)", file=sys.stderr)
 

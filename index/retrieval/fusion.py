@@ -20,15 +20,6 @@ DENSE_WEIGHT = 0.6
 METHOD = f"z-weighted-{DENSE_WEIGHT}"
 
 
-def _scaled(scores: Mapping[int, float], keys: list[int]) -> dict[int, float]:
-    values = [scores.get(key, 0.0) for key in keys]
-    low, high = min(values), max(values)
-    span = high - low
-    if span <= 0:
-        return {key: (1.0 if scores.get(key, 0.0) > 0 else 0.0) for key in keys}
-    return {key: (scores.get(key, low) - low) / span for key in keys}
-
-
 def _standardized(scores: Mapping[int, float], keys: list[int], missing: float) -> dict[int, float]:
     values = [scores.get(key, missing) for key in keys]
     mean = sum(values) / len(values)

@@ -96,8 +96,9 @@ class Follow:
             return None
 
     def changed(self) -> bool:
-        if folder.current(self.index_dir) != self._generation:
-            return folder.current(self.index_dir) is not None
+        now = folder.current(self.index_dir)
+        if now != self._generation:
+            return now is not None
         with self._lock:
             return self._data_version() != self._version
 

@@ -183,14 +183,12 @@ class Searcher:
             if not follow.changed():
                 return False
             path, manifest, snapshot, pinned = open_read_only(follow.index_dir, self.embedder)
-            limits, ef_search = self.limits, self._ef_search
             old_unpin = self._unpin
             self.path, self.manifest = path, manifest
             self._unpin = weakref.finalize(self, pinned.close)
-            if ef_search is not None:
-                snapshot.vectors.set_ef_search(ef_search)
+            if self._ef_search is not None:
+                snapshot.vectors.set_ef_search(self._ef_search)
             self.snapshot = snapshot
-            self.limits = limits
             follow.seen(path)
             if old_unpin is not None:
                 old_unpin()
