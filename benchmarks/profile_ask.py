@@ -67,7 +67,7 @@ def main() -> None:
     stages: list[tuple[Any, str, str]] = [
         (search.Searcher, "_lexical", "BM25"),
         (search.Searcher, "_dense", "FAISS (passages + sentences)"),
-        (search.Searcher, "document_text", "read documents (SQLite)"),
+        (search.Searcher, "document", "read documents (SQLite)"),
         (answer, "extract_answer", "answer scoring (rest)"),
         (answer, "required_terms", "jieba (required terms)"),
         (answer, "normalize", "normalize (answer step)"),

@@ -65,12 +65,11 @@ _OLD_QUANTITY = re.compile(
 
 @contextmanager
 def variant(*, kinds: str, weight: float, headings: bool, title: bool = False) -> Iterator[None]:
-    saved = answer.kind_of, answer.carries, answer.KIND_WEIGHTS, answer.SKIP_HEADINGS, answer.TITLE_CREDIT
-    answer.TITLE_CREDIT = title
+    saved = answer.kind_of, answer.carries, answer.KIND_WEIGHTS, answer.is_heading, answer.credit_titles
+    if not title and kinds != "shipped":
+        answer.credit_titles = lambda candidates, grams, wanted: grams  # type: ignore[assignment]
     every = ("quantity", "cause", "time", "person", "place")
-    if kinds == "shipped":
-        answer.TITLE_CREDIT = True
-    else:
+    if kinds != "shipped":
         answer.KIND_WEIGHTS = dict.fromkeys(every, weight)
     if kinds == "quantity only (before)":
         answer.kind_of = lambda q: "quantity" if _OLD_QUANTITY.search(q) else None  # type: ignore[assignment]
@@ -78,11 +77,12 @@ def variant(*, kinds: str, weight: float, headings: bool, title: bool = False) -
     elif kinds.startswith("only "):
         chosen = set(kinds[5:].split("+"))
         answer.kind_of = lambda q: k if (k := kind_of(q)) in chosen else None  # type: ignore[assignment]
-    answer.SKIP_HEADINGS = headings
+    if not headings:
+        answer.is_heading = lambda *args: False  # type: ignore[assignment]
     try:
         yield
     finally:
-        answer.kind_of, answer.carries, answer.KIND_WEIGHTS, answer.SKIP_HEADINGS, answer.TITLE_CREDIT = saved
+        answer.kind_of, answer.carries, answer.KIND_WEIGHTS, answer.is_heading, answer.credit_titles = saved
 
 
 VARIANTS = [
@@ -120,7 +120,7 @@ def prepare(searcher: Searcher, queries: list[EvalQuery]) -> list[tuple[EvalQuer
         hits = searcher.search(q.text, 5).hits
         for h in hits[: answer.TOP_PASSAGES]:
             if h.doc_id not in texts:
-                texts[h.doc_id] = normalize(searcher.document_text(h.doc_id) or "")
+                texts[h.doc_id] = normalize(searcher.document(h.doc_id).text)
         out.append((q, hits, {h.doc_id: texts[h.doc_id] for h in hits[: answer.TOP_PASSAGES]}))
     return out
 

@@ -15,7 +15,9 @@ edges (HTTP API, CLI) can translate them without catching unrelated failures::
     └── IndexUnavailableError    an index folder that cannot be used
         ├── IndexNotFoundError   no index has been built at the given path
         ├── IndexMismatchError   the index was built with other settings (model, normalizer, ...)
-        └── IndexBusyError       another process is serving or building this index
+        ├── IndexBusyError       another process is serving or building this index
+        ├── ReadOnlyIndexError   a write to an index opened read-only (the CLI, ``zhsearch mcp``)
+        └── ShardsUnavailableError   some shards of a cluster did not answer (a partial ranking is never given)
 """
 
 from __future__ import annotations
@@ -77,6 +79,10 @@ class IndexMismatchError(IndexUnavailableError):
 
 class IndexBusyError(IndexUnavailableError):
     code = "index_busy"
+
+
+class ReadOnlyIndexError(IndexUnavailableError):
+    code = "read_only"
 
 
 class ShardsUnavailableError(IndexUnavailableError):

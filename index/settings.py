@@ -26,9 +26,9 @@ class Settings(BaseSettings):
     device: str = Field("cpu", description="Torch device for the model.")
     backend: Backend = Field(
         "onnx-int8-queries",
-        description="How the default model runs: onnx-int8-queries (int8 ONNX Runtime queries, torch documents; "
-        "indexes stay torch-compatible), torch, onnx (ONNX Runtime fp32) or onnx-int8 (int8 everywhere: a new "
-        "index fingerprint). See index/embed.py.",
+        description="How the default model runs: onnx-int8-queries (int8 ONNX Runtime queries, float32 ONNX "
+        "documents; indexes stay torch-compatible), torch, onnx (ONNX Runtime fp32 for both) or onnx-int8 (int8 "
+        "everywhere: a new index fingerprint). See index/models/load.py.",
     )
     host: str = Field("127.0.0.1", description="Address the API binds to.")
     port: int = Field(8000, ge=1, le=65535, description="Port the API listens on.")

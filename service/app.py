@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -20,41 +19,15 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
 
-from index import Settings, ZhsearchError, get_settings, load_configured_embedder
-from index.cluster.layout import is_cluster
-from index.cluster.local import open_in_process
-from index.models.batching import QueryBatcher
-from index.retrieval.answer import warm_up
-from index.retrieval.search import serve_queries_single_threaded
-from index.version import __version__
-from index.writing.live import LiveIndex
+from index import LiveIndex, ServedIndex, Settings, ZhsearchError, __version__, get_settings, open_configured, warm_up
 
 from . import errors, schemas
-from .deps import ServedIndex
 from .guard import HostGuard
 from .mcp_server import create_mcp, http_endpoint
 from .middleware import Metrics, RequestContext
 from .routes import documents, ops, search, tools
 
 log = logging.getLogger("zhsearch.api")
-
-
-def _load(settings: Settings) -> ServedIndex:
-    embedder = load_configured_embedder(settings, threads=settings.threads or 1)
-    if "torch" in sys.modules:  # the torch backend, or a model that needs it; the ONNX backends do not
-        import torch
-
-        # One intra-op thread per encoding worker: the workers, not the model, spread load over the cores.
-        torch.set_num_threads(settings.threads or 1)
-    serve_queries_single_threaded()
-    if is_cluster(settings.index_dir):  # a cluster index without Ray: every shard in this process
-        cluster, _ = open_in_process(settings.index_dir, embedder)
-        cluster.batcher = QueryBatcher(embedder, workers=settings.encode_workers)
-        return cluster
-    loaded = LiveIndex.open(settings.index_dir, embedder, merge_vectors=settings.merge_vectors)
-    loaded.batcher = QueryBatcher(embedder, workers=settings.encode_workers)
-    loaded.set_ef_search(settings.ef_search)
-    return loaded
 
 
 WARM_UP_QUESTION = "黄浦区上半年的生产总值是多少"
@@ -116,8 +89,8 @@ def create_app(
 ) -> FastAPI:
     """The API app; the model and index load once, in ``lifespan``.
 
-    ``index`` replaces that loading: an open index (the caller keeps and closes it), or a
-    function that opens one when the app starts (the app closes it when it stops).
+    ``index`` replaces that loading: an open index, served as it was opened (the caller keeps and
+    closes it), or a function that opens one when the app starts (the app closes it when it stops).
     """
     settings = settings or get_settings()
     owned = index is None or callable(index)
@@ -129,10 +102,7 @@ def create_app(
         if index is not None and not callable(index):
             loaded = index
         else:
-            loaded = index() if index is not None else _load(settings)
-        loaded.limits = settings.query_limits
-        if isinstance(loaded, LiveIndex):
-            loaded.budgets = settings.budgets
+            loaded = index() if index is not None else open_configured(settings, writable=True, serving=True)
         if settings.write_policy:
             log.warning("%s: every write is refused (403)", settings.write_policy)
         elif settings.api_key is None:
@@ -140,7 +110,7 @@ def create_app(
         opened = time.perf_counter()
         app.state.index = loaded
         await _warm(app, settings, loaded)
-        app.state.metrics.build_seconds.set(loaded.manifest.build_seconds)
+        app.state.metrics.build_seconds.set(loaded.build_seconds)
         try:
             passages = str((await asyncio.to_thread(loaded.health))["passages"])
         except ZhsearchError as exc:  # a cluster with a shard down starts, and says so (/readyz: 503)
@@ -160,8 +130,6 @@ def create_app(
         async with mcp_running():  # a routed sub-app's lifespan does not run on its own
             yield
         if owned:
-            if loaded.batcher is not None:
-                loaded.batcher.close()
             loaded.close()
 
     # /docs (Swagger UI) and /redoc load their scripts from the package, not a CDN: they work offline.

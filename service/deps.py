@@ -8,9 +8,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from index import Settings
-from index.cluster.router import ClusterIndex
-from index.writing.live import LiveIndex
+from index import ServedIndex, Settings
 
 from .errors import ApiError
 
@@ -39,11 +37,7 @@ def _settings(request: Request) -> Settings:
     return found
 
 
-#: What the routes serve: one index, or a cluster's router (the same methods).
-ServedIndex = LiveIndex | ClusterIndex
-
-
-def _live(request: Request) -> ServedIndex:
+def _index(request: Request) -> ServedIndex:
     found: ServedIndex = request.app.state.index
     return found
 
@@ -61,6 +55,6 @@ def _checker(keys: Callable[[Settings], list[str | None]], *, writes: bool = Fal
 
 # Module level: with postponed annotations FastAPI resolves these names in module globals.
 AppSettings = Annotated[Settings, Depends(_settings)]
-Live = Annotated[ServedIndex, Depends(_live)]
+Served = Annotated[ServedIndex, Depends(_index)]
 require_read = Depends(_checker(read_keys))
 require_write = Depends(_checker(write_keys, writes=True))

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Send
 
-from index import ZhsearchError
-from index.errors import (
+from index import (
     ConflictError,
     DocumentError,
     IndexBusyError,
@@ -20,6 +21,7 @@ from index.errors import (
     NotFoundError,
     TooLargeError,
     UnsupportedFormatError,
+    ZhsearchError,
 )
 
 STATUS = (
@@ -41,8 +43,21 @@ class ApiError(Exception):
         self.status, self.code, self.message = status, code, message
 
 
+def error_body(code: str, message: str) -> dict[str, Any]:
+    """The one error shape: every error response of the API, MCP's HTTP endpoint and the middleware."""
+    return {"error": {"code": code, "message": message}}
+
+
 def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse(status_code=status, content={"error": {"code": code, "message": message}}, headers=headers)
+    return JSONResponse(status_code=status, content=error_body(code, message), headers=headers)
+
+
+async def send_error(send: Send, status: int, code: str, message: str) -> None:
+    """The error shape sent on a raw ASGI channel (middleware that answers before the app)."""
+    body = json.dumps(error_body(code, message)).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 def unauthorized() -> JSONResponse:

@@ -10,12 +10,13 @@ posts multipart bodies without a CORS preflight.
 
 from __future__ import annotations
 
-import json
 from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from index import Settings
+
+from .errors import send_error
 
 WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -48,17 +49,10 @@ class HostGuard:
         headers = {k.lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         host = _host_name(headers.get(b"host", ""))
         if self.hosts is not None and host not in self.hosts:
-            await _refuse(send, 421, "misdirected_request", f"this server does not answer for host {host[:100]!r}")
+            await send_error(send, 421, "misdirected_request", f"this server does not answer for host {host[:100]!r}")
             return
         origin = headers.get(b"origin")
         if origin is not None and scope.get("method", "") in WRITES and not self._origin_allowed(origin):
-            await _refuse(send, 403, "forbidden", f"writes from origin {origin[:100]!r} are not allowed")
+            await send_error(send, 403, "forbidden", f"writes from origin {origin[:100]!r} are not allowed")
             return
         await self.app(scope, receive, send)
-
-
-async def _refuse(send: Send, status: int, code: str, message: str) -> None:
-    body = json.dumps({"error": {"code": code, "message": message}}).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})

@@ -1,9 +1,10 @@
 """The MCP server: `search` and `ask` as tools, the indexed documents as resources.
 
-One ``MCPServer`` serves both transports. It gets its searcher through a callable,
-so the stdio process (``zhsearch mcp``) can load a read-only ``Searcher`` on first
-use, while the HTTP app hands over the ``LiveIndex`` its lifespan loaded
-(``lambda: app.state.index``). The tools return the same JSON shapes as
+One ``MCPServer`` serves both transports. It gets its index (an ``index.ServedIndex``)
+through a callable, so the stdio process (``zhsearch mcp``) can open it read-only on
+first use, while the HTTP app hands over the one its lifespan opened
+(``lambda: app.state.index``). The tools' parameters are the API's request models'
+fields (``service.tools``). The tools return the same JSON shapes as
 ``/v1/search`` and ``/v1/ask``, as structured content a client can cite.
 
 Over HTTP the server is an ASGI app for ``/mcp`` (streamable HTTP) behind the
@@ -13,6 +14,7 @@ API's read-key rule: when a read key is set, a request needs
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import sys
@@ -25,20 +27,17 @@ from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
 from mcp.server.mcpserver.resources import ResourceSecurity
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.types import ToolAnnotations
-from pydantic import Field
+from pydantic import BaseModel, WithJsonSchema
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
-from index import Settings, ZhsearchError, __version__
-from index.retrieval.answer import ask as ask_question
-from index.retrieval.query import MAX_K, MAX_QUERY_CHARS
-from index.retrieval.query import Mode as QueryMode
-from index.retrieval.search import Searcher
+from index import NotFoundError, ServedIndex, Settings, ZhsearchError, __version__
+from index import ask as ask_question
 
 from . import presenter, schemas
 from .deps import bearer_allows, read_keys
-from .errors import error_response, unauthorized
-from .tools import DESCRIPTIONS
+from .errors import error_body, error_response, unauthorized
+from .tools import DESCRIPTIONS, MODELS, parameters_schema
 
 DOCUMENTS_URI = "zhsearch://documents"
 DOCUMENT_URI = "zhsearch://documents/{doc_id}"
@@ -49,16 +48,25 @@ INSTRUCTIONS = (
 )
 _READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
 
-# The hard limits are shown in the schema; the searcher's own (maybe lower) limits are checked by
-# `validate_query`, whose messages say what to change.
-_TEXT_LIMITS = {"minLength": 1, "maxLength": MAX_QUERY_CHARS}
-_K_LIMITS = {"minimum": 1, "maximum": MAX_K}
-Query = Annotated[str, Field(description="Question or keywords, any Chinese script.", json_schema_extra=_TEXT_LIMITS)]
-Question = Annotated[str, Field(description="A question in any Chinese script.", json_schema_extra=_TEXT_LIMITS)]
-K = Annotated[int, Field(description="How many passages to return.", json_schema_extra=_K_LIMITS)]
-EvidenceK = Annotated[int, Field(description="How many evidence passages to return.", json_schema_extra=_K_LIMITS)]
-Mode = Annotated[QueryMode, Field(description="Retrieval mode.")]
-SearchFilters = Annotated[schemas.SearchFilters | None, Field(description="Restrict the search to some documents.")]
+
+def _signature(request: type[BaseModel], response: type[BaseModel]) -> inspect.Signature:
+    """A tool's parameters: the request model's fields, each with the JSON Schema ``/v1/tools`` shows.
+
+    The schema's limits (lengths, k's range) are shown to the client, not enforced by the SDK: the
+    index checks them with its own (maybe lower) limits (``validate_query``), whose messages say
+    what to change.
+    """
+    shown = parameters_schema(request)["properties"]
+    parameters = [
+        inspect.Parameter(
+            name,
+            inspect.Parameter.KEYWORD_ONLY,
+            default=inspect.Parameter.empty if field.is_required() else field.default,
+            annotation=Annotated[field.annotation, WithJsonSchema(shown[name])],
+        )
+        for name, field in request.model_fields.items()
+    ]
+    return inspect.Signature(parameters, return_annotation=response)
 
 
 class _StrictServer(MCPServer):
@@ -95,7 +103,7 @@ def _new_server() -> MCPServer:
         root.setLevel(level)
 
 
-def create_mcp(get_searcher: Callable[[], Searcher]) -> MCPServer:
+def create_mcp(get_searcher: Callable[[], ServedIndex]) -> MCPServer:
     """The MCP server over whatever searcher ``get_searcher`` returns at call time.
 
     The tools take exactly the arguments that ``/v1/tools`` advertises (the API's
@@ -103,31 +111,37 @@ def create_mcp(get_searcher: Callable[[], Searcher]) -> MCPServer:
     """
     server = _new_server()
 
-    def searcher() -> Searcher:
+    def searcher() -> ServedIndex:
         try:
             return get_searcher()
         except ZhsearchError as exc:
             raise ToolError(str(exc)) from exc
 
-    @server.tool(name="search", description=DESCRIPTIONS["search"], annotations=_READ_ONLY)
-    def search(query: Query, k: K = 10, mode: Mode = "hybrid", filters: SearchFilters = None) -> schemas.SearchResponse:
+    def search(**arguments: Any) -> schemas.SearchResponse:
+        query, k, mode, filters = (arguments[name] for name in ("query", "k", "mode", "filters"))
         try:
             result = searcher().search(query, k, mode, presenter.filters(filters))
         except ZhsearchError as exc:
             raise ToolError(str(exc)) from exc
         return presenter.search_response(result)
 
-    @server.tool(name="ask", description=DESCRIPTIONS["ask"], annotations=_READ_ONLY)
-    def ask(
-        question: Question, k: EvidenceK = 5, mode: Mode = "hybrid", filters: SearchFilters = None
-    ) -> schemas.AskResponse:
+    def ask(**arguments: Any) -> schemas.AskResponse:
+        question, k, mode, filters = (arguments[name] for name in ("question", "k", "mode", "filters"))
         try:
             result = ask_question(searcher(), question, k, mode, presenter.filters(filters))
         except ZhsearchError as exc:
             raise ToolError(str(exc)) from exc
         return presenter.ask_response(result)
 
-    def resource_searcher() -> Searcher:
+    tools: list[tuple[Callable[..., BaseModel], type[BaseModel]]] = [
+        (search, schemas.SearchResponse),
+        (ask, schemas.AskResponse),
+    ]
+    for tool, response in tools:
+        setattr(tool, "__signature__", _signature(MODELS[tool.__name__], response))  # noqa: B010
+        server.tool(name=tool.__name__, description=DESCRIPTIONS[tool.__name__], annotations=_READ_ONLY)(tool)
+
+    def resource_searcher() -> ServedIndex:
         try:
             return get_searcher()
         except ZhsearchError as exc:
@@ -155,10 +169,12 @@ def create_mcp(get_searcher: Callable[[], Searcher]) -> MCPServer:
         security=ResourceSecurity(reject_path_traversal=False, reject_absolute_paths=False),
     )
     def document(doc_id: str) -> str:
-        text = resource_searcher().document_text(doc_id)
-        if text is None:
-            raise ResourceNotFoundError(f"no document with id {doc_id!r}")
-        return text
+        try:
+            return resource_searcher().document(doc_id).text
+        except NotFoundError as exc:
+            raise ResourceNotFoundError(str(exc)) from exc
+        except ZhsearchError as exc:
+            raise ResourceError(str(exc)) from exc
 
     return server
 
@@ -193,7 +209,7 @@ def _plain_errors_as_json(send: Send) -> Send:
             start = held.pop("start")
             text = held.pop("body").decode("utf-8", "replace").strip() or "request refused"
             status = start["status"]
-            payload = json.dumps({"error": {"code": _PLAIN_CODES[status], "message": text}}).encode()
+            payload = json.dumps(error_body(_PLAIN_CODES[status], text)).encode()
             shape = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
             await send({"type": "http.response.start", "status": status, "headers": shape})
             await send({"type": "http.response.body", "body": payload})

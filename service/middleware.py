@@ -8,7 +8,6 @@ id, and the client gets the one JSON error shape instead of Starlette's plain te
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 import uuid
@@ -17,7 +16,9 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from index import tracing
+from index import request_id as current_request_id
+
+from .errors import send_error
 
 log = logging.getLogger("zhsearch.api")
 
@@ -74,7 +75,7 @@ class RequestContext:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         request_id = _printable(headers.get("x-request-id", "")[:100]) or uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
-        token = tracing.request_id.set(request_id)
+        token = current_request_id.set(request_id)
         began = time.perf_counter()
         status = {"code": 500, "started": False}
 
@@ -89,7 +90,7 @@ class RequestContext:
 
         declared = headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > self.max_body:
-            await self._reject(send_wrapped, request_id)
+            await self._reject(send_wrapped)
         else:
             received = {"bytes": 0}
 
@@ -106,18 +107,18 @@ class RequestContext:
             try:
                 await self.app(scope, receive_counted, send_wrapped)
             except _TooLarge:
-                await self._reject(send_wrapped, request_id)
+                await self._reject(send_wrapped)
             except Exception:  # logged with its traceback, answered as JSON
                 log.exception("unhandled error [request_id=%s]", request_id)
                 status["code"] = 500
                 if not status["started"]:
-                    await self._send_json(
+                    await send_error(
                         send_wrapped,
                         500,
                         "internal",
                         f"internal error; the server log has its traceback under request id {request_id}",
                     )
-        tracing.request_id.reset(token)
+        current_request_id.reset(token)
         elapsed = time.perf_counter() - began
         route = _route_of(scope)
         method = scope.get("method", "")
@@ -132,17 +133,5 @@ class RequestContext:
             request_id,
         )
 
-    async def _reject(self, send: Any, request_id: str) -> None:
-        await self._send_json(send, 413, "too_large", f"the request body is larger than {self.max_body} bytes")
-
-    @staticmethod
-    async def _send_json(send: Any, status: int, code: str, message: str) -> None:
-        body = json.dumps({"error": {"code": code, "message": message}}).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+    async def _reject(self, send: Any) -> None:
+        await send_error(send, 413, "too_large", f"the request body is larger than {self.max_body} bytes")

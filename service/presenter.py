@@ -8,14 +8,18 @@ from typing import Any
 from fastapi import Response
 from pydantic import BaseModel
 
-from index.retrieval.answer import AskResult
-from index.retrieval.search import Hit, SearchResult
-from index.retrieval.snapshot import DocumentInfo, Filters
-from index.storage.store import StoredPassage
-from index.text.formats import pages_of
-from index.text.highlight import highlights
-from index.text.normalize import normalize
-from index.writing.live import WriteResult
+from index import (
+    AskResult,
+    DocumentInfo,
+    Filters,
+    Hit,
+    SearchResult,
+    StoredPassage,
+    WriteResult,
+    highlights,
+    normalize,
+    pages_of,
+)
 
 from . import schemas
 

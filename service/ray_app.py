@@ -18,6 +18,7 @@ Ray is imported only inside this module's functions and ``index.cluster.ray_buil
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import time
@@ -25,28 +26,37 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from index import Embedder, Settings, ZhsearchError, load_configured_embedder
-from index.cluster.layout import ClusterManifest, shard_dir
-from index.cluster.ray_build import LOOPBACK_ENV, LazyEmbedder, ModelSpec, connect, loopback
-from index.cluster.router import ClusterIndex
-from index.cluster.shard import ShardReplica
-from index.errors import ShardsUnavailableError
-from index.models.batching import QueryBatcher
+from index import (
+    LOOPBACK_ENV,
+    ClusterManifest,
+    Embedder,
+    LazyEmbedder,
+    ModelSpec,
+    ServedIndex,
+    Settings,
+    ShardReplica,
+    ShardsUnavailableError,
+    Tuning,
+    ZhsearchError,
+    connect_ray,
+    open_configured,
+    shard_dir,
+)
 
 if TYPE_CHECKING:
     from ray.serve.handle import DeploymentHandle
 
 APP_NAME = "zhsearch"
 #: Shard methods that change it (never sent twice).
-WRITES = frozenset({"put_many", "delete"})
+WRITES = frozenset({"put_many", "delete", "restore"})
 
 
 class Shard:
     """One replica of one shard (a Serve deployment, one per shard)."""
 
-    def __init__(self, folder: str, shard: int, model: LazyEmbedder, merge_vectors: int | None) -> None:
+    def __init__(self, folder: str, shard: int, model: LazyEmbedder, tuning: Tuning) -> None:
         # the model's max_tokens is read-only here: a replica never changes it
-        self.replica = ShardReplica(Path(folder), cast(Embedder, model), shard, merge_vectors=merge_vectors)
+        self.replica = ShardReplica(Path(folder), cast(Embedder, model), shard, tuning)
 
     def call(self, method: str, args: tuple[Any, ...]) -> Any:
         return getattr(self.replica, method)(*args)
@@ -73,6 +83,7 @@ class HandleShards:
         deadline = time.monotonic() + self.timeout_s
         results: dict[int, Any] = {}
         failed: dict[int, str] = {}
+        raised: dict[int, ZhsearchError] = {}  # raised once every call has ended (a batch undoes its writes)
         for shard, response in pending.items():
             method, args = calls[shard]
             for attempt in range(1 if method in WRITES else self.READ_TRIES):
@@ -88,14 +99,17 @@ class HandleShards:
                 except RayTaskError as exc:  # the shard raised: a 404 or 409 of its own passes through
                     cause = getattr(exc, "cause", None)
                     if isinstance(cause, ZhsearchError):
-                        raise cause from None
-                    failed[shard] = type(cause or exc).__name__
+                        raised[shard] = cause
+                    else:
+                        failed[shard] = type(cause or exc).__name__
                     break
                 except (RayError, TimeoutError) as exc:
                     response.cancel()  # type: ignore[no-untyped-call]
                     failed[shard] = type(exc).__name__
                     if isinstance(exc, TimeoutError) or time.monotonic() >= deadline:
                         break
+        if raised:
+            raise raised[min(raised)] from None
         if failed:
             answered = len(calls) - len(failed)
             which = ", ".join(f"{shard} ({why})" for shard, why in sorted(failed.items()))
@@ -112,15 +126,12 @@ class Router:
     """The ingress: zhsearch's HTTP API over the shards (``__serve_build_asgi_app__`` builds it)."""
 
     def __init__(self, index_dir: str, settings: dict[str, Any], *shards: DeploymentHandle[Any]) -> None:
+        # only what was set travels: a backend left at its default stays a default (``load_configured_embedder``)
         self.settings = Settings(**settings)
-        embedder = load_configured_embedder(self.settings, threads=self.settings.threads or 1)
-        manifest = ClusterManifest.read(Path(index_dir))
-        manifest_model = (manifest.model, manifest.model_fingerprint, manifest.dim)
-        if manifest_model != (embedder.name, embedder.fingerprint, embedder.dim):
-            raise ZhsearchError(f"the cluster was built with {manifest_model}; the configured model differs")
         handles = HandleShards(list(shards), self.settings.shard_timeout_s)
-        self.index = ClusterIndex(Path(index_dir), manifest, handles, embedder)
-        self.index.batcher = QueryBatcher(embedder, workers=self.settings.encode_workers)
+        self.index: ServedIndex = open_configured(
+            self.settings, index_dir=Path(index_dir), serving=True, shards=handles
+        )
 
     def __serve_build_asgi_app__(self) -> Any:
         from .app import create_app
@@ -141,13 +152,16 @@ def application(
 
     ``router_resources``: custom Ray resources the router needs (to keep it on the head node, say).
     """
-    loopback()
+    for key, value in LOOPBACK_ENV.items():  # before Ray is imported
+        os.environ.setdefault(key, value)
     from ray import serve
 
     manifest = ClusterManifest.read(index_dir)
-    spec = ModelSpec(settings.model, str(settings.cache_dir), threads=1)
-    # what the shards' manifests record of the model: its weights load in a replica on its first write
-    model = LazyEmbedder(spec, manifest.model, manifest.model_fingerprint, manifest.dim)
+    spec = ModelSpec.of(settings)
+    # the configured model's identity, which each shard's manifest is checked against; its weights
+    # load in a replica on its first write
+    model = LazyEmbedder(spec, spec.info())
+    tuning = Tuning.of(settings)
     handles = []
     for shard in range(manifest.shards):
         options: dict[str, Any] = {
@@ -160,10 +174,10 @@ def application(
         if replicas > 1:
             options["max_replicas_per_node"] = 1  # a node's loss leaves every shard a replica
         deployment = serve.deployment(**options)(Shard)
-        handles.append(deployment.bind(str(shard_dir(index_dir, shard)), shard, model, settings.merge_vectors))
+        handles.append(deployment.bind(str(shard_dir(index_dir, shard)), shard, model, tuning))
     actor = {"num_cpus": router_cpus, "runtime_env": {"env_vars": LOOPBACK_ENV}, "resources": router_resources or {}}
     router = serve.deployment(name="router", ray_actor_options=actor)(serve.ingress()(Router))
-    return router.bind(str(index_dir), settings.model_dump(mode="json"), *handles)
+    return router.bind(str(index_dir), settings.model_dump(mode="json", exclude_unset=True), *handles)
 
 
 def run(
@@ -178,7 +192,7 @@ def run(
     router_resources: dict[str, float] | None = None,
 ) -> None:
     """Start Serve's HTTP proxy on ``host:port`` (on the head node only) and deploy the application."""
-    connect(address)
+    connect_ray(address)
     from ray import serve
 
     serve.start(http_options={"host": host, "port": port}, proxy_location="HeadOnly")

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from index.retrieval.query import MAX_K, MAX_QUERY_CHARS, Mode
+from index import MAX_K, MAX_QUERY_CHARS, Mode
 
 
 class SearchFilters(BaseModel):

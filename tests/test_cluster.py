@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from index import Document, HashingEmbedder, Searcher, build_index, load_paths
+from index import Document, HashingEmbedder, NotFoundError, Searcher, build_index, load_paths
 from index.cluster.layout import ClusterManifest, id_floor, shard_dir, shard_of
 from index.cluster.local import open_in_process
 from index.cluster.pipeline import build_in_process
@@ -142,7 +142,9 @@ def test_writes_go_to_the_owning_shard_and_survive_a_reopen(corpus: list[Documen
         total, listed = again.documents(0, 1000)
         assert total == len(corpus) + len(docs) - 1
         assert {d.id for d in listed} >= {d.id for d in docs[1:]}
-        assert again.document_text("live-0") is None and again.document_text("live-1")
+        with pytest.raises(NotFoundError):
+            again.document("live-0")
+        assert again.document("live-1").text
         health = again.health()
         assert health["consistent"] and health["documents"] == total
     finally:
@@ -161,9 +163,10 @@ def test_replicas_of_a_shard_serve_each_others_writes(corpus: list[Document], tm
         before = second.health()["passages"]
         first.put_many([Document(doc_id, "副本之间的写入必须彼此可见，确认之后不能丢失。")], True)
         assert second.health()["passages"] == before + 1
-        assert second.document(doc_id) is not None
+        assert second.document_with_passages(doc_id)[0].id == doc_id
         second.delete(doc_id)
-        assert first.document(doc_id) is None
+        with pytest.raises(NotFoundError):
+            first.document_with_passages(doc_id)
     finally:
         first.close()
         second.close()

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from index import Document, HashingEmbedder, Settings, build_index
+from index import Document, HashingEmbedder, Settings, Tuning, build_index
 from index.writing.live import LiveIndex
 from service.app import create_app
 
@@ -22,8 +22,9 @@ HTML = """<html><head><title>社區公告</title></head><body>
 
 def _client(tmp_path: Path, **settings: object) -> tuple[TestClient, LiveIndex]:
     build_index([Document("base", "黃浦區的基礎文件。講經濟發展和上半年生產總值。")], tmp_path, HashingEmbedder())
-    live = LiveIndex.open(tmp_path, HashingEmbedder())
-    app = create_app(Settings(index_dir=tmp_path, model="hashing", **settings), index=live)
+    configured = Settings(index_dir=tmp_path, model="hashing", **settings)
+    live = LiveIndex.open(tmp_path, HashingEmbedder(), Tuning.of(configured))  # served as opened
+    app = create_app(configured, index=live)
     return TestClient(app, base_url=LOCAL), live
 
 

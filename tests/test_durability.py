@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from index import Document, HashingEmbedder, build_index
+from index import Document, HashingEmbedder, Tuning, build_index
 from tests import server
 
 FAKE_MODEL = {"ZHSEARCH_MODEL": "hashing"}
@@ -193,7 +193,7 @@ def test_sigkill_during_a_restarts_catch_up(tmp_path: Path) -> None:
     from index.writing.live import LiveIndex
 
     index_dir = _base_index(tmp_path / "index")
-    live = LiveIndex.open(index_dir, HashingEmbedder(), merge_vectors=10**9)
+    live = LiveIndex.open(index_dir, HashingEmbedder(), Tuning(merge_vectors=10**9))
     for i in range(30):
         doc = _document(i)
         live.put(Document(doc["id"], doc["text"], doc["title"]))

@@ -19,7 +19,7 @@ def test_a_build_does_not_delete_the_generation_a_reader_uses(tmp_path: Path) ->
     reader = Searcher.load(tmp_path, HashingEmbedder(), follow=False)
     second = _build(tmp_path, "黃浦區第二版文件。講營商環境。")
     assert folder.current(tmp_path) == second and first.exists()
-    assert reader.document_text("d") == "黃浦區第一版文件。講舊區改造。"
+    assert reader.document("d").text == "黃浦區第一版文件。講舊區改造。"
     assert ask(reader, "旧区改造", 3).hits  # reads its own, older generation
     reader.close()
     third = _build(tmp_path, "黃浦區第三版文件。")

@@ -91,6 +91,23 @@ def test_imports_point_down_the_layers() -> None:
     assert not upward, upward
 
 
+def test_the_service_imports_only_the_library_s_public_face() -> None:
+    """``service`` reaches the library through ``index`` (its ``__init__``) alone, never a module inside it."""
+    inside = []
+    for name, path in _modules().items():
+        if not name.startswith("service"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and not node.level and (node.module or "").startswith("index."):
+                inside.append(f"{name} imports {node.module}")
+            elif isinstance(node, ast.Import):
+                inside += [f"{name} imports {a.name}" for a in node.names if a.name.startswith("index.")]
+            elif isinstance(node, ast.ImportFrom) and node.module == "index":
+                modules = _modules()
+                inside += [f"{name} imports index.{a.name}" for a in node.names if f"index.{a.name}" in modules]
+    assert not inside, inside
+
+
 def test_modules_are_small() -> None:
     large = {name: n for name, path in _modules().items() if (n := len(path.read_text().splitlines())) > MAX_LINES}
     assert not large, large

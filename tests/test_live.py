@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from index import Document, HashingEmbedder, build_index
+from index import Document, HashingEmbedder, Tuning, build_index
 from index.errors import ConflictError, IndexBusyError, InvalidInputError, NotFoundError
 from index.retrieval.snapshot import Filters
 from index.storage import folder
@@ -257,7 +257,7 @@ def _text(n: int) -> str:
 
 
 def test_checkpoints_fold_writes_and_forget_their_vectors(index_dir: Path) -> None:
-    live = LiveIndex.open(index_dir, HashingEmbedder(), merge_vectors=8)
+    live = LiveIndex.open(index_dir, HashingEmbedder(), Tuning(merge_vectors=8))
     try:
         for n in range(30):
             live.put(Document(f"w{n}", _text(n)))
@@ -270,7 +270,7 @@ def test_checkpoints_fold_writes_and_forget_their_vectors(index_dir: Path) -> No
         _whole(live, {"base"} | {f"w{n}" for n in range(30) if n != 4})
     finally:
         live.close()
-    again = LiveIndex.open(index_dir, HashingEmbedder(), merge_vectors=8)
+    again = LiveIndex.open(index_dir, HashingEmbedder(), Tuning(merge_vectors=8))
     try:
         assert again.repaired == 0
         _whole(again, {"base"} | {f"w{n}" for n in range(30) if n != 4})
@@ -285,7 +285,7 @@ def test_a_crash_inside_a_checkpoint_loses_nothing(
     """Killed at each step of writing a checkpoint: the restart catches up, no passage twice, none lost."""
     from index.storage import store
 
-    live = LiveIndex.open(index_dir, HashingEmbedder(), merge_vectors=6)  # one vector per document here
+    live = LiveIndex.open(index_dir, HashingEmbedder(), Tuning(merge_vectors=6))  # one vector per document here
     for n in range(6):
         live.put(Document(f"w{n}", _text(n)))
     live.delete("w2")

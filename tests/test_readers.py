@@ -18,7 +18,7 @@ import httpx
 from mcp import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 
-from index import Document, HashingEmbedder, Searcher, build_index
+from index import Document, HashingEmbedder, Searcher, Tuning, build_index
 from index.writing.live import LiveIndex
 from tests import server
 
@@ -58,12 +58,12 @@ def test_a_long_lived_reader_follows_writes_deletes_and_checkpoints(tmp_path: Pa
     build_index(DOCS, tmp_path, embedder)
     reader = Searcher.load(tmp_path, embedder)
     assert "hotline" not in _ids(reader, "清潔隊專線", "dense")
-    live = LiveIndex.open(tmp_path, embedder, merge_vectors=0)  # every write makes a checkpoint
+    live = LiveIndex.open(tmp_path, embedder, Tuning(merge_vectors=0))  # every write makes a checkpoint
     live.put(Document(NEW["id"], NEW["text"], NEW["title"]))
     assert live.checkpoints >= 1
     for mode in MODES:
         assert _ids(reader, "清潔隊專線", mode)[0] == "hotline", mode
-    assert reader.documents()[0] == 3 and reader.document_text("hotline") == NEW["text"]
+    assert reader.documents()[0] == 3 and reader.document("hotline").text == NEW["text"]
     live.delete("hotline")
     for mode in MODES:
         assert "hotline" not in _ids(reader, "清潔隊專線", mode), mode

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from index import Document, HashingEmbedder, InvalidInputError, Searcher, build_index
+from index import Document, HashingEmbedder, InvalidInputError, Searcher, Tuning, build_index
 from index.retrieval.query import QueryLimits, validate_query
 from index.retrieval.snapshot import DocumentInfo, Filters
 
@@ -56,15 +56,15 @@ def test_filter_admits_by_hand() -> None:
     assert not Filters(doc_ids=frozenset({"b"})).admits(doc)
 
 
-def test_limits_are_the_searchers(searcher: Searcher) -> None:
-    searcher.limits = QueryLimits(max_chars=5, max_k=3)
+def test_limits_are_the_searchers(hash_index: Path) -> None:
+    searcher = Searcher.load(hash_index, HashingEmbedder(), Tuning(limits=QueryLimits(max_chars=5, max_k=3)))
     try:
         with pytest.raises(InvalidInputError, match="limit is 5"):
             searcher.search("旧区改造的进展如何", 3)
         with pytest.raises(InvalidInputError, match="between 1 and 3"):
             searcher.search("旧区", 4)
     finally:
-        searcher.limits = QueryLimits()
+        searcher.close()
 
 
 @pytest.mark.parametrize(

@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from index import Document, HashingEmbedder, Settings, build_index
+from index import Document, HashingEmbedder, Settings, Tuning, build_index
 from index.errors import InvalidInputError
 from index.writing.live import LiveIndex
 from service.app import create_app
@@ -43,7 +43,9 @@ def live(tmp_path: Path) -> Iterator[LiveIndex]:
 
 def _client(live: LiveIndex, **settings: Any) -> TestClient:
     values = {"index_dir": live.path, "model": "hashing", "api_key": "k"} | settings
-    return TestClient(create_app(Settings(**values), index=live), base_url=LOCAL)
+    configured = Settings(**values)
+    live.tuning = Tuning.of(configured)  # an index given to the app is served as it was opened
+    return TestClient(create_app(configured, index=live), base_url=LOCAL)
 
 
 def slow_pdf(pages: int = 10, stream_bytes: int = 2_000_000) -> bytes:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import IndexMismatchError, IndexNotFoundError
+from ..models import Embedder
 from ..storage.manifest import write_json
 
 CLUSTER_FILE = "cluster.json"
@@ -84,3 +85,14 @@ class ClusterManifest:
                 f"{path} has cluster format {data.get('format_version')}, this zhsearch reads {FORMAT_VERSION}; rebuild"
             )
         return cls(**data)
+
+    def check_model(self, embedder: Embedder) -> None:
+        """Refuse a model other than the one the shards were built with (``IndexMismatchError``)."""
+        built = (self.model, self.model_fingerprint, self.dim)
+        configured = (embedder.name, embedder.fingerprint, embedder.dim)
+        if built != configured:
+            raise IndexMismatchError(
+                f"the cluster was built with {built[0]} (fingerprint {built[1]}, dim {built[2]}); the configured"
+                f" model is {configured[0]} (fingerprint {configured[1]}, dim {configured[2]}): rebuild, or configure"
+                " the model it was built with"
+            )

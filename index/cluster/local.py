@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
 from ..models import Embedder
+from ..retrieval.tuning import Tuning
 from .layout import ClusterManifest, shard_dir
 from .router import ClusterIndex
 from .shard import ShardReplica
@@ -30,7 +31,8 @@ class LocalShards:
         futures = {
             shard: self._pool.submit(getattr(self.replicas[shard], m), *args) for shard, (m, args) in calls.items()
         }
-        return {shard: future.result() for shard, future in futures.items()}
+        wait(futures.values())  # every call ends before one's error is raised (a batch undoes its writes after)
+        return {shard: future.result() for shard, future in sorted(futures.items())}
 
     def close(self) -> None:
         """Close every replica (once; later calls do nothing)."""
@@ -40,10 +42,21 @@ class LocalShards:
             replica.close()
 
 
-def open_in_process(index_dir: Path, embedder: Embedder) -> tuple[ClusterIndex, LocalShards]:
+def open_in_process(
+    index_dir: Path, embedder: Embedder, tuning: Tuning | None = None
+) -> tuple[ClusterIndex, LocalShards]:
     """The cluster in ``index_dir`` with every shard opened here (close the shards when done)."""
     manifest = ClusterManifest.read(index_dir)
-    shards = LocalShards([ShardReplica(shard_dir(index_dir, s), embedder, s) for s in range(manifest.shards)])
-    cluster = ClusterIndex(index_dir, manifest, shards, embedder)
+    manifest.check_model(embedder)
+    replicas = []
+    try:
+        for s in range(manifest.shards):
+            replicas.append(ShardReplica(shard_dir(index_dir, s), embedder, s, tuning))
+    except BaseException:
+        for replica in replicas:
+            replica.close()
+        raise
+    shards = LocalShards(replicas)
+    cluster = ClusterIndex(index_dir, manifest, shards, embedder, tuning)
     weakref.finalize(cluster, shards.close)  # a caller that never closes it (a CLI command) leaks no files
     return cluster, shards

@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, cast
 
@@ -28,6 +28,7 @@ import numpy as np
 
 from ..errors import InvalidInputError
 from ..models import DOCUMENT_BATCH, Embedder, load_embedder
+from ..settings import Settings
 from ..storage.lexical_stats import CorpusStats
 from ..text.chunk import ChunkConfig
 from ..text.ingest import Document
@@ -48,19 +49,32 @@ class ModelSpec:
     backend: str | None = None
     threads: int = 1
 
+    @classmethod
+    def of(cls, settings: Settings, *, model: str | None = None) -> ModelSpec:
+        """The model ``settings`` configure, as ``load_configured_embedder`` loads it (backend included,
+        so a Ray build records the fingerprint a build in process records)."""
+        backend = settings.backend if "backend" in settings.model_fields_set else None
+        return cls(model or settings.model, str(settings.cache_dir), backend=backend, threads=1)
+
     def load(self) -> Embedder:
         return _load(self)
 
+    def info(self) -> ModelInfo:
+        """The model's name, fingerprint and dimension (from this process's copy)."""
+        embedder = self.load()
+        return ModelInfo(embedder.name, embedder.fingerprint, embedder.dim)
+
 
 class LazyEmbedder:
-    """The model a shard replica needs only for writes: what its manifest records of it now, its weights
-    on the first write (a replica that only searches never holds them: the router encodes queries)."""
+    """The model a shard replica needs only for writes: the configured model's identity now (``info``,
+    from the process that deploys: what the shard's manifest is checked against), its weights on the
+    first write (a replica that only searches never holds them: the router encodes queries)."""
 
-    def __init__(self, spec: ModelSpec, name: str, fingerprint: str, dim: int) -> None:
+    def __init__(self, spec: ModelSpec, info: ModelInfo) -> None:
         self.spec = spec
-        self.name = name
-        self.fingerprint = fingerprint
-        self.dim = dim
+        self.name = info.name
+        self.fingerprint = info.fingerprint
+        self.dim = info.dim
 
     @property
     def _model(self) -> Embedder:
@@ -80,9 +94,19 @@ class LazyEmbedder:
         return self._model.count_tokens(text)
 
 
-@lru_cache(maxsize=2)
+_loaded: dict[ModelSpec, Embedder] = {}
+_loading = threading.Lock()
+
+
 def _load(spec: ModelSpec) -> Embedder:
-    return load_embedder(spec.model, Path(spec.cache_dir), backend=spec.backend, threads=spec.threads)
+    """One model per spec and process: threads asking at once wait for the first to load it."""
+    with _loading:
+        found = _loaded.get(spec)
+        if found is None:
+            found = _loaded[spec] = load_embedder(
+                spec.model, Path(spec.cache_dir), backend=spec.backend, threads=spec.threads
+            )
+        return found
 
 
 def loopback() -> None:
@@ -91,7 +115,7 @@ def loopback() -> None:
         os.environ.setdefault(key, value)
 
 
-def connect(address: str | None) -> None:
+def connect_ray(address: str | None) -> None:
     """Join the cluster at ``address`` (or start a local Ray on this machine, on 127.0.0.1 only)."""
     loopback()
     import ray
@@ -184,7 +208,7 @@ def build_on_ray(
     documents = pipeline.with_live_documents(documents, index_dir)
     began = time.perf_counter()
     config = config or ChunkConfig()
-    connect(address)
+    connect_ray(address)
     context = ray.data.DataContext.get_current()
     # with a caller that shows progress, Ray Data's own bars show each stage's rows as they go
     context.enable_progress_bars = progress is not None
@@ -216,7 +240,7 @@ def build_on_ray(
     say("embed", max_id, max_id)
     parts = embedded.map_batches(_statistics, batch_size=1024).take_all()
     stats = CorpusStats.total(CorpusStats.from_dict(row["stats"]) for row in parts)
-    embedder_info = _model_info(spec)
+    embedder_info = spec.info()
     kwargs = {
         "index_dir": index_dir,
         "shards": shards,
@@ -232,9 +256,3 @@ def build_on_ray(
         reports.append(pipeline.write(rows=[], shard=shard, **kwargs))  # type: ignore[arg-type]
     say("shards", shards, shards)
     return pipeline.publish(index_dir, shards, embedder_info, stats, reports, max_id, began)
-
-
-def _model_info(spec: ModelSpec) -> ModelInfo:
-    """The model's name, fingerprint and dimension (from this process's copy: they need no weights)."""
-    embedder = spec.load()
-    return ModelInfo(embedder.name, embedder.fingerprint, embedder.dim)

@@ -17,9 +17,10 @@ process (tests), or Ray Serve deployments (``service.ray_app``).
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -29,13 +30,14 @@ from ..errors import ConflictError, NotFoundError
 from ..models import Embedder
 from ..models.batching import QueryBatcher
 from ..retrieval.merge import ShardCandidates, merge
-from ..retrieval.query import MAX_K, Mode, QueryLimits, validate_query
+from ..retrieval.query import MAX_K, Mode, validate_query
 from ..retrieval.search import Hit, SearchResult, assemble
-from ..retrieval.snapshot import DocumentInfo, Filters
+from ..retrieval.snapshot import DocumentInfo, Filters, WriteResult
+from ..retrieval.tuning import Tuning
 from ..storage import store
 from ..text.ingest import Document
 from ..text.normalize import normalize
-from ..writing.live import WriteResult, check_batch
+from ..writing.live import check_batch
 from .layout import ClusterManifest, shard_of
 
 
@@ -45,29 +47,30 @@ class Shards(Protocol):
     count: int
 
     def call(self, calls: Mapping[int, tuple[str, tuple[Any, ...]]]) -> dict[int, Any]:
-        """Run ``method(*args)`` on each shard named, in parallel; every result, or ``ShardsUnavailableError``."""
+        """Run ``method(*args)`` on each shard named, in parallel; every result. Returns (or raises) only
+        once every call has ended: a call that raised raises here (the first, by shard), and a shard that
+        did not answer is a ``ShardsUnavailableError``."""
         ...
-
-
-@dataclass(frozen=True)
-class ClusterManifestView:
-    """What the service reads of an index's manifest (``build_seconds``)."""
-
-    build_seconds: float
 
 
 class ClusterIndex:
     """A cluster's shards as one index (see the module doc)."""
 
-    def __init__(self, path: Path, manifest: ClusterManifest, shards: Shards, embedder: Embedder) -> None:
+    def __init__(
+        self, path: Path, manifest: ClusterManifest, shards: Shards, embedder: Embedder, tuning: Tuning | None = None
+    ) -> None:
         self.path = path
         self.cluster = manifest
-        self.manifest = ClusterManifestView(manifest.build_seconds)
         self.shards = shards
         self.embedder = embedder
+        #: The router applies the query limits and budgets; each shard applies the rest to its own vectors.
+        self.tuning = tuning or Tuning()
         self.batcher: QueryBatcher | None = None
-        self.limits = QueryLimits()
         self.repaired = 0
+
+    @property
+    def build_seconds(self) -> float:
+        return self.cluster.build_seconds
 
     def _all(self, method: str, *args: Any) -> dict[int, Any]:
         return self.shards.call({shard: (method, args) for shard in range(self.shards.count)})
@@ -84,11 +87,6 @@ class ClusterIndex:
 
     def encode_query(self, query: str) -> np.ndarray:
         return self._encoding(normalize(query))()
-
-    def rank(
-        self, query: str, k: int, mode: Mode = "hybrid", filters: Filters | None = None
-    ) -> list[tuple[int, float]]:
-        return self._rank(query, k, mode, filters)[0][0]
 
     def _rank(
         self, query: str, k: int, mode: Mode, filters: Filters | None
@@ -114,7 +112,7 @@ class ClusterIndex:
         self, query: str, k: int = 10, mode: Mode = "hybrid", filters: Filters | None = None
     ) -> tuple[SearchResult, None, np.ndarray | None]:
         began = time.perf_counter()
-        query = validate_query(query, k, mode, self.limits)
+        query = validate_query(query, k, mode, self.tuning.limits)
         (ranked, owner, sent), vector = self._rank(query, min(MAX_K, 2 * k + 5), mode, filters)
         wanted: dict[int, list[int]] = {}
         for pid, _ in ranked:
@@ -155,16 +153,7 @@ class ClusterIndex:
 
     def document_with_passages(self, doc_id: str) -> tuple[store.StoredDocument, list[store.StoredPassage]]:
         shard = self._owner(doc_id)
-        found = self.shards.call({shard: ("document", (doc_id,))})[shard]
-        if found is None:
-            raise NotFoundError(f"no document with id {doc_id!r}")
-        return found  # type: ignore[no-any-return]
-
-    def document_text(self, doc_id: str) -> str | None:
-        try:
-            return self.document(doc_id).text
-        except NotFoundError:
-            return None
+        return self.shards.call({shard: ("document_with_passages", (doc_id,))})[shard]  # type: ignore[no-any-return]
 
     def passage_with_metadata(self, passage_id: int) -> tuple[store.StoredPassage, dict[str, Any] | None]:
         for found in self._all("rows", [passage_id]).values():
@@ -173,10 +162,17 @@ class ClusterIndex:
         raise NotFoundError(f"no passage with id {passage_id}")
 
     def documents(self, offset: int = 0, limit: int = 20) -> tuple[int, list[DocumentInfo]]:
-        found = self._all("documents", offset + limit)
+        """The page of the shards' documents merged by id: the shards send ids only (at most
+        ``offset + limit`` each), and the entries of the page's ``limit`` come from their owners."""
+        found: dict[int, tuple[int, list[str]]] = self._all("document_ids", offset + limit)
         total = sum(count for count, _ in found.values())
-        merged = sorted((info for _, page in found.values() for info in page), key=lambda info: info.id)
-        return total, merged[offset : offset + limit]
+        page = list(itertools.islice(heapq.merge(*(ids for _, ids in found.values())), offset, offset + limit))
+        wanted: dict[int, list[str]] = {}
+        for doc_id in page:
+            wanted.setdefault(self._owner(doc_id), []).append(doc_id)
+        infos = self.shards.call({s: ("document_infos", (ids,)) for s, ids in wanted.items()}) if wanted else {}
+        by_id = {info.id: info for part in infos.values() for info in part}
+        return total, [by_id[doc_id] for doc_id in page if doc_id in by_id]
 
     def health(self) -> dict[str, Any]:
         found = self._all("health")
@@ -192,18 +188,30 @@ class ClusterIndex:
         return self.put_many([doc], replace=not create_only)[0]
 
     def put_many(self, docs: Sequence[Document], *, replace: bool = True) -> list[WriteResult]:
-        """Write each document to its shard. Everything is checked first, on every shard involved, so a
-        bad document or a taken id refuses the whole batch; the writes are then atomic per shard."""
-        check_batch(docs)
+        """Write each document to its shard, as one change: everything is checked first, on every shard
+        involved (a bad document or a taken id refuses the whole batch), then the shards write at once.
+        If one refuses or fails (an id taken meanwhile, a shard down), the shards that wrote are put back
+        as they were (``ShardReplica.restore``) before the error is raised: the batch is all or nothing,
+        though a search on another thread may see it in part for that moment."""
+        check_batch(docs, self.tuning.budgets)
         by_shard: dict[int, list[Document]] = {}
         for doc in docs:
             by_shard.setdefault(self._owner(doc.id), []).append(doc)
-        if not replace:
-            held = self.shards.call({s: ("holds", ([d.id for d in part],)) for s, part in by_shard.items()})
-            taken = [doc_id for ids in held.values() for doc_id in ids]
+        ids = {s: [d.id for d in part] for s, part in by_shard.items()}
+        if replace:  # what a failed batch puts back
+            before = self.shards.call({s: ("stored", (part,)) for s, part in ids.items()})
+        else:
+            held = self.shards.call({s: ("holds", (part,)) for s, part in ids.items()})
+            taken = [doc_id for part in held.values() for doc_id in part]
             if taken:
                 raise ConflictError(f"a document with id {taken[0]!r} exists; use PUT (or replace=true) to replace it")
-        written = self.shards.call({s: ("put_many", (part, replace)) for s, part in by_shard.items()})
+            before = {s: {} for s in ids}
+        try:
+            written = self.shards.call({s: ("put_many", (part, replace)) for s, part in by_shard.items()})
+        except BaseException:
+            written = {s: {d.id: d.content_hash for d in part} for s, part in by_shard.items()}
+            self.shards.call({s: ("restore", (written[s], before[s])) for s in ids})
+            raise
         results = {r.document.id: r for part in written.values() for r in part}
         return [results[doc.id] for doc in docs]
 

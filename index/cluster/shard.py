@@ -11,11 +11,12 @@ write-heavy shards want one replica (docs/scale-out.md).
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import secrets
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -28,10 +29,11 @@ from ..models import Embedder
 from ..retrieval.merge import ShardCandidates, merge
 from ..retrieval.query import Mode
 from ..retrieval.search import Hit
-from ..retrieval.snapshot import DocumentInfo, Filters, Snapshot
+from ..retrieval.snapshot import DocumentInfo, Filters, Snapshot, WriteResult
+from ..retrieval.tuning import Tuning
 from ..storage import store
 from ..text.ingest import Document
-from ..writing.live import LiveIndex, WriteResult
+from ..writing.live import LiveIndex
 
 WRITER = ".writer"
 WRITTEN = ".written"
@@ -40,15 +42,15 @@ WRITTEN = ".written"
 class ShardReplica:
     """A shard's index for a router: candidates, rows, evidence and writes (``cluster.router``)."""
 
-    def __init__(self, folder: Path, embedder: Embedder, shard: int, *, merge_vectors: int | None = None) -> None:
+    def __init__(self, folder: Path, embedder: Embedder, shard: int, tuning: Tuning | None = None) -> None:
         self.folder = folder
         self.shard = shard
         self._embedder = embedder
-        self._merge_vectors = merge_vectors
+        self.tuning = tuning or Tuning()
         self._lock = threading.Lock()  # one reopen at a time in this process
         with self._writer(fcntl.LOCK_EX):  # opening may write (a catch-up checkpoint): one replica at a time
             self._seen = self._token()
-            self.index = LiveIndex.open(folder, embedder, merge_vectors=merge_vectors, shared=True)
+            self.index = LiveIndex.open(folder, embedder, self.tuning, shared=True)
 
     # -- keeping up with the other replicas --------------------------------------
 
@@ -65,12 +67,12 @@ class ShardReplica:
             return ""
 
     def _reopen(self) -> None:
-        """Reopen the shard (under the writer lock, held by the caller)."""
-        old = self.index
-        old.close()
-        self.index = LiveIndex.open(self.folder, self._embedder, merge_vectors=self._merge_vectors, shared=True)
-        self.index.limits = old.limits
+        """Reopen the shard (under the writer lock, held by the caller). The new index is opened before
+        the old one closes: if opening fails, the old one still serves and the folder stays locked."""
+        fresh = LiveIndex.open(self.folder, self._embedder, self.tuning, shared=True)
+        old, self.index = self.index, fresh
         self._seen = self._token()
+        old.close()
 
     def fresh(self) -> LiveIndex:
         """The index with every write any replica acknowledged."""
@@ -118,15 +120,28 @@ class ShardReplica:
         documents, stored = index.evidence(hits, index.snapshot)
         return documents, {hit.passage_id: stored(hit) for hit in hits}
 
-    def document(self, doc_id: str) -> tuple[store.StoredDocument, list[store.StoredPassage]] | None:
-        try:
-            return self.fresh().document_with_passages(doc_id)
-        except NotFoundError:
-            return None
+    def document_with_passages(self, doc_id: str) -> tuple[store.StoredDocument, list[store.StoredPassage]]:
+        """A document and its passages (``NotFoundError`` if there is none)."""
+        return self.fresh().document_with_passages(doc_id)
 
-    def documents(self, limit: int) -> tuple[int, list[DocumentInfo]]:
-        """How many documents, and the first ``limit`` by id."""
-        return self.fresh().documents(0, limit)
+    def document_ids(self, end: int) -> tuple[int, list[str]]:
+        """How many documents, and the first ``end`` ids in order (ids only: the router pages with them)."""
+        return self.fresh().document_ids(end)
+
+    def document_infos(self, doc_ids: Sequence[str]) -> list[DocumentInfo]:
+        """The listing entries of these documents (those it holds), in the order asked."""
+        docs = self.fresh().snapshot.documents
+        return [docs[doc_id] for doc_id in doc_ids if doc_id in docs]
+
+    def stored(self, doc_ids: Sequence[str]) -> dict[str, store.StoredDocument]:
+        """The documents of these ids it holds, as stored (what ``restore`` puts back)."""
+        index = self.fresh()
+        found = {}
+        for doc_id in doc_ids:
+            if doc_id in index.snapshot.documents:
+                with contextlib.suppress(NotFoundError):  # deleted meanwhile
+                    found[doc_id] = index.document(doc_id)
+        return found
 
     def holds(self, doc_ids: Sequence[str]) -> list[str]:
         docs = self.fresh().snapshot.documents
@@ -154,6 +169,25 @@ class ShardReplica:
     def delete(self, doc_id: str) -> None:
         with self._writing() as index:
             index.delete(doc_id)
+
+    def restore(self, written: Mapping[str, str], before: Mapping[str, store.StoredDocument]) -> None:
+        """Undo this shard's part of a cluster batch that failed elsewhere: each document of ``written``
+        (id → the content hash the batch wrote) that still holds what the batch wrote goes back to
+        ``before`` (absent there: removed). A part that was not written, was undone already, or was
+        written over since by another writer is left alone, so every shard of the batch may be asked.
+        """
+        with self._writing() as index:
+            back = []
+            for doc_id, ours in written.items():
+                if doc_id not in index.snapshot.documents or index.document(doc_id).content_hash != ours:
+                    continue
+                old = before.get(doc_id)
+                if old is None:
+                    index.delete(doc_id)
+                elif old.content_hash != ours:
+                    back.append(old)
+            if back:
+                index.restore(back)
 
     def close(self) -> None:
         self.index.close()

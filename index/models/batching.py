@@ -45,9 +45,10 @@ class QueryBatcher:
         self._threads = [
             threading.Thread(target=self._work, name=f"zhsearch-encode-{i}", daemon=True) for i in range(workers)
         ]
-        self.batches = 0
-        self.queries = 0
+        #: Batches that failed together and were encoded one query at a time (counted under a lock:
+        #: several workers may retry at once).
         self.retried_batches = 0
+        self._counting = threading.Lock()
         for thread in self._threads:
             thread.start()
 
@@ -94,7 +95,8 @@ class QueryBatcher:
             if len(batch) == 1:
                 self._fail(batch[0], exc)
                 return
-            self.retried_batches += 1
+            with self._counting:
+                self.retried_batches += 1
             log.warning(
                 "encoding a batch of %d queries failed (%s: %s); encoding each alone [request_ids=%s]",
                 len(batch),
@@ -105,8 +107,6 @@ class QueryBatcher:
             for job in batch:
                 self._encode([job])
             return
-        self.batches += 1
-        self.queries += len(batch)
         for i, job in enumerate(batch):
             job.future.set_result(vectors[i : i + 1])
 

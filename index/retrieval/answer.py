@@ -41,10 +41,6 @@ TOP_PASSAGES = 3
 #: Added to a sentence that carries what the question asks for (``question.kind_of``),
 #: subtracted from one that does not (docs/decisions.md, "Answer scoring").
 KIND_WEIGHTS: dict[str, float] = {"quantity": 0.05, "cause": 0.05, "time": 0.05, "person": 0.05, "place": 0.05}
-#: Headings (``question.is_heading``) may not win; they still count for rarity.
-SKIP_HEADINGS = True
-#: The question's bigrams in a document's title count for each of its sentences.
-TITLE_CREDIT = True
 _YEAR = re.compile(r"(?:19|20)\d{2}(?=年)")
 _CONTENT = re.compile(r"[\u3400-\u9fff]|[a-z0-9]")
 
@@ -146,15 +142,7 @@ def extract_answer(
                 stored.append(known[n] if n < len(known) else None)
     if not candidates:
         return None
-    grams = [content_bigrams(normalize(c[3])) for c in candidates]
-    if TITLE_CREDIT:
-        # A sentence is about its document's subject even when it says 其 or 他 instead:
-        # the question's bigrams that the title holds count as found in every sentence.
-        titles: dict[str, set[str]] = {}
-        for i, (hit, *_) in enumerate(candidates):
-            if hit.doc_id not in titles:
-                titles[hit.doc_id] = wanted & content_bigrams(normalize(hit.title))
-            grams[i] = grams[i] | titles[hit.doc_id]
+    grams = credit_titles(candidates, [content_bigrams(normalize(c[3])) for c in candidates], wanted)
     rarity = {g: math.log(1 + len(grams) / (1 + sum(1 for s in grams if g in s))) for g in wanted}
     total_rarity = sum(rarity.values()) or 1.0
     missing = [i for i, vector in enumerate(stored) if vector is None]
@@ -169,7 +157,7 @@ def extract_answer(
     dense = vectors @ np.asarray(query_vector).reshape(-1)
     scored = []
     for i, (hit, a, b, _) in enumerate(candidates):
-        if SKIP_HEADINGS and is_heading(hit.text, a, b, hit.title):
+        if is_heading(hit.text, a, b, hit.title):  # a heading may not win; it still counts for rarity
             continue
         found = wanted & grams[i]
         coverage = len(found) / len(wanted)
@@ -201,6 +189,20 @@ def extract_answer(
         score=round(min(1.0, score / max_score()), 4),
         pages=hit.pages_of(hit.start + a, hit.start + b) if hit.pages else hit.pages,
     )
+
+
+def credit_titles(
+    candidates: Sequence[tuple[Hit, int, int, str]], grams: list[set[str]], wanted: set[str]
+) -> list[set[str]]:
+    """Each candidate sentence's bigrams, with the question's bigrams its document's title holds.
+
+    A sentence is about its document's subject even when it says 其 or 他 instead.
+    """
+    titles: dict[str, set[str]] = {}
+    for hit, *_ in candidates:
+        if hit.doc_id not in titles:
+            titles[hit.doc_id] = wanted & content_bigrams(normalize(hit.title))
+    return [found | titles[hit.doc_id] for (hit, *_), found in zip(candidates, grams, strict=True)]
 
 
 def max_score() -> float:

@@ -9,6 +9,7 @@ starts after sees the new one, never a mix.
 from __future__ import annotations
 
 import functools
+import heapq
 import sqlite3
 import time
 import weakref
@@ -16,12 +17,12 @@ from collections.abc import Callable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NoReturn
 
 import faiss
 import numpy as np
 
-from ..errors import IndexUnavailableError
+from ..errors import IndexUnavailableError, NotFoundError, ReadOnlyIndexError
 from ..models import Embedder
 from ..models.batching import QueryBatcher
 from ..storage import folder, store
@@ -31,11 +32,13 @@ from ..storage.manifest import Manifest
 from ..storage.store import StoredPassage
 from ..text.chunk import sentences
 from ..text.formats import pages_of
+from ..text.ingest import Document
 from ..text.normalize import normalize
 from .merge import ShardCandidates, depth_for, merge
-from .query import MAX_K, Mode, QueryLimits, validate_query
+from .query import MAX_K, Mode, validate_query
 from .reader import Follow, open_read_only
-from .snapshot import Admitted, DocumentInfo, Filters, Snapshot
+from .snapshot import Admitted, DocumentInfo, Filters, Snapshot, WriteResult
+from .tuning import Tuning
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -131,22 +134,35 @@ def serve_queries_single_threaded() -> None:
 
 
 class Searcher:
-    """A loaded index generation plus the embedder that built it."""
+    """A loaded index generation plus the embedder that built it: the read-only ``ServedIndex``
+    (``index.served``; writes raise ``ReadOnlyIndexError``). ``writing.live.LiveIndex`` writes."""
 
     def __init__(
-        self, path: Path, manifest: Manifest, snapshot: Snapshot, embedder: Embedder, pinned: IO[str] | None = None
+        self,
+        path: Path,
+        manifest: Manifest,
+        snapshot: Snapshot,
+        embedder: Embedder,
+        pinned: IO[str] | None = None,
+        tuning: Tuning | None = None,
     ) -> None:
         self.path = path
         # Unpinned by close(), or when the searcher is collected.
         self._unpin = weakref.finalize(self, pinned.close) if pinned is not None else None
         self.manifest = manifest
         self.embedder = embedder
-        self.snapshot = snapshot
+        self.tuning = tuning or Tuning()
         self.batcher: QueryBatcher | None = None
-        #: What a query may be here; a service lowers them from its settings.
-        self.limits = QueryLimits()
-        self._ef_search: int | None = None
+        self.repaired = 0
         self._follow: Follow | None = None
+        self.snapshot = self._tuned(snapshot)
+
+    def _tuned(self, snapshot: Snapshot) -> Snapshot:
+        """``snapshot`` with the tuning applied to its vectors: every snapshot with newly loaded vectors
+        (opening, a checkpoint, a reload) passes here before it is served."""
+        if self.tuning.ef_search is not None:
+            snapshot.vectors.set_ef_search(self.tuning.ef_search)
+        return snapshot
 
     def _encoding(self, norm_query: str) -> Callable[[], np.ndarray]:
         """Start encoding the query; the returned function gives the vector.
@@ -159,7 +175,9 @@ class Searcher:
         return lambda: self.embedder.encode_queries([norm_query])
 
     @classmethod
-    def load(cls, index_dir: Path, embedder: Embedder, *, follow: bool = True) -> Searcher:
+    def load(
+        cls, index_dir: Path, embedder: Embedder, tuning: Tuning | None = None, *, follow: bool = True
+    ) -> Searcher:
         """The current generation with every acknowledged write, read-only, pinned so that a build
         meanwhile does not delete it (``close`` unpins).
 
@@ -170,9 +188,13 @@ class Searcher:
         long-lived reader (``zhsearch mcp``) sees every acknowledged write.
         """
         path, manifest, snapshot, pinned = open_read_only(index_dir, embedder)
-        searcher = cls(path, manifest, snapshot, embedder, pinned)
+        searcher = cls(path, manifest, snapshot, embedder, pinned, tuning)
         searcher._follow = Follow(index_dir, searcher.path) if follow else None
         return searcher
+
+    @property
+    def build_seconds(self) -> float:
+        return self.manifest.build_seconds
 
     def refresh(self) -> bool:
         """Load the index again when another process changed it since (``load(follow=True)``); whether it did."""
@@ -186,25 +208,22 @@ class Searcher:
             old_unpin = self._unpin
             self.path, self.manifest = path, manifest
             self._unpin = weakref.finalize(self, pinned.close)
-            if self._ef_search is not None:
-                snapshot.vectors.set_ef_search(self._ef_search)
-            self.snapshot = snapshot
+            self.snapshot = self._tuned(snapshot)
             follow.seen(path)
             if old_unpin is not None:
                 old_unpin()
         return True
 
-    def set_ef_search(self, ef_search: int) -> None:
-        """HNSW candidates per query, kept across reloads and checkpoints."""
-        self._ef_search = ef_search
-        self.snapshot.vectors.set_ef_search(ef_search)
-
     def close(self) -> None:
-        """Unpin the generation: a later build may remove it."""
+        """Stop the batcher and unpin the generation: a later build may remove it."""
+        if self.batcher is not None:
+            self.batcher.close()
         if self._follow is not None:
             self._follow.close()
         if self._unpin is not None:
             self._unpin()
+
+    # -- reading documents -----------------------------------------------------------
 
     def documents(self, offset: int = 0, limit: int = 20) -> tuple[int, list[DocumentInfo]]:
         """How many documents, and ``limit`` of them from ``offset``, by id."""
@@ -213,9 +232,16 @@ class Searcher:
         ids = sorted(docs)
         return len(ids), [docs[i] for i in ids[offset : offset + limit]]
 
-    def document_text(self, doc_id: str) -> str | None:
-        """The original full text of a document, or None."""
+    def document_ids(self, end: int) -> tuple[int, list[str]]:
+        """How many documents, and the first ``end`` ids in order (a cluster's router pages with these)."""
         self.refresh()
+        docs = self.snapshot.documents
+        return len(docs), heapq.nsmallest(end, docs) if end < len(docs) else sorted(docs)
+
+    def document(self, doc_id: str) -> store.StoredDocument:
+        """A document as stored (``NotFoundError`` if there is none)."""
+        self.refresh()
+        # A connection of its own: reads never wait for a write's embedding (WAL lets them run).
         try:
             conn = store.connect(self.path / folder.STORE, readonly=True)
             try:
@@ -224,7 +250,27 @@ class Searcher:
                 conn.close()
         except sqlite3.Error as exc:
             raise IndexUnavailableError(f"cannot read {self.path / folder.STORE}: {exc}; restart to reload") from exc
-        return found.text if found else None
+        if found is None:
+            raise NotFoundError(f"no document with id {doc_id!r}")
+        return found
+
+    def document_with_passages(self, doc_id: str) -> tuple[store.StoredDocument, list[store.StoredPassage]]:
+        """A document and its passages (``NotFoundError`` if there is none)."""
+        found = self.document(doc_id)
+        snap = self.snapshot
+        info = snap.documents.get(doc_id)
+        rows = snap.passages.rows(info.passage_ids) if info else {}
+        return found, [rows[pid] for pid in (info.passage_ids if info else ()) if pid in rows]
+
+    def passage_with_metadata(self, passage_id: int) -> tuple[store.StoredPassage, dict[str, Any] | None]:
+        """A passage and its document's metadata (for page numbers)."""
+        self.refresh()
+        snap = self.snapshot
+        found = snap.passages.get(passage_id)
+        if found is None:
+            raise NotFoundError(f"no passage with id {passage_id}")
+        info = snap.documents.get(found.doc_id)
+        return found, info.metadata if info else None
 
     def document_texts(self) -> dict[str, str]:
         """Every document's original text, by id (for evaluation baselines)."""
@@ -239,6 +285,24 @@ class Searcher:
         snap = self.snapshot
         counts = {"passages": len(snap.passages), "vectors": len(snap.vectors), "lexical": len(snap.lexical)}
         return {"documents": len(snap.documents), **counts, "consistent": len(set(counts.values())) == 1}
+
+    # -- writing: refused ------------------------------------------------------------
+
+    def _read_only(self) -> NoReturn:
+        raise ReadOnlyIndexError(f"{self.path.parent} is open read-only here; write through `zhsearch serve`")
+
+    def put(self, doc: Document, *, create_only: bool = False) -> WriteResult:
+        self._read_only()
+
+    def put_many(
+        self, docs: Sequence[Document], *, replace: bool = True, origin: str | None = "api"
+    ) -> list[WriteResult]:
+        self._read_only()
+
+    def delete(self, doc_id: str) -> None:
+        self._read_only()
+
+    # -- searching -------------------------------------------------------------------
 
     @property
     def vectors(self) -> DenseIndex:
@@ -276,12 +340,6 @@ class Searcher:
         also = [pid for pid, _ in lexical]
         dense = snap.vectors.candidates(encoded[0], depth, snap.passages.sentence_count, allowed, also=also)
         return ShardCandidates(lexical, dense)
-
-    def rank(
-        self, query: str, k: int, mode: Mode = "hybrid", filters: Filters | None = None, snap: Snapshot | None = None
-    ) -> list[tuple[int, float]]:
-        """Passage ids and scores, best first (no validation, no passage rows)."""
-        return self._rank(query, k, mode, filters, snap or self.snapshot)[0]
 
     def _rank(
         self, query: str, k: int, mode: Mode, filters: Filters | None, snap: Snapshot
@@ -325,7 +383,7 @@ class Searcher:
     ) -> tuple[SearchResult, Snapshot, np.ndarray | None]:
         """``search``, plus the snapshot it read and the query vector it computed (None in lexical mode)."""
         began = time.perf_counter()
-        query = validate_query(query, k, mode, self.limits)
+        query = validate_query(query, k, mode, self.tuning.limits)
         self.refresh()
         snap = self.snapshot  # one snapshot for the whole request
         ranked, vector = self._rank(query, min(MAX_K, 2 * k + 5), mode, filters, snap)

@@ -6,6 +6,8 @@ A write builds a new ``Snapshot`` that shares the old one's contents
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +28,14 @@ class DocumentInfo:
     metadata: dict[str, Any]
     chars: int
     passage_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class WriteResult:
+    """A document as written, and whether the write created it (else it replaced one)."""
+
+    document: DocumentInfo
+    created: bool
 
 
 @dataclass(frozen=True)
@@ -80,7 +90,9 @@ class Snapshot:
     documents: Overlay[str, DocumentInfo]
     #: Which documents hold each (field, value): a metadata filter is a lookup, not a scan.
     holders: Overlay[MetadataKey, frozenset[str]] = field(default_factory=Overlay)
-    _admitted: dict[Any, Admitted] = field(default_factory=dict, compare=False, repr=False)
+    #: The filters asked most recently and what they admit, least recent first (``admitted``).
+    _admitted: OrderedDict[Any, Admitted] = field(default_factory=OrderedDict, compare=False, repr=False)
+    _admitting: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
 
     @classmethod
     def from_store(
@@ -135,14 +147,20 @@ class Snapshot:
         return documents, holders
 
     def admitted(self, filters: Filters) -> Admitted:
-        """The passage ids a filter admits (kept per snapshot for the filters asked most recently)."""
+        """The passage ids a filter admits, kept per snapshot for the ``ADMITTED_KEPT`` filters used most
+        recently (request threads share the snapshot: the cache is read and changed under a lock)."""
         key = (filters.doc_ids, tuple(sorted(metadata_keys(filters.metadata))))
-        found = self._admitted.get(key)
-        if found is None:
-            found = Admitted(self._admit(filters))
-            if len(self._admitted) >= ADMITTED_KEPT:
-                self._admitted.pop(next(iter(self._admitted)), None)
+        with self._admitting:
+            found = self._admitted.get(key)
+            if found is not None:
+                self._admitted.move_to_end(key)
+                return found
+        found = Admitted(self._admit(filters))  # outside the lock: a scan holds up no other filter
+        with self._admitting:
             self._admitted[key] = found
+            self._admitted.move_to_end(key)
+            while len(self._admitted) > ADMITTED_KEPT:
+                self._admitted.popitem(last=False)
         return found
 
     def _admit(self, filters: Filters) -> set[int]:

@@ -225,6 +225,11 @@ class DenseIndex:
     def kind(self) -> str:
         return f"passages={self._passages.kind}; sentences={self._sentences.kind}"
 
+    @property
+    def ef_search(self) -> int:
+        """HNSW candidates per query (``set_ef_search``)."""
+        return self._passages.ef_search
+
     def set_ef_search(self, ef_search: int) -> None:
         """HNSW candidates kept per query (ignored by exact indexes): higher is slower and closer to exact."""
         self._passages.ef_search = self._sentences.ef_search = ef_search

@@ -118,10 +118,6 @@ class LayeredIndex:
         """Vectors held outside the checkpoint, dead ones included (what a merge would fold in)."""
         return sum(len(s.ids) for s in self._segments)
 
-    @property
-    def removed(self) -> int:
-        return len(self._removed)
-
     def __len__(self) -> int:
         return len(self._base_ids) - len(self._removed) + sum(int(s.alive.sum()) for s in self._segments)
 

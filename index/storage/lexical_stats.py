@@ -10,7 +10,7 @@ per shard and writes the sum into every shard's lexical folder (``stats.json``).
 ``weighted_bm25`` builds a bm25s index of a shard's own passages whose precomputed
 scores use those global numbers. It runs bm25s's own scoring functions with only
 the statistics replaced, so a passage's score in its shard is bit-for-bit the score
-it has in one index of the whole corpus (``tests/test_lexical_stats.py``).
+it has in one index of the whole corpus (``tests/test_cluster.py``, the BM25 test).
 """
 
 from __future__ import annotations

@@ -56,10 +56,6 @@ class Overlay(Mapping[K, V]):
     def __len__(self) -> int:
         return self._length
 
-    @property
-    def changes(self) -> int:
-        return len(self._added) + len(self._removed)
-
     def updated(self, removed: Iterable[K], added: Mapping[K, V]) -> Overlay[K, V]:
         """This mapping without the ``removed`` keys, then with ``added``; this one is unchanged."""
         new_added = dict(self._added)

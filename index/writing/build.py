@@ -8,13 +8,15 @@ new and changed documents are chunked and embedded.
 from __future__ import annotations
 
 import hashlib
+import logging
+import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ..errors import IndexUnavailableError, InvalidInputError
+from ..errors import IndexMismatchError, IndexUnavailableError, InvalidInputError
 from ..models import DOCUMENT_BATCH, Embedder
 from ..storage import dense, folder, store
 from ..storage.lexical import TOKENIZER, LexicalIndex
@@ -26,6 +28,7 @@ from ..text.normalize import PROFILE, dictionary_hash
 from ..version import __version__
 from .prepare import passages, stored_document
 
+log = logging.getLogger("zhsearch.build")
 PASSAGE_TEXT = dense.EMBEDDED_TEXT
 # Passages embedded (and written to SQLite) per step: long enough to sort by length, short enough for steady progress.
 EMBED_GROUP = 256
@@ -71,30 +74,38 @@ def _new_manifest(embedder: Embedder, config: ChunkConfig, documents: Sequence[D
 
 
 def _previous(index_dir: Path, manifest: Manifest) -> tuple[Path, Manifest] | None:
+    """The live generation, when its passages and vectors can be reused (same model, normalizer, chunking)."""
     path = folder.current(index_dir)
     if path is None:
         return None
     try:
         old = Manifest.read(path / folder.MANIFEST)
-    except IndexUnavailableError:
+    except IndexUnavailableError as exc:
+        log.warning("every document is embedded again: the live index cannot be reused (%s)", exc)
         return None
     return (path, old) if old.settings_key() == manifest.settings_key() else None
 
 
 def live_documents(index_dir: Path, taken: set[str]) -> list[Document]:
-    """Documents added through the API to the live index, so a rebuild from paths keeps them."""
+    """Documents added through the API to the live index, so a rebuild from paths keeps them.
+
+    They are read from the store whatever the index's format (its manifest may be older); a store
+    that cannot be read refuses the build (``IndexMismatchError``) rather than publish without them.
+    """
     path = folder.current(index_dir)
     if path is None:
         return []
     try:
-        Manifest.read(path / folder.MANIFEST)
-    except IndexUnavailableError:
-        return []  # an index of an older format: nothing can be carried over
-    conn = store.connect(path / folder.STORE, readonly=True)
-    try:
-        rows = store.documents_by_origin(conn, "api")
-    finally:
-        conn.close()
+        conn = store.connect(path / folder.STORE, readonly=True)
+        try:
+            rows = store.documents_by_origin(conn, "api")
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        raise IndexMismatchError(
+            f"cannot read the documents added through the API to {path} ({exc}); a rebuild would drop them."
+            " Build into a new folder (--index-dir), or remove this one if they are not needed"
+        ) from exc
     return [
         Document(r.id, r.text, r.title, r.metadata, r.source, r.format, origin="api") for r in rows if r.id not in taken
     ]

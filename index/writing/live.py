@@ -22,20 +22,21 @@ wherever the process died.
 
 from __future__ import annotations
 
+import logging
 import shutil
 import threading
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 import numpy as np
 
 from ..errors import ConflictError, IndexUnavailableError, InvalidInputError, NotFoundError
 from ..models import Embedder
 from ..retrieval.search import Searcher
-from ..retrieval.snapshot import DocumentInfo, Snapshot
+from ..retrieval.snapshot import DocumentInfo, Snapshot, WriteResult
+from ..retrieval.tuning import Tuning
 from ..storage import dense, folder, store
 from ..storage.catch_up import catch_up
 from ..storage.lexical import LexicalIndex
@@ -48,11 +49,7 @@ from ..text.chunk import ChunkConfig
 from ..text.ingest import Document, check_document
 from .prepare import Prepared, prepare
 
-
-@dataclass(frozen=True, kw_only=True)
-class WriteResult:
-    document: DocumentInfo
-    created: bool
+log = logging.getLogger("zhsearch.index")
 
 
 def check_batch(docs: Sequence[Document], budgets: Budgets = DEFAULT) -> None:
@@ -88,9 +85,9 @@ class LiveIndex(Searcher):
         snapshot: Snapshot,
         embedder: Embedder,
         held: IO[str],
-        merge_vectors: int | None = None,
+        tuning: Tuning | None = None,
     ) -> None:
-        super().__init__(path, manifest, snapshot, embedder)
+        super().__init__(path, manifest, snapshot, embedder, tuning=tuning)
         self._held = held
         self._write_lock = threading.Lock()
         self._conn = store.connect(path / folder.STORE)
@@ -99,22 +96,18 @@ class LiveIndex(Searcher):
         # A shard of a cluster numbers its writes from a range of its own (``cluster.layout.id_floor``).
         floor = int(manifest.extra.get("cluster", {}).get("id_floor", 1))
         self._next_id = max(store.max_passage_id(self._conn) + 1, floor)
-        #: Passages a restart took from the vector BLOBs or dropped from the checkpoint (the normal catch-up),
-        #: and passages whose vectors it had to compute again (an index written before BLOBs were kept).
+        #: Passages a restart took from the vector BLOBs or dropped from the checkpoint (the normal catch-up);
+        #: ``repaired``: passages whose vectors it had to compute again (an index written before BLOBs were kept).
         self.caught_up = 0
-        self.repaired = 0
-        #: Vector checkpoints written since the index was opened, and the threshold that makes one.
+        #: Vector checkpoints written since the index was opened.
         self.checkpoints = 0
-        self.merge_vectors = merge_vectors
-        #: What a written document's metadata may hold (a server sets them from its settings).
-        self.budgets = DEFAULT
 
     @classmethod
     def open(
-        cls, index_dir: Path, embedder: Embedder, *, merge_vectors: int | None = None, shared: bool = False
+        cls, index_dir: Path, embedder: Embedder, tuning: Tuning | None = None, *, shared: bool = False
     ) -> LiveIndex:
-        """The current generation, caught up with SQLite; ``merge_vectors`` new vectors (per part)
-        make a vector checkpoint (default ``storage.layered.MERGE_VECTORS``).
+        """The current generation, caught up with SQLite, served with ``tuning`` (its ``merge_vectors``
+        new vectors per part make a vector checkpoint).
 
         ``shared``: beside other processes that open it shared (replicas of a cluster's shard, which
         serialize their writes themselves: ``cluster.shard``); otherwise the only process serving it.
@@ -126,14 +119,16 @@ class LiveIndex(Searcher):
             manifest.check_usable(embedder)
             vectors = dense.DenseIndex.load(path, mmap=True)
             empty = Snapshot(vectors, LexicalIndex.build([]), PassageRows(Overlay(), None), Overlay())
-            live = cls(path, manifest, empty, embedder, held, merge_vectors)
+            live = cls(path, manifest, empty, embedder, held, tuning)
+            live._recover()
         except BaseException:
             held.close()
             raise
-        live._recover()
         return live
 
     def close(self) -> None:
+        if self.batcher is not None:
+            self.batcher.close()
         self._conn.close()
         self._held.close()
 
@@ -143,13 +138,14 @@ class LiveIndex(Searcher):
         """Catch the checkpoint files up with SQLite, the record of acknowledged writes."""
         owners = store.passage_owners(self._conn)
         known = np.asarray(owners[0], np.int64)
-        found = catch_up(self._conn, self.snapshot.vectors, known, self.embedder, self.merge_vectors)
+        found = catch_up(self._conn, self.snapshot.vectors, known, self.embedder, self.tuning.merge_vectors)
         vectors = found.vectors
         if found.embedded is not None:  # kept, so the next restart need not embed them again
             with self._conn:
                 store.insert_vectors(self._conn, dense.blob_rows(found.embedded))
         lexical = self._load_lexical(known)
         if lexical is None:
+            log.warning("rebuilding the lexical index of %s from its store", self.path)
             lexical = LexicalIndex.build(list(self._reader.every()), CorpusStats.load(self.path / STATS_FILE))
             self._save_lexical(lexical)
             lexical = LexicalIndex.load(self.path / folder.LEXICAL, known, self._reader.passages, mmap=True)
@@ -157,7 +153,7 @@ class LiveIndex(Searcher):
         self.repaired = len(found.embedded.passage_ids) if found.embedded is not None else 0
         if vectors.needs_merge():
             vectors = self._checkpoint(vectors)
-        self.snapshot = Snapshot.from_store(self._conn, vectors, lexical, self._reader, owners)
+        self.snapshot = self._tuned(Snapshot.from_store(self._conn, vectors, lexical, self._reader, owners))
 
     def _checkpoint(self, vectors: dense.DenseIndex) -> dense.DenseIndex:
         """Fold the writes into new vector files; then the BLOBs they hold are no longer needed."""
@@ -166,18 +162,20 @@ class LiveIndex(Searcher):
             store.drop_vectors_below(self._conn, self._next_id)
         self.checkpoints += 1
         # served from the files just written, mapped: the merged copy in memory is dropped
-        fresh = dense.DenseIndex.load(self.path, mmap=True).layered(self.merge_vectors)
-        if self._ef_search is not None:
-            fresh.set_ef_search(self._ef_search)
-        return fresh
+        return dense.DenseIndex.load(self.path, mmap=True).layered(self.tuning.merge_vectors)
 
     def _load_lexical(self, known: np.ndarray) -> LexicalIndex | None:
+        """The lexical checkpoint with its delta, or None (said in the log, with why) when it must be rebuilt."""
         shutil.rmtree(self.path / (folder.LEXICAL + ".new"), ignore_errors=True)
         try:
             lexical = LexicalIndex.load(self.path / folder.LEXICAL, known, self._reader.passages, mmap=True)
-        except (OSError, ValueError, IndexUnavailableError):
+        except (OSError, ValueError, IndexUnavailableError) as exc:
+            log.warning("the lexical index of %s cannot be read (%s: %s)", self.path, type(exc).__name__, exc)
             return None
-        return lexical if len(lexical) == len(known) else None
+        if len(lexical) != len(known):
+            log.warning("the lexical index of %s holds %d passages, the store %d", self.path, len(lexical), len(known))
+            return None
+        return lexical
 
     def _save_lexical(self, lexical: LexicalIndex) -> None:
         fresh = self.path / (folder.LEXICAL + ".new")
@@ -190,41 +188,6 @@ class LiveIndex(Searcher):
             live.rename(old)
         fresh.rename(live)
         shutil.rmtree(old, ignore_errors=True)
-
-    # -- reading ---------------------------------------------------------------
-
-    def document(self, doc_id: str) -> store.StoredDocument:
-        # A connection of its own: reads never wait for a write's embedding (WAL lets them run).
-        conn = store.connect(self.path / folder.STORE, readonly=True)
-        try:
-            found = store.get_document(conn, doc_id)
-        finally:
-            conn.close()
-        if found is None:
-            raise NotFoundError(f"no document with id {doc_id!r}")
-        return found
-
-    def passage(self, passage_id: int) -> store.StoredPassage:
-        found = self.snapshot.passages.get(passage_id)
-        if found is None:
-            raise NotFoundError(f"no passage with id {passage_id}")
-        return found
-
-    def document_with_passages(self, doc_id: str) -> tuple[store.StoredDocument, list[store.StoredPassage]]:
-        """A document and its passages (``NotFoundError`` if there is none)."""
-        found = self.document(doc_id)
-        info = self.snapshot.documents.get(doc_id)
-        rows = self.snapshot.passages.rows(info.passage_ids) if info else {}
-        return found, [rows[pid] for pid in (info.passage_ids if info else ()) if pid in rows]
-
-    def passage_with_metadata(self, passage_id: int) -> tuple[store.StoredPassage, dict[str, Any] | None]:
-        """A passage and its document's metadata (for page numbers)."""
-        snap = self.snapshot
-        found = snap.passages.get(passage_id)
-        if found is None:
-            raise NotFoundError(f"no passage with id {passage_id}")
-        info = snap.documents.get(found.doc_id)
-        return found, info.metadata if info else None
 
     # -- writing ---------------------------------------------------------------
 
@@ -240,7 +203,18 @@ class LiveIndex(Searcher):
         batch is one SQLite transaction and one snapshot swap.
         """
         docs = [Document(d.id, d.text, d.title, d.metadata, d.source or "api", d.format, origin="api") for d in docs]
-        check_batch(docs, self.budgets)
+        return self._write(docs, replace, {})
+
+    def restore(self, stored: Sequence[store.StoredDocument]) -> list[WriteResult]:
+        """Put documents back as they were stored (title, metadata, hash, source and origin as recorded;
+        passages chunked and embedded again from their text): a cluster undoing its part of a failed batch."""
+        docs = [Document(s.id, s.text, s.title, s.metadata, s.source, s.format, origin=s.origin) for s in stored]
+        return self._write(docs, True, {s.id: s for s in stored})
+
+    def _write(
+        self, docs: list[Document], replace: bool, recorded: Mapping[str, store.StoredDocument]
+    ) -> list[WriteResult]:
+        check_batch(docs, self.tuning.budgets)
         if not replace:
             _refuse_taken(self.snapshot, docs)  # before the embedding work, and again under the lock
         # Chunked and embedded outside the write lock, numbered from 0: a big document holds up no
@@ -248,8 +222,11 @@ class LiveIndex(Searcher):
         prepared: list[Prepared] = []
         local = 0
         for doc in docs:
-            prepared.append(prepare(doc, self._config, self.embedder, local))
-            local += len(prepared[-1].passages)
+            item = prepare(doc, self._config, self.embedder, local)
+            if doc.id in recorded:
+                item = Prepared(recorded[doc.id], item.passages)
+            prepared.append(item)
+            local += len(item.passages)
         embedded = dense.embed([p for item in prepared for p in item.passages], self.embedder)
         with self._write_lock:
             snap = self.snapshot
@@ -314,4 +291,4 @@ class LiveIndex(Searcher):
             )
         if vectors.needs_merge():
             vectors = self._checkpoint(vectors)
-        self.snapshot = Snapshot(vectors, lexical, rows, documents, holders)
+        self.snapshot = self._tuned(Snapshot(vectors, lexical, rows, documents, holders))

@@ -9,11 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from index import ZhsearchError, get_settings, load_configured_embedder
-from index.cluster.layout import is_cluster
-from index.cluster.local import open_in_process
-from index.cluster.router import ClusterIndex
-from index.retrieval.search import Searcher
+from index import ServedIndex, ZhsearchError, get_settings, open_configured
 
 app = typer.Typer(help="zhsearch: Chinese semantic search on a CPU.", no_args_is_help=True, add_completion=False)
 
@@ -71,17 +67,7 @@ class Bars:
             bar.close()
 
 
-def open_searcher(index_dir: Path | None, model: str | None) -> Searcher | ClusterIndex:
-    """The index read-only, with the configured model and search-time settings (a cluster index: every
-    shard opened in this process)."""
-    settings = get_settings()
-    embedder = load_configured_embedder(settings, model=model)
-    target = index_dir or settings.index_dir
-    if is_cluster(target):
-        cluster, _ = open_in_process(target, embedder)
-        cluster.limits = settings.query_limits
-        return cluster
-    searcher = Searcher.load(target, embedder)
-    searcher.set_ef_search(settings.ef_search)
-    searcher.limits = settings.query_limits
-    return searcher
+def open_searcher(index_dir: Path | None, model: str | None) -> ServedIndex:
+    """The index read-only, with the configured model and settings (a cluster index: every shard
+    opened in this process)."""
+    return open_configured(get_settings(), index_dir=index_dir, model=model)

@@ -54,7 +54,7 @@ def build(
     With --shards N (and --ray to run it on a Ray cluster) it builds a cluster index: N
     shards, each an ordinary index, plus cluster.json; serve it with `zhsearch serve --ray`.
     """
-    from index.text.ingest import JsonFields, read_paths
+    from index import JsonFields, read_paths
 
     settings = get_settings()
     target = index_dir or settings.index_dir
@@ -119,11 +119,13 @@ def _build_cluster(
     settings = get_settings()
     try:
         if on_ray:
+            from index import ModelSpec, build_on_ray
+
             try:
-                from index.cluster.ray_build import ModelSpec, build_on_ray
+                import ray  # noqa: F401
             except ImportError as exc:
                 raise typer.BadParameter(f"--ray needs Ray: pip install 'zhsearch[ray]' ({exc})") from exc
-            spec = ModelSpec(model or settings.model, str(settings.cache_dir), threads=1)
+            spec = ModelSpec.of(settings, model=model)
             report = build_on_ray(
                 documents,
                 target,
@@ -135,7 +137,7 @@ def _build_cluster(
                 progress=Bars(not as_json),
             )
         else:
-            from index.cluster.pipeline import build_in_process
+            from index import build_in_process
 
             embedder = load_configured_embedder(settings, model=model)
             report = build_in_process(documents, target, embedder, shards, progress=Bars(not as_json))
@@ -200,7 +202,7 @@ def ask(
     as_json: AsJson = False,
 ) -> None:
     """Answer a question with a sentence from the documents, and show the evidence."""
-    from index.retrieval.answer import ask as ask_question
+    from index import ask as ask_question
 
     try:
         result = ask_question(open_searcher(index_dir, model), question, k)

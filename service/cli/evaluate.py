@@ -10,33 +10,42 @@ from typing import Annotated, Any
 
 import typer
 
-from index import ZhsearchError, build_index, get_settings, load_configured_embedder
-from index.evaluation.evaluate import (
+from index import (
     EVAL_MODES,
+    QUERY_SCRIPTS,
     AnswerReport,
+    Document,
+    Embedder,
     EvalReport,
     EvalSet,
     Level,
+    NaiveDense,
+    Searcher,
+    Split,
+    ZhsearchError,
+    build_index,
+    coverage_notes,
     evaluate,
     evaluate_answers,
+    get_settings,
+    has_index,
+    load_configured_embedder,
     load_eval_set,
+    load_squad,
+    metrics_table,
+    open_configured,
+    read_paths,
     sample,
+    split_set,
+    write_report,
 )
-from index.evaluation.naive import NaiveDense
-from index.evaluation.report import coverage_notes, metrics_table, write_report
-from index.evaluation.splits import split_set
-from index.evaluation.squad import QUERY_SCRIPTS, Split, load_squad
-from index.models import Embedder
-from index.retrieval.search import Searcher
-from index.storage import folder
-from index.text.ingest import Document, read_paths
 
 from .app import AsJson, Bars, IndexDir, Model, app, emit_json, fail
 
 
 def _fresh(index_dir: Path | None) -> Path | None:
     """``--index-dir`` when it holds no index yet: the set's corpus is built into it."""
-    return index_dir if index_dir is not None and folder.current(index_dir) is None else None
+    return index_dir if index_dir is not None and not has_index(index_dir) else None
 
 
 def _index_for(
@@ -165,7 +174,10 @@ def eval_command(
                 where = index_dir
             sets.append((pooled.eval_set, where))
         for eval_set, where in sets:
-            searcher = Searcher.load(where, embedder)
+            searcher = open_configured(settings, index_dir=where, embedder=embedder)
+            if not isinstance(searcher, Searcher):  # judging reads the passages of one node's snapshot
+                searcher.close()
+                raise ZhsearchError(f"{where} is a cluster index: eval reads a single-node index")
             bars = Bars(not as_json)
 
             def evaluating(done: int, total: int, bars: Bars = bars) -> None:

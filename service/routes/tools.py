@@ -7,7 +7,7 @@ from pathlib import Path
 from fastapi import APIRouter
 from fastapi.responses import FileResponse
 
-from index.text.normalize import convert_script
+from index import convert_script
 
 from .. import schemas
 from ..deps import require_read

@@ -1,0 +1,107 @@
+"""Opening the served index: one place that decides single node or cluster, read-only or writable,
+and hands the index its ``Tuning`` (``index.served``).
+
+``open_configured`` is what the server, the CLI, ``zhsearch mcp``, eval and the Ray router call:
+the model and every setting from ``Settings``, applied once here, and again by the index itself
+whenever it loads vectors anew.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from .cluster.layout import ClusterManifest, is_cluster
+from .cluster.local import open_in_process
+from .cluster.router import ClusterIndex, Shards
+from .errors import IndexNotFoundError
+from .models import Embedder, load_configured_embedder
+from .models.batching import QueryBatcher
+from .retrieval.search import Searcher, serve_queries_single_threaded
+from .retrieval.tuning import Tuning
+from .served import ServedIndex
+from .settings import Settings
+from .storage import folder
+from .writing.live import LiveIndex
+
+
+def open_index(
+    index_dir: Path,
+    embedder: Embedder,
+    tuning: Tuning | None = None,
+    *,
+    writable: bool = False,
+    follow: bool = True,
+    shards: Shards | None = None,
+    encode_workers: int | None = None,
+) -> ServedIndex:
+    """The index in ``index_dir``: a cluster's router when ``cluster.json`` is there, else one node.
+
+    One node opens writable (``LiveIndex``: the only process serving it, which takes its lock)
+    or read-only (``Searcher``: beside a server, pinned; ``follow``: loads again when another
+    process wrote). A cluster's shards are reached through ``shards`` (Ray Serve handles), or
+    opened in this process. ``encode_workers``: encode queries on that many micro-batching
+    threads (servers) rather than in the caller's.
+    """
+    tuning = tuning or Tuning()
+    index: ServedIndex
+    if is_cluster(index_dir):
+        if shards is None:
+            index = open_in_process(index_dir, embedder, tuning)[0]
+        else:
+            manifest = ClusterManifest.read(index_dir)
+            manifest.check_model(embedder)
+            index = ClusterIndex(index_dir, manifest, shards, embedder, tuning)
+    elif shards is not None:
+        raise IndexNotFoundError(f"no cluster index in {index_dir}; build one with `zhsearch build --shards N`")
+    elif writable:
+        index = LiveIndex.open(index_dir, embedder, tuning)
+    else:
+        index = Searcher.load(index_dir, embedder, tuning, follow=follow)
+    if encode_workers is not None:
+        index.batcher = QueryBatcher(embedder, workers=encode_workers)
+    return index
+
+
+def load_model(settings: Settings, *, model: str | None = None, serving: bool = False) -> Embedder:
+    """The configured model; ``serving``: for a server (one intra-op thread per encoding worker, and
+    FAISS without an OpenMP team: ``serve_queries_single_threaded``)."""
+    if not serving:
+        return load_configured_embedder(settings, model=model)
+    embedder = load_configured_embedder(settings, model=model, threads=settings.threads or 1)
+    if "torch" in sys.modules:  # the torch backend, or a model that needs it; the ONNX backends do not
+        import torch
+
+        # The workers, not the model, spread load over the cores.
+        torch.set_num_threads(settings.threads or 1)
+    serve_queries_single_threaded()
+    return embedder
+
+
+def open_configured(
+    settings: Settings,
+    *,
+    index_dir: Path | None = None,
+    model: str | None = None,
+    embedder: Embedder | None = None,
+    writable: bool = False,
+    serving: bool = False,
+    shards: Shards | None = None,
+) -> ServedIndex:
+    """``open_index`` with everything from ``settings``: the model (unless ``embedder`` is given), the
+    index folder (unless ``index_dir`` is), the tuning, and for a server (``serving``) its threads and
+    micro-batcher."""
+    embedder = embedder or load_model(settings, model=model, serving=serving)
+    return open_index(
+        index_dir or settings.index_dir,
+        embedder,
+        Tuning.of(settings),
+        writable=writable,
+        shards=shards,
+        encode_workers=settings.encode_workers if serving else None,
+    )
+
+
+def has_index(index_dir: Path) -> bool:
+    """Whether ``index_dir`` holds an index (one node's published generation, or a cluster)."""
+    return is_cluster(index_dir) or folder.current(index_dir) is not None
