@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 from bench import POETRY_RESULTS, folder_size  # noqa: E402
 
 from index import Searcher, build_index, get_settings, load_configured_embedder, load_paths  # noqa: E402
-from index.storage.vectors import VectorIndex  # noqa: E402
+from index.storage.dense.vectors import VectorIndex  # noqa: E402
 from index.text.chunk import sentences  # noqa: E402
 from index.text.normalize import normalize  # noqa: E402
 

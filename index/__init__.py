@@ -51,8 +51,8 @@ _EXPORTS = {
     "highlights": ".text.highlight",
     "pages_of": ".text.formats",
     "parse_isolated": ".text.sandbox",
-    "StoredDocument": ".storage.store",
-    "StoredPassage": ".storage.store",
+    "StoredDocument": ".storage.record.store",
+    "StoredPassage": ".storage.record.store",
     "MAX_K": ".retrieval.query",
     "MAX_QUERY_CHARS": ".retrieval.query",
     "Mode": ".retrieval.query",
@@ -154,7 +154,7 @@ if _TYPE_CHECKING:
     from .retrieval.tuning import Tuning
     from .served import ServedIndex
     from .settings import Settings, get_settings
-    from .storage.store import StoredDocument, StoredPassage
+    from .storage.record.store import StoredDocument, StoredPassage
     from .text.chunk import ChunkConfig
     from .text.formats import pages_of
     from .text.highlight import highlights

@@ -21,7 +21,7 @@ from .retrieval.search import Searcher, serve_queries_single_threaded
 from .retrieval.tuning import Tuning
 from .served import ServedIndex
 from .settings import Settings
-from .storage import folder
+from .storage.record import folder
 from .writing.live import LiveIndex
 
 

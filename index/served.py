@@ -29,7 +29,7 @@ from .retrieval.query import Mode
 from .retrieval.search import Hit, SearchResult
 from .retrieval.snapshot import DocumentInfo, Filters, WriteResult
 from .retrieval.tuning import Tuning
-from .storage.store import StoredDocument, StoredPassage
+from .storage.record.store import StoredDocument, StoredPassage
 from .text.ingest import Document
 
 

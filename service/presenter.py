@@ -16,8 +16,6 @@ from index import (
     SearchResult,
     StoredPassage,
     WriteResult,
-    highlights,
-    normalize,
     pages_of,
 )
 
@@ -30,16 +28,15 @@ def filters(model: schemas.SearchFilters | None) -> Filters | None:
     return Filters(frozenset(model.doc_id) if model.doc_id is not None else None, dict(model.metadata))
 
 
-def hits(query: str, found: list[Hit]) -> list[schemas.SearchHit]:
-    norm = normalize(query)
-    return [schemas.SearchHit(**hit.as_dict(), highlights=highlights(norm, hit.text)) for hit in found]
+def hits(found: list[Hit]) -> list[schemas.SearchHit]:
+    return [schemas.SearchHit(**hit.as_dict(), highlights=hit.highlights) for hit in found]
 
 
 def search_response(result: SearchResult) -> schemas.SearchResponse:
     return schemas.SearchResponse(
         query=result.query,
         mode=result.mode,
-        results=hits(result.query, result.hits),
+        results=hits(result.hits),
         took_ms=result.took_ms,
         shards=schemas.ShardsAnswered(**result.shards) if result.shards else None,
     )
@@ -50,7 +47,7 @@ def ask_response(result: AskResult) -> schemas.AskResponse:
         question=result.question,
         mode=result.mode,
         answer=schemas.AnswerModel(**result.answer.__dict__) if result.answer else None,
-        passages=hits(result.question, result.hits),
+        passages=hits(result.hits),
         took_ms=result.took_ms,
         shards=schemas.ShardsAnswered(**result.shards) if result.shards else None,
     )

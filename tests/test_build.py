@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from index import Document, HashingEmbedder, IndexMismatchError, Searcher, build_index
-from index.storage.folder import current
+from index.storage.record.folder import current
 
 
 class CountingEmbedder(HashingEmbedder):

@@ -20,7 +20,7 @@ from index.cluster.router import ClusterIndex
 from index.cluster.shard import ShardReplica
 from index.errors import InvalidInputError, ShardsUnavailableError
 from index.storage.lexical import LexicalIndex
-from index.storage.store import StoredPassage
+from index.storage.record.store import StoredPassage
 
 from .conftest import ROOT, SEEDS
 

@@ -1,4 +1,4 @@
-"""Dense scoring in index/storage/dense.py, worked by hand with 4-dimensional unit vectors in real FAISS indexes.
+"""Dense scoring (``index.storage.dense``), worked by hand with 4-dimensional unit vectors in real FAISS indexes.
 
 A passage's dense score is ``combine(own cosine, best sentence cosine, PASSAGE_WEIGHT)``
 = ``0.3 * own + 0.7 * best sentence`` (own alone when it has no sentence vectors).
@@ -13,7 +13,8 @@ import pytest
 
 from index.models import HashingEmbedder
 from index.storage import dense
-from index.storage.store import StoredPassage
+from index.storage.record.store import StoredPassage
+from index.writing.embedding import embed
 
 S = dense.SENTENCE_STRIDE
 E0, E1, E2, E3 = (1.0, 0.0, 0.0, 0.0), (0.0, 1.0, 0.0, 0.0), (0.0, 0.0, 1.0, 0.0), (0.0, 0.0, 0.0, 1.0)
@@ -198,7 +199,7 @@ def test_embed_then_score_a_sentence_query_with_the_hashing_embedder() -> None:
         _passage(1, long_text, section="熊猫"),
         _passage(2, "熊猫竹子"),
     ]
-    vectors = dense.embed(passages, embedder)
+    vectors = embed(passages, embedder)
     assert vectors.passage_ids == [1, 2] and vectors.sentence_ids == [S + n for n in range(10)]
     index = dense.DenseIndex.empty(64)
     index.add(vectors)

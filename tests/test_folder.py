@@ -1,4 +1,4 @@
-"""index.storage.folder: generations, the publish swap, and readers' pins."""
+"""index.storage.record.folder: generations, the publish swap, and readers' pins."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 from index import Document, HashingEmbedder, Searcher, build_index
 from index.retrieval.answer import ask
-from index.storage import folder
+from index.storage.record import folder
 
 
 def _build(index_dir: Path, text: str) -> Path:

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from index.storage.layered import LayeredIndex
-from index.storage.vectors import VectorIndex
+from index.storage.dense.layered import LayeredIndex
+from index.storage.dense.vectors import VectorIndex
 
 DIM = 16
 

@@ -7,7 +7,7 @@ import pytest
 
 from index.storage import lexical
 from index.storage.lexical import LexicalIndex, tokenize
-from index.storage.store import StoredPassage
+from index.storage.record.store import StoredPassage
 from index.text.normalize import normalize
 
 TOPICS = [

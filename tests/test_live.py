@@ -8,8 +8,8 @@ import pytest
 from index import Document, HashingEmbedder, Tuning, build_index
 from index.errors import ConflictError, IndexBusyError, InvalidInputError, NotFoundError
 from index.retrieval.snapshot import Filters
-from index.storage import folder
-from index.storage.vectors import VectorIndex
+from index.storage.dense.vectors import VectorIndex
+from index.storage.record import folder
 from index.writing.live import LiveIndex
 
 
@@ -133,7 +133,7 @@ def test_search_keeps_its_snapshot_during_a_write(index_dir: Path) -> None:
 
 def test_live_writes_on_an_approximate_index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The HNSW kind (forced here by a tiny size limit): writes, deletes and a restart keep results right."""
-    monkeypatch.setattr("index.storage.vectors.FLAT_LIMIT", 5)
+    monkeypatch.setattr("index.storage.dense.vectors.FLAT_LIMIT", 5)
     topics = ["經濟發展", "舊區改造", "醫療服務", "教育資源", "交通建設", "文化旅遊", "生態環境", "社區治理"]
     docs = [Document(f"d{i}", f"第{i}篇文件講{topic}。" + "黃浦區的工作報告。" * 3) for i, topic in enumerate(topics)]
     build_index(docs, tmp_path, HashingEmbedder())
@@ -210,7 +210,7 @@ def test_searches_during_writes_on_the_delta_and_graph_paths(tmp_path: Path, mon
     import threading
 
     monkeypatch.setattr("index.storage.lexical.REBUILD_BELOW", 0)
-    monkeypatch.setattr("index.storage.vectors.FLAT_LIMIT", 5)
+    monkeypatch.setattr("index.storage.dense.vectors.FLAT_LIMIT", 5)
     build_index([Document(f"d{i}", f"第{i}篇：黃浦區的工作報告。") for i in range(20)], tmp_path, HashingEmbedder())
     live = LiveIndex.open(tmp_path, HashingEmbedder())
     errors: list[str] = []
@@ -283,7 +283,7 @@ def test_a_crash_inside_a_checkpoint_loses_nothing(
     index_dir: Path, monkeypatch: pytest.MonkeyPatch, crash: str
 ) -> None:
     """Killed at each step of writing a checkpoint: the restart catches up, no passage twice, none lost."""
-    from index.storage import store
+    from index.storage.record import store
 
     live = LiveIndex.open(index_dir, HashingEmbedder(), Tuning(merge_vectors=6))  # one vector per document here
     for n in range(6):

@@ -1,4 +1,4 @@
-"""index.storage.manifest: what an index records about how it was built, and what loading checks."""
+"""index.storage.record.manifest: what an index records about how it was built, and what loading checks."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from index import Document, HashingEmbedder, IndexMismatchError, Searcher, build_index
-from index.storage import folder
-from index.storage.manifest import Manifest
+from index.storage.record import folder
+from index.storage.record.manifest import Manifest
 from index.writing.live import LiveIndex
 
 

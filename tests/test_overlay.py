@@ -4,8 +4,8 @@ import random
 
 import pytest
 
-from index.storage import overlay
-from index.storage.overlay import Overlay
+from index.storage.record import overlay
+from index.storage.record.overlay import Overlay
 
 
 @pytest.mark.parametrize("flatten_min", [3, 1000])

@@ -44,8 +44,8 @@ from index.cluster.router import ClusterIndex
 from index.cluster.shard import ShardReplica
 from index.cluster.write import ModelInfo
 from index.retrieval.snapshot import ADMITTED_KEPT, Filters
-from index.storage import folder
-from index.storage.manifest import Manifest
+from index.storage.record import folder
+from index.storage.record.manifest import Manifest
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARDS = 3

@@ -1,10 +1,10 @@
-"""index.storage.store: the SQLite record of documents and passages."""
+"""index.storage.record.store: the SQLite record of documents and passages."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from index.storage import store
+from index.storage.record import store
 
 
 def _passage(pid: int, doc_id: str, ordinal: int, text: str) -> store.StoredPassage:

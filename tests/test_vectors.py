@@ -2,7 +2,7 @@ from pathlib import Path
 
 import numpy as np
 
-from index.storage.vectors import VectorIndex
+from index.storage.dense.vectors import VectorIndex
 
 
 def _unit(rng: np.random.Generator, n: int, d: int) -> np.ndarray:

@@ -18,7 +18,7 @@ from typing import Any
 
 from ..errors import IndexMismatchError, IndexNotFoundError
 from ..models import Embedder
-from ..storage.manifest import write_json
+from ..storage.record.manifest import write_json
 
 CLUSTER_FILE = "cluster.json"
 SHARDS = "shards"

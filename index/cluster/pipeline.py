@@ -22,14 +22,16 @@ import numpy as np
 
 from ..errors import InvalidInputError
 from ..models import DOCUMENT_BATCH, Embedder
-from ..storage import dense, folder
+from ..storage import dense
 from ..storage.lexical import TOKENIZER, LexicalIndex
-from ..storage.lexical_stats import CorpusStats
+from ..storage.lexical.stats import CorpusStats
+from ..storage.record import folder
 from ..text.chunk import ChunkConfig
 from ..text.clean import parse
 from ..text.ingest import Document
 from ..text.normalize import PROFILE, dictionary_hash
 from ..writing.build import live_documents
+from ..writing.embedding import embed as embed_passages
 from ..writing.prepare import passages, stored_document
 from .layout import SHARDS, STATS, ClusterManifest, is_cluster, shard_dir, shard_of
 from .write import ModelInfo, ShardReport, write_shard
@@ -89,7 +91,7 @@ def embed(rows: Sequence[Row], embedder: Embedder, batch_size: int = DOCUMENT_BA
     """The rows with their passages' vectors (``dense.blob_rows``), documents longest first so batches pad less."""
     ordered = sorted(rows, key=lambda row: -row["chars"])
     every = [p for row in ordered for p in row["passages"]]
-    blobs = {pid: (a, b) for pid, a, b in dense.blob_rows(dense.embed(every, embedder, batch_size))}
+    blobs = {pid: (a, b) for pid, a, b in dense.blob_rows(embed_passages(every, embedder, batch_size))}
     return [{**row, "vectors": [blobs[p.id] for p in row["passages"]]} for row in ordered]
 
 

@@ -29,7 +29,7 @@ import numpy as np
 from ..errors import InvalidInputError
 from ..models import DOCUMENT_BATCH, Embedder, load_embedder
 from ..settings import Settings
-from ..storage.lexical_stats import CorpusStats
+from ..storage.lexical.stats import CorpusStats
 from ..text.chunk import ChunkConfig
 from ..text.ingest import Document
 from . import pipeline

@@ -34,7 +34,7 @@ from ..retrieval.query import MAX_K, Mode, validate_query
 from ..retrieval.search import Hit, SearchResult, assemble
 from ..retrieval.snapshot import DocumentInfo, Filters, WriteResult
 from ..retrieval.tuning import Tuning
-from ..storage import store
+from ..storage.record import store
 from ..text.ingest import Document
 from ..text.normalize import normalize
 from ..writing.live import check_batch
@@ -89,10 +89,10 @@ class ClusterIndex:
         return self._encoding(normalize(query))()
 
     def _rank(
-        self, query: str, k: int, mode: Mode, filters: Filters | None
+        self, norm: str, k: int, mode: Mode, filters: Filters | None
     ) -> tuple[tuple[list[tuple[int, float]], dict[int, int], dict[int, Any]], np.ndarray | None]:
-        """The merged ranking, each passage's shard, the rows the shards sent, and the query vector."""
-        norm = normalize(query)
+        """The merged ranking of the normalized query ``norm``, each passage's shard, the rows the shards
+        sent, and the query vector."""
         vector = None if mode == "lexical" else self._encoding(norm)()
         found: dict[int, ShardCandidates] = self._all("candidates", norm, vector, k, mode, filters)
         owner = {}
@@ -113,7 +113,8 @@ class ClusterIndex:
     ) -> tuple[SearchResult, None, np.ndarray | None]:
         began = time.perf_counter()
         query = validate_query(query, k, mode, self.tuning.limits)
-        (ranked, owner, sent), vector = self._rank(query, min(MAX_K, 2 * k + 5), mode, filters)
+        norm = normalize(query)
+        (ranked, owner, sent), vector = self._rank(norm, min(MAX_K, 2 * k + 5), mode, filters)
         wanted: dict[int, list[int]] = {}
         for pid, _ in ranked:
             if pid not in sent:  # a passage its shard did not rank high alone: its row is asked for now
@@ -126,7 +127,7 @@ class ClusterIndex:
         for pid, (row, meta) in sent.items():
             rows[pid] = row
             metadata[row.doc_id] = meta
-        hits = assemble(ranked, rows, metadata.get, k)
+        hits = assemble(ranked, rows, metadata.get, k, norm)
         took = round((time.perf_counter() - began) * 1000, 2)
         result = SearchResult(query=query, hits=hits, took_ms=took, mode=mode, shards=self._answered())
         return result, None, vector

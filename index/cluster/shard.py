@@ -31,7 +31,7 @@ from ..retrieval.query import Mode
 from ..retrieval.search import Hit
 from ..retrieval.snapshot import DocumentInfo, Filters, Snapshot, WriteResult
 from ..retrieval.tuning import Tuning
-from ..storage import store
+from ..storage.record import store
 from ..text.ingest import Document
 from ..writing.live import LiveIndex
 

@@ -4,7 +4,7 @@ A shard gets its documents, their passages (numbered as a single-node build of a
 documents numbers them) and their vectors, already computed elsewhere (the Ray
 build's embedding actors); it writes the SQLite store, the exact or HNSW vector
 files and a BM25 index whose scores are those of the whole corpus
-(``storage.lexical_stats``), then publishes the generation like ``zhsearch build``.
+(``storage.lexical.stats``), then publishes the generation like ``zhsearch build``.
 """
 
 from __future__ import annotations
@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ..storage import dense, folder, store
+from ..storage import dense
 from ..storage.lexical import TOKENIZER, LexicalIndex
-from ..storage.lexical_stats import STATS_FILE, CorpusStats
-from ..storage.manifest import Manifest
+from ..storage.lexical.stats import STATS_FILE, CorpusStats
+from ..storage.record import folder, store
+from ..storage.record.manifest import Manifest
 from ..text.normalize import PROFILE, dictionary_hash
 from ..version import __version__
 from ..writing.build import corpus_hash

@@ -27,7 +27,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from ..models import Embedder
-from ..text.chunk import sentences
+from ..text.chunk import passage_sentences
 from ..text.highlight import STOP_CHARS
 from ..text.normalize import normalize
 from .query import Mode
@@ -136,7 +136,7 @@ def extract_answer(
         if any(not _mentions(n, norm_doc, norm_title) for n in names):
             continue
         known = stored_sentences(hit) if stored_sentences is not None else np.zeros((0, 0), np.float32)
-        for n, (a, b) in enumerate(sentences(hit.text, 0, len(hit.text), 250)):
+        for n, (a, b) in enumerate(passage_sentences(hit.text)):
             if len(hit.text[a:b].strip()) >= 4:
                 candidates.append((hit, a, b, hit.text[a:b]))
                 stored.append(known[n] if n < len(known) else None)

@@ -1,7 +1,7 @@
 """One ranking from the candidates of one index or of many shards.
 
 Every retriever's candidates are exact per passage: a BM25 score (shards score with
-the cluster's statistics, ``storage.lexical_stats``), a passage's own cosine, its
+the cluster's statistics, ``storage.lexical.stats``), a passage's own cosine, its
 best sentence's cosine. So a shard's best ``depth`` of each list holds every
 passage of the whole corpus's best ``depth`` that lives in that shard, and the
 router takes the best ``depth`` of the shards' lists together: the same candidate
@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..storage.dense import DenseCandidates
-from ..storage.store import StoredPassage
+from ..storage.record.store import StoredPassage
 from .fusion import fuse
 from .query import Mode
 

@@ -2,7 +2,7 @@
 
 Live writes keep their vectors in SQLite until a checkpoint folds them into the FAISS files
 (``writing.live``), so a reader lays them over the checkpoint as the server does
-(``storage.catch_up``). ``Follow`` tells a long-lived reader when to load again: another
+(``storage.dense.catch_up``). ``Follow`` tells a long-lived reader when to load again: another
 process committed to the store, or a build published a new generation.
 """
 
@@ -17,12 +17,12 @@ import numpy as np
 
 from ..errors import IndexUnavailableError
 from ..models import Embedder
-from ..storage import folder, store
-from ..storage.catch_up import catch_up
 from ..storage.dense import DenseIndex
+from ..storage.dense.catch_up import catch_up
 from ..storage.lexical import LexicalIndex
-from ..storage.manifest import Manifest
-from ..storage.rows import StoreReader
+from ..storage.record import folder, store
+from ..storage.record.manifest import Manifest
+from ..storage.record.rows import StoreReader
 from .snapshot import Snapshot
 
 
@@ -52,7 +52,7 @@ def open_read_only(index_dir: Path, embedder: Embedder) -> tuple[Path, Manifest,
             conn.execute("BEGIN")  # passage ids, vector BLOBs and documents from one state of the store
             owners = store.passage_owners(conn)
             ids = np.asarray(owners[0], np.int64)
-            vectors = catch_up(conn, checkpoint, ids, embedder).vectors
+            vectors = catch_up(conn, checkpoint, ids, None).vectors
             lexical = LexicalIndex.load(path / folder.LEXICAL, ids, reader.passages, mmap=True)
             snapshot = Snapshot.from_store(conn, vectors, lexical, reader, owners)
         finally:

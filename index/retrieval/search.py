@@ -25,13 +25,14 @@ import numpy as np
 from ..errors import IndexUnavailableError, NotFoundError, ReadOnlyIndexError
 from ..models import Embedder
 from ..models.batching import QueryBatcher
-from ..storage import folder, store
 from ..storage.dense import DenseIndex
 from ..storage.ids import id_array
-from ..storage.manifest import Manifest
-from ..storage.store import StoredPassage
-from ..text.chunk import sentences
+from ..storage.record import folder, store
+from ..storage.record.manifest import Manifest
+from ..storage.record.store import StoredPassage
+from ..text.chunk import passage_sentences
 from ..text.formats import pages_of
+from ..text.highlight import highlights
 from ..text.ingest import Document
 from ..text.normalize import normalize
 from .merge import ShardCandidates, depth_for, merge
@@ -53,13 +54,16 @@ class Hit:
     start: int
     end: int
     pages: list[int] | None = None
+    #: ``[start, end)`` spans of ``text`` that match the query (``text.highlight``); in a response beside
+    #: the hit's fields (``as_dict`` leaves them out).
+    highlights: list[tuple[int, int]] = field(default_factory=list, compare=False)
     #: Where each page of a paginated document starts (its ``metadata.page_offsets``), for the pages
     #: of a span inside the passage, such as an answer; not part of a response.
     page_offsets: Sequence[int] | None = field(default=None, repr=False, compare=False)
 
     def as_dict(self) -> dict[str, Any]:
         """The hit as a response shows it."""
-        return {k: v for k, v in self.__dict__.items() if k != "page_offsets"}
+        return {k: v for k, v in self.__dict__.items() if k not in ("page_offsets", "highlights")}
 
     def pages_of(self, start: int, end: int) -> list[int] | None:
         """The 1-based pages that ``[start, end)`` of the document lies on (None: not paginated)."""
@@ -81,9 +85,11 @@ def assemble(
     rows: Mapping[int, StoredPassage],
     metadata: Callable[[str], Mapping[str, Any] | None],
     k: int,
+    norm_query: str,
 ) -> list[Hit]:
     """The ``k`` hits of a ranking: rows gone since are skipped, and so is a passage that overlaps
-    one of its document's already shown (``metadata`` gives a document's, for page numbers)."""
+    one of its document's already shown (``metadata`` gives a document's, for page numbers); each
+    with the spans that match ``norm_query`` (the normalized query) highlighted."""
     hits: list[Hit] = []
     shown: dict[str, list[tuple[int, int]]] = {}
     for pid, score in ranked:
@@ -110,6 +116,7 @@ def assemble(
                 end=row.end,
                 pages=pages_of(meta, row.start, row.end) if meta is not None else None,
                 page_offsets=meta.get("page_offsets") if meta is not None else None,
+                highlights=highlights(norm_query, row.text),
             )
         )
     return hits
@@ -120,7 +127,7 @@ def sentence_vectors(vectors: DenseIndex, passage_id: int, text: str) -> np.ndar
     found = vectors.sentence_vectors(passage_id, text)
     if len(found):
         return found
-    return np.repeat(vectors.passage_vectors([passage_id]), len(sentences(text, 0, len(text), 250)), axis=0)
+    return np.repeat(vectors.passage_vectors([passage_id]), len(passage_sentences(text)), axis=0)
 
 
 def serve_queries_single_threaded() -> None:
@@ -183,7 +190,7 @@ class Searcher:
 
         Live writes keep their vectors in SQLite until a checkpoint folds them into the FAISS files,
         so the checkpoint is caught up from SQLite here, as the server does when it starts
-        (``storage.catch_up``). ``follow``: before each read, look whether another process (the
+        (``storage.dense.catch_up``). ``follow``: before each read, look whether another process (the
         server) wrote since, or a build published a new generation, and load again if so: a
         long-lived reader (``zhsearch mcp``) sees every acknowledged write.
         """
@@ -294,9 +301,7 @@ class Searcher:
     def put(self, doc: Document, *, create_only: bool = False) -> WriteResult:
         self._read_only()
 
-    def put_many(
-        self, docs: Sequence[Document], *, replace: bool = True, origin: str | None = "api"
-    ) -> list[WriteResult]:
+    def put_many(self, docs: Sequence[Document], *, replace: bool = True) -> list[WriteResult]:
         self._read_only()
 
     def delete(self, doc_id: str) -> None:
@@ -342,10 +347,9 @@ class Searcher:
         return ShardCandidates(lexical, dense)
 
     def _rank(
-        self, query: str, k: int, mode: Mode, filters: Filters | None, snap: Snapshot
+        self, norm: str, k: int, mode: Mode, filters: Filters | None, snap: Snapshot
     ) -> tuple[list[tuple[int, float]], np.ndarray | None]:
-        """The ranking, and the query vector when the mode computed one."""
-        norm = normalize(query)
+        """The ranking of the normalized query ``norm``, and its vector when the mode computed one."""
         if mode == "lexical":
             return merge([self.candidates(norm, None, k, mode, filters, snap)], k, mode), None
         # the query is being encoded (by the micro-batcher) while BM25 runs; its result is waited for once
@@ -357,7 +361,7 @@ class Searcher:
         self, hits: Sequence[Hit], snap: Snapshot | None = None
     ) -> tuple[dict[str, str], Callable[[Hit], np.ndarray]]:
         """What an answer is drawn from, for ``hits``: their documents' normalized text, by id, and a
-        hit's sentence vectors (one row per sentence of ``chunk.sentences``)."""
+        hit's sentence vectors (one row per sentence of ``chunk.passage_sentences``)."""
         snap = snap or self.snapshot
         documents: dict[str, str] = {}
         for hit in hits:
@@ -386,8 +390,10 @@ class Searcher:
         query = validate_query(query, k, mode, self.tuning.limits)
         self.refresh()
         snap = self.snapshot  # one snapshot for the whole request
-        ranked, vector = self._rank(query, min(MAX_K, 2 * k + 5), mode, filters, snap)
+        norm = normalize(query)
+        ranked, vector = self._rank(norm, min(MAX_K, 2 * k + 5), mode, filters, snap)
         rows = snap.passages.rows(pid for pid, _ in ranked)  # one read for every row this response may show
-        hits = assemble(ranked, rows, lambda doc_id: info.metadata if (info := snap.documents.get(doc_id)) else None, k)
+        metadata = lambda doc_id: info.metadata if (info := snap.documents.get(doc_id)) else None  # noqa: E731
+        hits = assemble(ranked, rows, metadata, k, norm)
         took = round((time.perf_counter() - began) * 1000, 2)
         return SearchResult(query=query, hits=hits, took_ms=took, mode=mode), snap, vector

@@ -1,7 +1,7 @@
 """What a search reads: an immutable snapshot of an index, and the filters it applies.
 
 A write builds a new ``Snapshot`` that shares the old one's contents
-(``storage.overlay``, ``storage.rows``) and swaps it in whole (``writing.live``).
+(``storage.record.overlay``, ``storage.record.rows``) and swaps it in whole (``writing.live``).
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from typing import Any
 
 import numpy as np
 
-from ..storage import store
 from ..storage.dense import DenseIndex
 from ..storage.lexical import LexicalIndex
-from ..storage.overlay import Overlay
-from ..storage.rows import PassageRows, StoreReader
+from ..storage.record import store
+from ..storage.record.overlay import Overlay
+from ..storage.record.rows import PassageRows, StoreReader
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -85,7 +85,7 @@ def _holders(documents: Mapping[str, DocumentInfo]) -> dict[MetadataKey, frozens
 class Snapshot:
     vectors: DenseIndex
     lexical: LexicalIndex
-    # A write makes new ones that share the old ones' contents (``storage.overlay``, ``storage.rows``).
+    # A write makes new ones that share the old ones' contents (``storage.record.overlay``, ``storage.record.rows``).
     passages: PassageRows
     documents: Overlay[str, DocumentInfo]
     #: Which documents hold each (field, value): a metadata filter is a lookup, not a scan.

@@ -16,7 +16,7 @@ class Tuning:
     ``limits``: what a query may be; ``budgets``: what a written document's metadata may hold;
     ``ef_search`` (None: the vector index's default): applied to every vector index the index
     loads, at opening and after each checkpoint or reload; ``merge_vectors``: new vectors (per
-    part) that make a vector checkpoint (None: ``storage.layered.MERGE_VECTORS``).
+    part) that make a vector checkpoint (None: ``storage.dense.layered.MERGE_VECTORS``).
     """
 
     limits: QueryLimits = field(default_factory=QueryLimits)

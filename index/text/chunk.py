@@ -63,6 +63,16 @@ def _spans(pattern: re.Pattern[str], text: str, start: int, end: int) -> list[Sp
     return spans
 
 
+#: The longest sentence of a passage as its sentence vectors and answers see it (longer ones are cut at clauses).
+SENTENCE_CHARS = 250
+
+
+def passage_sentences(text: str) -> list[Span]:
+    """A passage's sentences: what indexing embeds one vector for each of (``storage.dense``) and what
+    answering picks from (``retrieval.answer``). One function, so stored row n is sentence n."""
+    return sentences(text, 0, len(text), SENTENCE_CHARS)
+
+
 def sentences(text: str, start: int, end: int, max_chars: int) -> list[Span]:
     """Sentence spans of ``text[start:end]``, none longer than ``max_chars``."""
     out: list[Span] = []

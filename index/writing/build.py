@@ -18,14 +18,16 @@ from pathlib import Path
 
 from ..errors import IndexMismatchError, IndexUnavailableError, InvalidInputError
 from ..models import DOCUMENT_BATCH, Embedder
-from ..storage import dense, folder, store
+from ..storage import dense
 from ..storage.lexical import TOKENIZER, LexicalIndex
-from ..storage.manifest import Manifest
+from ..storage.record import folder, store
+from ..storage.record.manifest import Manifest
 from ..text.chunk import ChunkConfig
 from ..text.clean import parse
 from ..text.ingest import Document
 from ..text.normalize import PROFILE, dictionary_hash
 from ..version import __version__
+from .embedding import embed
 from .prepare import passages, stored_document
 
 log = logging.getLogger("zhsearch.build")
@@ -234,7 +236,7 @@ def _build_into(
             for offset in range(0, len(pending), EMBED_GROUP):
                 batch = pending[offset : offset + EMBED_GROUP]
                 heard = _share(progress, offset, len(batch), len(pending)) if progress else None
-                vectors.add(dense.embed(batch, embedder, batch_size, heard))
+                vectors.add(embed(batch, embedder, batch_size, heard))
                 store.insert_passages(conn, batch)
         vectors.save(target)
         every = store.all_passages(conn)

@@ -6,7 +6,7 @@ passages out, new ones in, and the new vectors as BLOBs; committed with
 ``synchronous=FULL``) → the in-memory snapshot swapped. Nothing else is written:
 the FAISS and BM25 files are *checkpoints*. The served vectors are the last
 checkpoint plus segments of what was written since, minus what was removed
-(``storage.layered``); BM25 is its checkpoint plus a delta (``storage.lexical``).
+(``storage.dense.layered``); BM25 is its checkpoint plus a delta (``storage.lexical``).
 So a write costs what it adds, not what the index holds. Past a threshold of
 new or removed entries, the writer folds them into a new checkpoint (written to
 temporary files, fsynced, renamed over the old ones), then forgets the vector
@@ -37,16 +37,18 @@ from ..models import Embedder
 from ..retrieval.search import Searcher
 from ..retrieval.snapshot import DocumentInfo, Snapshot, WriteResult
 from ..retrieval.tuning import Tuning
-from ..storage import dense, folder, store
-from ..storage.catch_up import catch_up
+from ..storage import dense
+from ..storage.dense.catch_up import catch_up
 from ..storage.lexical import LexicalIndex
-from ..storage.lexical_stats import STATS_FILE, CorpusStats
-from ..storage.manifest import Manifest
-from ..storage.overlay import Overlay
-from ..storage.rows import PassageRows, StoreReader
+from ..storage.lexical.stats import STATS_FILE, CorpusStats
+from ..storage.record import folder, store
+from ..storage.record.manifest import Manifest
+from ..storage.record.overlay import Overlay
+from ..storage.record.rows import PassageRows, StoreReader
 from ..text.budgets import DEFAULT, Budgets
 from ..text.chunk import ChunkConfig
 from ..text.ingest import Document, check_document
+from .embedding import embed
 from .prepare import Prepared, prepare
 
 log = logging.getLogger("zhsearch.index")
@@ -138,7 +140,9 @@ class LiveIndex(Searcher):
         """Catch the checkpoint files up with SQLite, the record of acknowledged writes."""
         owners = store.passage_owners(self._conn)
         known = np.asarray(owners[0], np.int64)
-        found = catch_up(self._conn, self.snapshot.vectors, known, self.embedder, self.tuning.merge_vectors)
+        found = catch_up(
+            self._conn, self.snapshot.vectors, known, lambda lost: embed(lost, self.embedder), self.tuning.merge_vectors
+        )
         vectors = found.vectors
         if found.embedded is not None:  # kept, so the next restart need not embed them again
             with self._conn:
@@ -227,7 +231,7 @@ class LiveIndex(Searcher):
                 item = Prepared(recorded[doc.id], item.passages)
             prepared.append(item)
             local += len(item.passages)
-        embedded = dense.embed([p for item in prepared for p in item.passages], self.embedder)
+        embedded = embed([p for item in prepared for p in item.passages], self.embedder)
         with self._write_lock:
             snap = self.snapshot
             if not replace:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from ..models import Embedder
-from ..storage.store import StoredDocument, StoredPassage
+from ..storage.record.store import StoredDocument, StoredPassage
 from ..text.chunk import ChunkConfig, chunk, fit_token_limit
 from ..text.clean import Layout, parse
 from ..text.ingest import Document

@@ -24,12 +24,12 @@ from pathlib import Path
 import bm25s
 import numpy as np
 
-from ..errors import IndexUnavailableError
-from ..text.normalize import normalize
-from .ids import find_sorted
-from .lexical_delta import Delta
-from .lexical_stats import STATS_FILE, CorpusStats, FieldStats, weighted_bm25
-from .store import StoredPassage
+from ...errors import IndexUnavailableError
+from ...text.normalize import normalize
+from ..ids import find_sorted
+from ..record.store import StoredPassage
+from .delta import Delta
+from .stats import STATS_FILE, CorpusStats, FieldStats, weighted_bm25
 
 TOKENIZER = "cjk-uni+bigram-v1;heading-field-0.3"
 HEADING_WEIGHT = 0.3

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import IO
 
-from ..errors import IndexBusyError, IndexNotFoundError
+from ...errors import IndexBusyError, IndexNotFoundError
 
 MANIFEST = "manifest.json"
 STORE = "store.sqlite3"

@@ -11,13 +11,18 @@ SQLite no longer does are removed. One function does that for every opener.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
-from ..models import Embedder
-from . import store
-from .dense import DenseIndex, Vectors, embed, from_blobs
+from ...errors import IndexUnavailableError
+from ..record import store
+from ..record.store import StoredPassage
+from . import DenseIndex, Vectors, from_blobs
+
+#: How a writer computes the vectors of passages that have none stored (``writing.embedding.embed``).
+Embed = Callable[[list[StoredPassage]], Vectors]
 
 
 @dataclass(frozen=True)
@@ -28,7 +33,7 @@ class CaughtUp:
     from_blobs: int
     dropped: int
     #: Passages with vectors neither in the checkpoint nor in SQLite (an index written before BLOBs
-    #: were kept), embedded again here: a writer stores them, a reader only uses them.
+    #: were kept), embedded again here: the writer stores them.
     embedded: Vectors | None
 
 
@@ -36,12 +41,14 @@ def catch_up(
     conn: sqlite3.Connection,
     checkpoint: DenseIndex,
     known: np.ndarray,
-    embedder: Embedder,
+    embed: Embed | None,
     merge_at: int | None = None,
 ) -> CaughtUp:
     """``checkpoint`` made to hold the vectors of exactly the passages ``known`` (SQLite's, by id).
 
     ``conn`` may be read-only; read it in one transaction with ``known`` so the two agree.
+    ``embed``: how a writer computes vectors that neither holds; a reader (None) never embeds,
+    and refuses such an index until a writer (``zhsearch serve``) has opened it once.
     """
     in_faiss = checkpoint.ids()
     missing = np.setdiff1d(known, in_faiss).tolist()
@@ -53,7 +60,12 @@ def catch_up(
     if blobs:
         vectors.add(from_blobs(blobs, vectors.dim))
     lost = list(store.passages_by_id(conn, [i for i in missing if i not in blobs]).values())
-    embedded = embed(lost, embedder) if lost else None
+    if lost and embed is None:
+        raise IndexUnavailableError(
+            f"{len(lost)} passages have no stored vectors (an index written by an older zhsearch); open it once"
+            " with `zhsearch serve`, which computes and keeps them"
+        )
+    embedded = embed(lost) if lost and embed is not None else None
     if embedded is not None:
         vectors.add(embedded)
     return CaughtUp(vectors, len(blobs), len(extra), embedded)

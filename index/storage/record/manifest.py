@@ -8,12 +8,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import IndexMismatchError, IndexNotFoundError
-from ..models import Embedder
-from ..text.chunk import CHUNKER_VERSION
-from ..text.normalize import PROFILE, dictionary_hash
-from .dense import EMBEDDED_TEXT
-from .lexical import TOKENIZER
+from ...errors import IndexMismatchError, IndexNotFoundError
+from ...models import Embedder
+from ...text.chunk import CHUNKER_VERSION
+from ...text.normalize import PROFILE, dictionary_hash
+from ..dense import EMBEDDED_TEXT
+from ..lexical import TOKENIZER
 
 FORMAT_VERSION = 2
 

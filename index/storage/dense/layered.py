@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .ids import find_sorted
+from ..ids import find_sorted
 from .vectors import VectorIndex
 
 #: New vectors (passages and sentences counted apart) a layered index holds before it asks for a merge.

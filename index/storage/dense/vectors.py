@@ -24,8 +24,8 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from ..errors import IndexUnavailableError
-from .ids import find_sorted
+from ...errors import IndexUnavailableError
+from ..ids import find_sorted
 
 FLAT_LIMIT = 20_000
 DEFAULT_EF_SEARCH = 256

@@ -22,12 +22,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..models import DOCUMENT_BATCH, Embedder
-from ..text.chunk import sentences
-from ..text.normalize import normalize
-from .ids import id_array
+from ...text.chunk import passage_sentences
+from ...text.normalize import normalize
+from ..ids import id_array
+from ..record.store import StoredPassage
 from .layered import LayeredIndex
-from .store import StoredPassage
 from .vectors import VectorIndex
 
 SENTENCE_STRIDE = 1024
@@ -48,7 +47,7 @@ def passage_text(section: str, text: str) -> str:
 def _sentence_spans(text: str) -> list[tuple[int, int]]:
     if len(text) < SENTENCE_VECTORS_FROM:
         return []
-    return sentences(text, 0, len(text), 250)[:SENTENCE_STRIDE]
+    return passage_sentences(text)[:SENTENCE_STRIDE]
 
 
 @lru_cache(maxsize=65536)  # asked for every lexical-only candidate of every query
@@ -89,41 +88,6 @@ def _owners(sentence_ids: np.ndarray) -> dict[int, int]:
         return {}
     owners, counts = np.unique(sentence_ids // SENTENCE_STRIDE, return_counts=True)
     return dict(zip(owners.tolist(), counts.tolist(), strict=True))
-
-
-def embed(
-    passages: Sequence[StoredPassage],
-    embedder: Embedder,
-    batch_size: int = DOCUMENT_BATCH,
-    progress: Callable[[float], None] | None = None,
-) -> Vectors:
-    """Passage and sentence vectors, in one call: sorted by length together, batches pad less.
-
-    ``progress`` hears the share of the work done (by characters: the longest texts go
-    first and take longest) after every few batches; the batches are the same either way.
-    """
-    sentence_ids: list[int] = []
-    sentence_inputs: list[str] = []
-    for p in passages:
-        for n, sentence in enumerate(sentence_texts(p.text)):
-            sentence_ids.append(p.id * SENTENCE_STRIDE + n)
-            sentence_inputs.append(sentence)
-    texts = [passage_text(p.section, p.text) for p in passages]
-    inputs = [*texts, *sentence_inputs]
-    if progress is None:
-        vectors = embedder.encode_documents(inputs, batch_size=batch_size)
-    else:
-        order = sorted(range(len(inputs)), key=lambda i: -len(inputs[i]))
-        vectors = np.empty((len(inputs), embedder.dim), dtype=np.float32)
-        total = sum(len(t) for t in inputs) or 1
-        done = 0
-        step = max(batch_size, 1) * 8
-        for start in range(0, len(order), step):
-            part = order[start : start + step]
-            vectors[part] = embedder.encode_documents([inputs[i] for i in part], batch_size=batch_size)
-            done += sum(len(inputs[i]) for i in part)
-            progress(done / total)
-    return Vectors([p.id for p in passages], vectors[: len(texts)], sentence_ids, vectors[len(texts) :])
 
 
 def combine(passage: float, sentence: float | None, passage_weight: float | None) -> float:
