@@ -53,6 +53,7 @@ def main() -> None:
     sys.path.insert(0, str(args.repo))
     from index import build_index, get_settings, load_configured_embedder, load_paths
     from index.retrieval import answer, search
+    from index.storage.dense import DenseIndex
 
     settings = get_settings()
     embedder = load_configured_embedder(settings)
@@ -66,14 +67,14 @@ def main() -> None:
 
     stages: list[tuple[Any, str, str]] = [
         (search.Searcher, "_lexical", "BM25"),
-        (search.Searcher, "_dense", "FAISS (passages + sentences)"),
-        (search.Searcher, "document", "read documents (SQLite)"),
+        (DenseIndex, "candidates", "FAISS (passages + sentences)"),
+        (search.Searcher, "evidence", "documents' text and sentence vectors (evidence)"),
         (answer, "extract_answer", "answer scoring (rest)"),
         (answer, "required_terms", "jieba (required terms)"),
         (answer, "normalize", "normalize (answer step)"),
     ]
     for cls_name in ("QueryOnlyEmbedder", "OnnxEmbedder", "SentenceTransformerEmbedder"):
-        for module_name in ("index.models.load", "index.models.onnx", "index.models.transformer", "index.embed"):
+        for module_name in ("index.models.load", "index.models.onnx", "index.models.transformer"):
             module = sys.modules.get(module_name)
             if module is not None and hasattr(module, cls_name):
                 cls = getattr(module, cls_name)

@@ -191,7 +191,7 @@ def serve_cluster(index_dir: Path, model: str, replicas: int, port: int) -> str:
 
 def measure(model: str, work: Path) -> dict[str, Any]:
     settings = get_settings().model_copy(update={"model": model})
-    spec = ModelSpec(model, str(settings.cache_dir), threads=1)
+    spec = ModelSpec.of(settings)
     docs = load_paths(CORPUS)
     texts = queries()
     results: dict[str, Any] = {"documents": len(docs)}

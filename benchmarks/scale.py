@@ -35,7 +35,7 @@ import httpx  # noqa: E402
 
 from index import Document, build_index, load_paths  # noqa: E402
 from index.models.hashing import HashingEmbedder  # noqa: E402
-from index.storage import folder  # noqa: E402
+from index.storage.record import folder  # noqa: E402
 from index.storage.record.manifest import Manifest  # noqa: E402
 from tests.server import free_port  # noqa: E402
 

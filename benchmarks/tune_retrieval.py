@@ -44,7 +44,7 @@ from index.storage.dense import SENTENCE_STRIDE, passage_text, sentence_count  #
 from index.text.ingest import Document  # noqa: E402
 from index.text.normalize import normalize  # noqa: E402
 
-DEPTH = 225  # what Searcher.rank asks each retriever for when eval asks for 20 hits
+DEPTH = 225  # what a search asks each retriever for when eval asks for 20 hits (merge.depth_for)
 CUTOFF = 10
 
 

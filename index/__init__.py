@@ -2,8 +2,8 @@
 
 The library's public face: what ``service`` (and any other caller) imports, and
 nothing else of ``index`` is. It imports neither the web framework nor the CLI
-framework. Names load on first use (``__getattr__``), so ``import index`` is cheap
-and a command that never searches never loads FAISS or the model.
+framework. Names load on first use (``__getattr__``): ``import index`` costs only
+the modules behind the names a caller uses.
 
 Start at ``open_configured`` (or ``open_index``): it returns a ``ServedIndex``
 (``index.served``), one node or a cluster, read-only or writable.
@@ -77,6 +77,9 @@ _EXPORTS = {
     "load_model": ".opening",
     "open_configured": ".opening",
     "open_index": ".opening",
+    "is_cluster": ".cluster.layout",
+    "loopback": ".cluster.ray_build",
+    "serve_queries_single_threaded": ".retrieval.search",
     "build_in_process": ".cluster.pipeline",
     "LOOPBACK_ENV": ".cluster.ray_build",
     "LazyEmbedder": ".cluster.ray_build",
@@ -107,9 +110,9 @@ _EXPORTS = {
 }
 
 if _TYPE_CHECKING:
-    from .cluster.layout import ClusterManifest, shard_dir
+    from .cluster.layout import ClusterManifest, is_cluster, shard_dir
     from .cluster.pipeline import build_in_process
-    from .cluster.ray_build import LOOPBACK_ENV, LazyEmbedder, ModelSpec, build_on_ray, connect_ray
+    from .cluster.ray_build import LOOPBACK_ENV, LazyEmbedder, ModelSpec, build_on_ray, connect_ray, loopback
     from .cluster.router import ClusterIndex
     from .cluster.shard import ShardReplica
     from .errors import (
@@ -149,7 +152,7 @@ if _TYPE_CHECKING:
     from .opening import has_index, load_model, open_configured, open_index
     from .retrieval.answer import Answer, AskResult, ask, warm_up
     from .retrieval.query import MAX_K, MAX_QUERY_CHARS, Mode, QueryLimits
-    from .retrieval.search import Hit, Searcher, SearchResult
+    from .retrieval.search import Hit, Searcher, SearchResult, serve_queries_single_threaded
     from .retrieval.snapshot import DocumentInfo, Filters, WriteResult
     from .retrieval.tuning import Tuning
     from .served import ServedIndex
@@ -234,12 +237,14 @@ __all__ = [
     "get_settings",
     "has_index",
     "highlights",
+    "is_cluster",
     "load_configured_embedder",
     "load_embedder",
     "load_eval_set",
     "load_model",
     "load_paths",
     "load_squad",
+    "loopback",
     "metrics_table",
     "new_document_id",
     "normalize",
@@ -250,6 +255,7 @@ __all__ = [
     "read_paths",
     "request_id",
     "sample",
+    "serve_queries_single_threaded",
     "shard_dir",
     "split_set",
     "warm_up",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .cluster.layout import ClusterManifest, is_cluster
+from .cluster.layout import is_cluster
 from .cluster.local import open_in_process
 from .cluster.router import ClusterIndex, Shards
 from .errors import IndexNotFoundError
@@ -47,11 +47,9 @@ def open_index(
     index: ServedIndex
     if is_cluster(index_dir):
         if shards is None:
-            index = open_in_process(index_dir, embedder, tuning)[0]
+            index = open_in_process(index_dir, embedder, tuning, writable=writable)[0]
         else:
-            manifest = ClusterManifest.read(index_dir)
-            manifest.check_model(embedder)
-            index = ClusterIndex(index_dir, manifest, shards, embedder, tuning)
+            index = ClusterIndex.open(index_dir, shards, embedder, tuning, writable=writable)
     elif shards is not None:
         raise IndexNotFoundError(f"no cluster index in {index_dir}; build one with `zhsearch build --shards N`")
     elif writable:

@@ -12,7 +12,7 @@ Following a search from the route down: ``routes.search`` → ``ServedIndex.sear
 → ``Searcher.searched`` (validate, normalize, encode while BM25 runs) →
 ``Searcher.candidates`` (``storage.lexical`` BM25, ``storage.dense`` FAISS) →
 ``retrieval.merge`` (fusion) → ``retrieval.search.assemble`` (rows, dedupe, pages)
-→ back to the route, which adds highlights (``service.presenter``).
+→ back to the route, which shapes the response (``service.presenter``).
 """
 
 from __future__ import annotations

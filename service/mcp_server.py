@@ -36,7 +36,7 @@ from index import ask as ask_question
 
 from . import presenter, schemas
 from .deps import bearer_allows, read_keys
-from .errors import error_body, error_response, unauthorized
+from .errors import error_response, send_error, unauthorized
 from .tools import DESCRIPTIONS, MODELS, parameters_schema
 
 DOCUMENTS_URI = "zhsearch://documents"
@@ -208,11 +208,7 @@ def _plain_errors_as_json(send: Send) -> Send:
                 return
             start = held.pop("start")
             text = held.pop("body").decode("utf-8", "replace").strip() or "request refused"
-            status = start["status"]
-            payload = json.dumps(error_body(_PLAIN_CODES[status], text)).encode()
-            shape = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
-            await send({"type": "http.response.start", "status": status, "headers": shape})
-            await send({"type": "http.response.body", "body": payload})
+            await send_error(send, start["status"], _PLAIN_CODES[start["status"]], text)
             return
         await send(message)
 

@@ -18,7 +18,6 @@ Ray is imported only inside this module's functions and ``index.cluster.ray_buil
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
 import time
@@ -39,6 +38,7 @@ from index import (
     Tuning,
     ZhsearchError,
     connect_ray,
+    loopback,
     open_configured,
     shard_dir,
 )
@@ -125,9 +125,13 @@ class HandleShards:
 class Router:
     """The ingress: zhsearch's HTTP API over the shards (``__serve_build_asgi_app__`` builds it)."""
 
-    def __init__(self, index_dir: str, settings: dict[str, Any], *shards: DeploymentHandle[Any]) -> None:
-        # only what was set travels: a backend left at its default stays a default (``load_configured_embedder``)
+    def __init__(
+        self, index_dir: str, settings: dict[str, Any], explicit: list[str], *shards: DeploymentHandle[Any]
+    ) -> None:
+        # The deploying process's settings, whatever this worker's environment says, and which of them were
+        # set there: a backend left at its default stays a default (``load_configured_embedder``).
         self.settings = Settings(**settings)
+        self.settings.__pydantic_fields_set__ = set(explicit)
         handles = HandleShards(list(shards), self.settings.shard_timeout_s)
         self.index: ServedIndex = open_configured(
             self.settings, index_dir=Path(index_dir), serving=True, shards=handles
@@ -152,8 +156,7 @@ def application(
 
     ``router_resources``: custom Ray resources the router needs (to keep it on the head node, say).
     """
-    for key, value in LOOPBACK_ENV.items():  # before Ray is imported
-        os.environ.setdefault(key, value)
+    loopback()
     from ray import serve
 
     manifest = ClusterManifest.read(index_dir)
@@ -177,7 +180,7 @@ def application(
         handles.append(deployment.bind(str(shard_dir(index_dir, shard)), shard, model, tuning))
     actor = {"num_cpus": router_cpus, "runtime_env": {"env_vars": LOOPBACK_ENV}, "resources": router_resources or {}}
     router = serve.deployment(name="router", ray_actor_options=actor)(serve.ingress()(Router))
-    return router.bind(str(index_dir), settings.model_dump(mode="json", exclude_unset=True), *handles)
+    return router.bind(str(index_dir), settings.model_dump(mode="json"), sorted(settings.model_fields_set), *handles)
 
 
 def run(

@@ -37,7 +37,7 @@ class AskRequest(BaseModel):
     )
     k: int = Field(5, ge=1, le=MAX_K, description="How many evidence passages to return.")
     mode: Mode = Field("hybrid", description="Retrieval mode.")
-    filters: SearchFilters | None = None
+    filters: SearchFilters | None = Field(None, description="Restrict the search to some documents.")
 
 
 class SearchHit(BaseModel):

@@ -229,7 +229,7 @@ def test_real_model_build_on_ray_ranks_like_one_node(
     from index.cluster.local import open_in_process
 
     settings = get_settings()
-    spec = ModelSpec(settings.model, str(settings.cache_dir))
+    spec = ModelSpec.of(settings)
     build_on_ray(load_paths([SEEDS]), tmp_path / "cluster", spec, 2, concurrency=1)
     single = Searcher.load(real_index, real_embedder)
     cluster, shards = open_in_process(tmp_path / "cluster", real_embedder)

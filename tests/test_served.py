@@ -93,8 +93,9 @@ def test_one_opener_for_one_node_read_only_writable_and_a_cluster(single: Path, 
             with pytest.raises(NotFoundError):
                 index.document("missing")
             assert index.health()["consistent"] and index.build_seconds >= 0
-        with pytest.raises(ReadOnlyIndexError):
-            reader.put(Document("x", "只读的索引不能写入。"))
+        for read_only in (reader, cluster):
+            with pytest.raises(ReadOnlyIndexError, match="read-only"):
+                read_only.put(Document("x", "只读的索引不能写入。"))
     finally:
         for index in (reader, writer, cluster):
             index.close()

@@ -18,7 +18,7 @@ from typing import Any
 
 from ..errors import IndexMismatchError, IndexNotFoundError
 from ..models import Embedder
-from ..storage.record.manifest import write_json
+from ..storage.record.manifest import check_model, write_json
 
 CLUSTER_FILE = "cluster.json"
 SHARDS = "shards"
@@ -88,11 +88,4 @@ class ClusterManifest:
 
     def check_model(self, embedder: Embedder) -> None:
         """Refuse a model other than the one the shards were built with (``IndexMismatchError``)."""
-        built = (self.model, self.model_fingerprint, self.dim)
-        configured = (embedder.name, embedder.fingerprint, embedder.dim)
-        if built != configured:
-            raise IndexMismatchError(
-                f"the cluster was built with {built[0]} (fingerprint {built[1]}, dim {built[2]}); the configured"
-                f" model is {configured[0]} (fingerprint {configured[1]}, dim {configured[2]}): rebuild, or configure"
-                " the model it was built with"
-            )
+        check_model((self.model, self.model_fingerprint, self.dim), (embedder.name, embedder.fingerprint, embedder.dim))

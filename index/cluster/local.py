@@ -43,7 +43,7 @@ class LocalShards:
 
 
 def open_in_process(
-    index_dir: Path, embedder: Embedder, tuning: Tuning | None = None
+    index_dir: Path, embedder: Embedder, tuning: Tuning | None = None, *, writable: bool = True
 ) -> tuple[ClusterIndex, LocalShards]:
     """The cluster in ``index_dir`` with every shard opened here (close the shards when done)."""
     manifest = ClusterManifest.read(index_dir)
@@ -57,6 +57,6 @@ def open_in_process(
             replica.close()
         raise
     shards = LocalShards(replicas)
-    cluster = ClusterIndex(index_dir, manifest, shards, embedder, tuning)
+    cluster = ClusterIndex(index_dir, manifest, shards, embedder, tuning, writable=writable)
     weakref.finalize(cluster, shards.close)  # a caller that never closes it (a CLI command) leaks no files
     return cluster, shards

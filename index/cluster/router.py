@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -26,7 +27,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ..errors import ConflictError, NotFoundError
+from ..errors import ConflictError, NotFoundError, ReadOnlyIndexError
 from ..models import Embedder
 from ..models.batching import QueryBatcher
 from ..retrieval.merge import ShardCandidates, merge
@@ -39,6 +40,8 @@ from ..text.ingest import Document
 from ..text.normalize import normalize
 from ..writing.live import check_batch
 from .layout import ClusterManifest, shard_of
+
+log = logging.getLogger("zhsearch.cluster")
 
 
 class Shards(Protocol):
@@ -57,9 +60,17 @@ class ClusterIndex:
     """A cluster's shards as one index (see the module doc)."""
 
     def __init__(
-        self, path: Path, manifest: ClusterManifest, shards: Shards, embedder: Embedder, tuning: Tuning | None = None
+        self,
+        path: Path,
+        manifest: ClusterManifest,
+        shards: Shards,
+        embedder: Embedder,
+        tuning: Tuning | None = None,
+        *,
+        writable: bool = True,
     ) -> None:
         self.path = path
+        self.writable = writable
         self.cluster = manifest
         self.shards = shards
         self.embedder = embedder
@@ -68,9 +79,22 @@ class ClusterIndex:
         self.batcher: QueryBatcher | None = None
         self.repaired = 0
 
+    @classmethod
+    def open(
+        cls, index_dir: Path, shards: Shards, embedder: Embedder, tuning: Tuning | None = None, *, writable: bool = True
+    ) -> ClusterIndex:
+        """The cluster in ``index_dir`` over ``shards``, once its manifest names the configured model."""
+        manifest = ClusterManifest.read(index_dir)
+        manifest.check_model(embedder)
+        return cls(index_dir, manifest, shards, embedder, tuning, writable=writable)
+
     @property
     def build_seconds(self) -> float:
         return self.cluster.build_seconds
+
+    def _check_writable(self) -> None:
+        if not self.writable:
+            raise ReadOnlyIndexError(f"{self.path} is open read-only here; write through `zhsearch serve`")
 
     def _all(self, method: str, *args: Any) -> dict[int, Any]:
         return self.shards.call({shard: (method, args) for shard in range(self.shards.count)})
@@ -194,34 +218,54 @@ class ClusterIndex:
         If one refuses or fails (an id taken meanwhile, a shard down), the shards that wrote are put back
         as they were (``ShardReplica.restore``) before the error is raised: the batch is all or nothing,
         though a search on another thread may see it in part for that moment."""
+        self._check_writable()
         check_batch(docs, self.tuning.budgets)
         by_shard: dict[int, list[Document]] = {}
         for doc in docs:
             by_shard.setdefault(self._owner(doc.id), []).append(doc)
         ids = {s: [d.id for d in part] for s, part in by_shard.items()}
-        if replace:  # what a failed batch puts back
-            before = self.shards.call({s: ("stored", (part,)) for s, part in ids.items()})
-        else:
+        if not replace:
             held = self.shards.call({s: ("holds", (part,)) for s, part in ids.items()})
             taken = [doc_id for part in held.values() for doc_id in part]
             if taken:
                 raise ConflictError(f"a document with id {taken[0]!r} exists; use PUT (or replace=true) to replace it")
-            before = {s: {} for s in ids}
-        try:
+        if len(by_shard) == 1:  # one shard's write is one transaction already
             written = self.shards.call({s: ("put_many", (part, replace)) for s, part in by_shard.items()})
-        except BaseException:
-            written = {s: {d.id: d.content_hash for d in part} for s, part in by_shard.items()}
-            self.shards.call({s: ("restore", (written[s], before[s])) for s in ids})
-            raise
+        else:
+            written = self._all_or_nothing(by_shard, ids, replace)
         results = {r.document.id: r for part in written.values() for r in part}
         return [results[doc.id] for doc in docs]
 
+    def _all_or_nothing(
+        self, by_shard: dict[int, list[Document]], ids: dict[int, list[str]], replace: bool
+    ) -> dict[int, Any]:
+        """Write a batch over several shards; if one refuses or fails, put the others back, then raise."""
+        before = self.shards.call({s: ("stored", (part,)) for s, part in ids.items()}) if replace else {}
+        try:
+            return self.shards.call({s: ("put_many", (part, replace)) for s, part in by_shard.items()})
+        except BaseException:
+            ours = {s: {d.id: d.content_hash for d in part} for s, part in by_shard.items()}
+            try:
+                self.shards.call({s: ("restore", (ours[s], before.get(s, {}))) for s in ids})
+            except Exception as undo:  # the batch's own error is what the client hears
+                log.error(
+                    "a failed batch could not be undone (%s: %s); documents it may have left written: %s",
+                    type(undo).__name__,
+                    undo,
+                    ", ".join(doc_id for part in ids.values() for doc_id in part),
+                )
+            raise
+
     def delete(self, doc_id: str) -> None:
+        self._check_writable()
         shard = self._owner(doc_id)
         self.shards.call({shard: ("delete", (doc_id,))})
 
     def close(self) -> None:
-        """Close the shards when this process opened them (``local.LocalShards``); Ray's are the cluster's."""
+        """Stop the batcher, and close the shards when this process opened them (``local.LocalShards``);
+        Ray's are the cluster's."""
+        if self.batcher is not None:
+            self.batcher.close()
         closing = getattr(self.shards, "close", None)
         if callable(closing):
             closing()

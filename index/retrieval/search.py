@@ -296,7 +296,8 @@ class Searcher:
     # -- writing: refused ------------------------------------------------------------
 
     def _read_only(self) -> NoReturn:
-        raise ReadOnlyIndexError(f"{self.path.parent} is open read-only here; write through `zhsearch serve`")
+        index_dir = self.path.parent.parent  # the generation's folder is INDEX_DIR/generations/NAME
+        raise ReadOnlyIndexError(f"{index_dir} is open read-only here; write through `zhsearch serve`")
 
     def put(self, doc: Document, *, create_only: bool = False) -> WriteResult:
         self._read_only()

@@ -115,6 +115,7 @@ class LiveIndex(Searcher):
         serialize their writes themselves: ``cluster.shard``); otherwise the only process serving it.
         """
         held = folder.lock(index_dir, "zhsearch serve", shared=shared)
+        live: LiveIndex | None = None
         try:
             path = folder.require_current(index_dir)
             manifest = Manifest.read(path / folder.MANIFEST)
@@ -124,13 +125,14 @@ class LiveIndex(Searcher):
             live = cls(path, manifest, empty, embedder, held, tuning)
             live._recover()
         except BaseException:
+            if live is not None:
+                live._conn.close()
             held.close()
             raise
         return live
 
     def close(self) -> None:
-        if self.batcher is not None:
-            self.batcher.close()
+        super().close()
         self._conn.close()
         self._held.close()
 

@@ -29,6 +29,7 @@ from index import (
     evaluate_answers,
     get_settings,
     has_index,
+    is_cluster,
     load_configured_embedder,
     load_eval_set,
     load_squad,
@@ -174,10 +175,10 @@ def eval_command(
                 where = index_dir
             sets.append((pooled.eval_set, where))
         for eval_set, where in sets:
-            searcher = open_configured(settings, index_dir=where, embedder=embedder)
-            if not isinstance(searcher, Searcher):  # judging reads the passages of one node's snapshot
-                searcher.close()
+            if is_cluster(where):  # judging reads the passages of one node's snapshot
                 raise ZhsearchError(f"{where} is a cluster index: eval reads a single-node index")
+            searcher = open_configured(settings, index_dir=where, embedder=embedder)
+            assert isinstance(searcher, Searcher)
             bars = Bars(not as_json)
 
             def evaluating(done: int, total: int, bars: Bars = bars) -> None:

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from index import ServedIndex, get_settings, load_model, open_configured
+from index import ServedIndex, get_settings, open_configured, serve_queries_single_threaded
 
 from .app import IndexDir, Model, app
 
@@ -103,8 +103,9 @@ def mcp_stdio(
         with lock:
             if not loaded:
                 log.info("loading the index from %s", target)
-                embedder = load_model(settings, model=model, serving=True)
-                loaded.append(open_configured(settings, index_dir=target, embedder=embedder))
+                # no micro-batcher here: the model keeps its threads, FAISS runs without an OpenMP team
+                serve_queries_single_threaded()
+                loaded.append(open_configured(settings, index_dir=target, model=model))
                 log.info("index loaded: %s passages", loaded[0].health()["passages"])
             return loaded[0]
 

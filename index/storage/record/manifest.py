@@ -28,6 +28,16 @@ def write_json(path: Path, data: Any) -> None:
     os.replace(tmp, path)
 
 
+def check_model(built: tuple[str, str, int], configured: tuple[str, str, int]) -> None:
+    """Refuse a model (name, fingerprint, dimension) other than the one an index was built with."""
+    if built != configured:
+        raise IndexMismatchError(
+            f"index was built with model {built[0]!r} ({built[1]}, dim {built[2]}) but the configured model is"
+            f" {configured[0]!r} ({configured[1]}, dim {configured[2]}); set ZHSEARCH_MODEL to match or rebuild"
+            " the index"
+        )
+
+
 @dataclass
 class Manifest:
     model: str
@@ -101,9 +111,4 @@ class Manifest:
             raise IndexMismatchError(f"index was built with {what}; rebuild it with `zhsearch build`")
 
     def check_model(self, name: str, fingerprint: str, dim: int) -> None:
-        if (self.model, self.model_fingerprint, self.dim) != (name, fingerprint, dim):
-            raise IndexMismatchError(
-                f"index was built with model {self.model!r} ({self.model_fingerprint}, dim {self.dim}) but"
-                f" the configured model is {name!r} ({fingerprint}, dim {dim}); set ZHSEARCH_MODEL to match"
-                " or rebuild the index"
-            )
+        check_model((self.model, self.model_fingerprint, self.dim), (name, fingerprint, dim))
