@@ -16,6 +16,7 @@ from index import (
     SearchResult,
     StoredPassage,
     WriteResult,
+    highlights,
     pages_of,
 )
 
@@ -28,15 +29,16 @@ def filters(model: schemas.SearchFilters | None) -> Filters | None:
     return Filters(frozenset(model.doc_id) if model.doc_id is not None else None, dict(model.metadata))
 
 
-def hits(found: list[Hit]) -> list[schemas.SearchHit]:
-    return [schemas.SearchHit(**hit.as_dict(), highlights=hit.highlights) for hit in found]
+def hits(norm_query: str, found: list[Hit]) -> list[schemas.SearchHit]:
+    """Hits with the spans of their text that match the query (as it was matched: normalized)."""
+    return [schemas.SearchHit(**hit.as_dict(), highlights=highlights(norm_query, hit.text)) for hit in found]
 
 
 def search_response(result: SearchResult) -> schemas.SearchResponse:
     return schemas.SearchResponse(
         query=result.query,
         mode=result.mode,
-        results=hits(result.hits),
+        results=hits(result.norm_query, result.hits),
         took_ms=result.took_ms,
         shards=schemas.ShardsAnswered(**result.shards) if result.shards else None,
     )
@@ -47,7 +49,7 @@ def ask_response(result: AskResult) -> schemas.AskResponse:
         question=result.question,
         mode=result.mode,
         answer=schemas.AnswerModel(**result.answer.__dict__) if result.answer else None,
-        passages=hits(result.hits),
+        passages=hits(result.norm_query, result.hits),
         took_ms=result.took_ms,
         shards=schemas.ShardsAnswered(**result.shards) if result.shards else None,
     )

@@ -151,9 +151,9 @@ class ClusterIndex:
         for pid, (row, meta) in sent.items():
             rows[pid] = row
             metadata[row.doc_id] = meta
-        hits = assemble(ranked, rows, metadata.get, k, norm)
+        hits = assemble(ranked, rows, metadata.get, k)
         took = round((time.perf_counter() - began) * 1000, 2)
-        result = SearchResult(query=query, hits=hits, took_ms=took, mode=mode, shards=self._answered())
+        result = SearchResult(query=query, hits=hits, took_ms=took, mode=mode, shards=self._answered(), norm_query=norm)
         return result, None, vector
 
     def evidence(self, hits: Sequence[Hit], snap: None = None) -> tuple[dict[str, str], Callable[[Hit], np.ndarray]]:

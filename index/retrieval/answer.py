@@ -53,6 +53,8 @@ class AskResult:
     took_ms: float
     mode: str
     shards: dict[str, int] | None = None
+    #: The question as it was matched (``normalize``): what a response highlights in each hit's text.
+    norm_query: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -252,5 +254,11 @@ def ask(
     )
     took = round((time.perf_counter() - began) * 1000, 2)
     return AskResult(
-        question=result.query, answer=answer, hits=result.hits, took_ms=took, mode=result.mode, shards=result.shards
+        question=result.query,
+        answer=answer,
+        hits=result.hits,
+        took_ms=took,
+        mode=result.mode,
+        shards=result.shards,
+        norm_query=result.norm_query,
     )

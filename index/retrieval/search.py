@@ -32,7 +32,6 @@ from ..storage.record.manifest import Manifest
 from ..storage.record.store import StoredPassage
 from ..text.chunk import passage_sentences
 from ..text.formats import pages_of
-from ..text.highlight import highlights
 from ..text.ingest import Document
 from ..text.normalize import normalize
 from .merge import ShardCandidates, depth_for, merge
@@ -54,16 +53,13 @@ class Hit:
     start: int
     end: int
     pages: list[int] | None = None
-    #: ``[start, end)`` spans of ``text`` that match the query (``text.highlight``); in a response beside
-    #: the hit's fields (``as_dict`` leaves them out).
-    highlights: list[tuple[int, int]] = field(default_factory=list, compare=False)
     #: Where each page of a paginated document starts (its ``metadata.page_offsets``), for the pages
     #: of a span inside the passage, such as an answer; not part of a response.
     page_offsets: Sequence[int] | None = field(default=None, repr=False, compare=False)
 
     def as_dict(self) -> dict[str, Any]:
         """The hit as a response shows it."""
-        return {k: v for k, v in self.__dict__.items() if k not in ("page_offsets", "highlights")}
+        return {k: v for k, v in self.__dict__.items() if k != "page_offsets"}
 
     def pages_of(self, start: int, end: int) -> list[int] | None:
         """The 1-based pages that ``[start, end)`` of the document lies on (None: not paginated)."""
@@ -78,6 +74,8 @@ class SearchResult:
     mode: str = "hybrid"
     #: In a cluster: how many shards answered, of how many (every one, or the request fails).
     shards: dict[str, int] | None = None
+    #: The query as it was matched (``normalize``): what a response highlights in each hit's text.
+    norm_query: str = ""
 
 
 def assemble(
@@ -85,11 +83,9 @@ def assemble(
     rows: Mapping[int, StoredPassage],
     metadata: Callable[[str], Mapping[str, Any] | None],
     k: int,
-    norm_query: str,
 ) -> list[Hit]:
     """The ``k`` hits of a ranking: rows gone since are skipped, and so is a passage that overlaps
-    one of its document's already shown (``metadata`` gives a document's, for page numbers); each
-    with the spans that match ``norm_query`` (the normalized query) highlighted."""
+    one of its document's already shown (``metadata`` gives a document's, for page numbers)."""
     hits: list[Hit] = []
     shown: dict[str, list[tuple[int, int]]] = {}
     for pid, score in ranked:
@@ -116,7 +112,6 @@ def assemble(
                 end=row.end,
                 pages=pages_of(meta, row.start, row.end) if meta is not None else None,
                 page_offsets=meta.get("page_offsets") if meta is not None else None,
-                highlights=highlights(norm_query, row.text),
             )
         )
     return hits
@@ -395,6 +390,6 @@ class Searcher:
         ranked, vector = self._rank(norm, min(MAX_K, 2 * k + 5), mode, filters, snap)
         rows = snap.passages.rows(pid for pid, _ in ranked)  # one read for every row this response may show
         metadata = lambda doc_id: info.metadata if (info := snap.documents.get(doc_id)) else None  # noqa: E731
-        hits = assemble(ranked, rows, metadata, k, norm)
+        hits = assemble(ranked, rows, metadata, k)
         took = round((time.perf_counter() - began) * 1000, 2)
-        return SearchResult(query=query, hits=hits, took_ms=took, mode=mode), snap, vector
+        return SearchResult(query=query, hits=hits, took_ms=took, mode=mode, norm_query=norm), snap, vector
