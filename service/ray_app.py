@@ -134,7 +134,7 @@ class Router:
         self.settings.__pydantic_fields_set__ = set(explicit)
         handles = HandleShards(list(shards), self.settings.shard_timeout_s)
         self.index: ServedIndex = open_configured(
-            self.settings, index_dir=Path(index_dir), serving=True, shards=handles
+            self.settings, index_dir=Path(index_dir), writable=True, serving=True, shards=handles
         )
 
     def __serve_build_asgi_app__(self) -> Any:
