@@ -11,14 +11,12 @@ documents would give; a shard numbers its live writes from a range of its own
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import IndexMismatchError, IndexNotFoundError
 from ..models import Embedder
-from ..storage.record.manifest import check_model, write_json
+from ..storage.record.manifest import check_model, read_versioned, write_json
 
 CLUSTER_FILE = "cluster.json"
 SHARDS = "shards"
@@ -75,16 +73,8 @@ class ClusterManifest:
 
     @classmethod
     def read(cls, index_dir: Path) -> ClusterManifest:
-        path = index_dir / CLUSTER_FILE
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError as exc:
-            raise IndexNotFoundError(f"no cluster index in {index_dir}; build one with `zhsearch build --ray`") from exc
-        if data.get("format_version") != FORMAT_VERSION:
-            raise IndexMismatchError(
-                f"{path} has cluster format {data.get('format_version')}, this zhsearch reads {FORMAT_VERSION}; rebuild"
-            )
-        return cls(**data)
+        missing = f"no cluster index in {index_dir}; build one with `zhsearch build --ray`"
+        return cls(**read_versioned(index_dir / CLUSTER_FILE, FORMAT_VERSION, "cluster", missing))
 
     def check_model(self, embedder: Embedder) -> None:
         """Refuse a model other than the one the shards were built with (``IndexMismatchError``)."""

@@ -18,6 +18,20 @@ from ..lexical import TOKENIZER
 FORMAT_VERSION = 2
 
 
+def read_versioned(path: Path, version: int, kind: str, missing: str) -> dict[str, Any]:
+    """The JSON at ``path``, if its ``format_version`` is ``version`` (``missing``: what to say when there is
+    no file; ``kind``: what the file describes, in the message for another version)."""
+    try:
+        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise IndexNotFoundError(missing) from exc
+    if data.get("format_version") != version:
+        raise IndexMismatchError(
+            f"{path} has {kind} format {data.get('format_version')}, this zhsearch reads {version}; rebuild the index"
+        )
+    return data
+
+
 def write_json(path: Path, data: Any) -> None:
     """``data`` as JSON at ``path``, whole or not at all: a temporary file, fsynced, renamed over it."""
     tmp = path.with_name(path.name + ".tmp")
@@ -63,16 +77,8 @@ class Manifest:
 
     @classmethod
     def read(cls, path: Path) -> Manifest:
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError as exc:
-            raise IndexNotFoundError(f"no manifest at {path}; build the index first (zhsearch build)") from exc
-        if data.get("format_version") != FORMAT_VERSION:
-            raise IndexMismatchError(
-                f"{path} has index format {data.get('format_version')}, this zhsearch reads {FORMAT_VERSION};"
-                " rebuild the index"
-            )
-        return cls(**data)
+        missing = f"no manifest at {path}; build the index first (zhsearch build)"
+        return cls(**read_versioned(path, FORMAT_VERSION, "index", missing))
 
     def settings_key(self) -> dict[str, Any]:
         """Everything that must match for stored vectors and passages to be reusable."""
