@@ -91,12 +91,12 @@ _EXPORTS = {
     "ClusterIndex": ".cluster.router",
     "ShardReplica": ".cluster.shard",
     "EVAL_MODES": ".evaluation.evaluate",
-    "AnswerReport": ".evaluation.evaluate",
+    "AnswerReport": ".evaluation.answers",
     "EvalReport": ".evaluation.evaluate",
     "EvalSet": ".evaluation.evaluate",
     "Level": ".evaluation.evaluate",
     "evaluate": ".evaluation.evaluate",
-    "evaluate_answers": ".evaluation.evaluate",
+    "evaluate_answers": ".evaluation.answers",
     "load_eval_set": ".evaluation.evaluate",
     "sample": ".evaluation.evaluate",
     "NaiveDense": ".evaluation.naive",
@@ -131,14 +131,13 @@ if _TYPE_CHECKING:
         UnsupportedFormatError,
         ZhsearchError,
     )
+    from .evaluation.answers import AnswerReport, evaluate_answers
     from .evaluation.evaluate import (
         EVAL_MODES,
-        AnswerReport,
         EvalReport,
         EvalSet,
         Level,
         evaluate,
-        evaluate_answers,
         load_eval_set,
         sample,
     )

@@ -8,15 +8,20 @@ whenever it loads vectors anew.
 
 from __future__ import annotations
 
+import logging
 import sys
+import threading
 from pathlib import Path
 
 from .cluster.layout import is_cluster
 from .cluster.local import open_in_process
 from .cluster.router import ClusterIndex, Shards
-from .errors import IndexNotFoundError
+from .errors import IndexNotFoundError, ModelError
 from .models import Embedder, load_configured_embedder
 from .models.batching import QueryBatcher
+from .models.span import SpanReader
+from .retrieval.answering import SENTENCES, Answering
+from .retrieval.calibration import shipped
 from .retrieval.search import Searcher, serve_queries_single_threaded
 from .retrieval.tuning import Tuning
 from .served import ServedIndex
@@ -76,6 +81,29 @@ def load_model(settings: Settings, *, model: str | None = None, serving: bool = 
     return embedder
 
 
+log = logging.getLogger("zhsearch")
+_readers: dict[tuple[Path, int], SpanReader] = {}
+_reading = threading.Lock()
+
+
+def load_answering(settings: Settings, *, threads: int = 0) -> Answering:
+    """The span reader and its calibration, as ``settings`` ask (``ZHSEARCH_ANSWERS``,
+    ``ZHSEARCH_ANSWER_THRESHOLD``); one reader per process and cache folder. Without the converted
+    default model the reader cannot run: answers are sentences, and the log says why."""
+    if settings.answers == "sentence":
+        return Answering(None, SENTENCES.calibration, settings.answer_threshold)
+    key = (Path(settings.cache_dir), threads)
+    with _reading:
+        reader = _readers.get(key)
+        if reader is None:
+            try:
+                reader = _readers[key] = SpanReader.load(key[0], threads=threads)
+            except (ModelError, OSError) as exc:
+                log.warning("answers are whole sentences: %s", exc)
+                return Answering(None, SENTENCES.calibration, settings.answer_threshold)
+    return Answering(reader, shipped(), settings.answer_threshold)
+
+
 def open_configured(
     settings: Settings,
     *,
@@ -90,7 +118,7 @@ def open_configured(
     index folder (unless ``index_dir`` is), the tuning, and for a server (``serving``) its threads and
     micro-batcher."""
     embedder = embedder or load_model(settings, model=model, serving=serving)
-    return open_index(
+    index = open_index(
         index_dir or settings.index_dir,
         embedder,
         Tuning.of(settings),
@@ -98,6 +126,8 @@ def open_configured(
         shards=shards,
         encode_workers=settings.encode_workers if serving else None,
     )
+    index.answering = load_answering(settings)
+    return index
 
 
 def has_index(index_dir: Path) -> bool:

@@ -25,6 +25,7 @@ import numpy as np
 
 from .models import Embedder
 from .models.batching import QueryBatcher
+from .retrieval.answering import Answering
 from .retrieval.query import Mode
 from .retrieval.search import Hit, SearchResult
 from .retrieval.snapshot import DocumentInfo, Filters, WriteResult
@@ -45,6 +46,8 @@ class ServedIndex(Protocol):
     tuning: Tuning
     #: Queries encoded by a micro-batcher (servers), or in the caller's thread (None).
     batcher: QueryBatcher | None
+    #: How ``ask`` answers (the span reader and its calibration; set by ``opening.open_configured``).
+    answering: Answering
     #: Passages whose vectors the opening had to compute again (an index older than stored vectors).
     repaired: int
 

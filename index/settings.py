@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -29,6 +30,18 @@ class Settings(BaseSettings):
         description="How the default model runs: onnx-int8-queries (int8 ONNX Runtime queries, float32 ONNX "
         "documents; indexes stay torch-compatible), torch, onnx (ONNX Runtime fp32 for both) or onnx-int8 (int8 "
         "everywhere: a new index fingerprint). See index/models/load.py.",
+    )
+    answers: Literal["span", "sentence"] = Field(
+        "span",
+        description="What an answer is: span (the shortest text that answers, cut by the span reader, with its "
+        "sentence as context) or sentence (the answering sentence, the rule before issue 26).",
+    )
+    answer_threshold: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="Calibrated probability under which ask says nothing (default: the fitted threshold, "
+        "index/models/data/answer-calibration.json).",
     )
     host: str = Field("127.0.0.1", description="Address the API binds to.")
     port: int = Field(8000, ge=1, le=65535, description="Port the API listens on.")

@@ -43,8 +43,9 @@ DOCUMENTS_URI = "zhsearch://documents"
 DOCUMENT_URI = "zhsearch://documents/{doc_id}"
 INSTRUCTIONS = (
     "Search Chinese documents (traditional or simplified script). `search` returns ranked passages in their "
-    "original script with doc_id and [start, end) offsets into the document; `ask` adds an extractive answer "
-    f"or null. Cite passages by doc_id and offsets; read a whole document at {DOCUMENT_URI}."
+    "original script with doc_id and [start, end) offsets into the document; `ask` adds the extractive answer "
+    "(a short span, with its sentence and a calibrated probability) or null when the documents do not say. "
+    f"Cite passages by doc_id and offsets; read a whole document at {DOCUMENT_URI}."
 )
 _READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
 

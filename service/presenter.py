@@ -9,6 +9,7 @@ from fastapi import Response
 from pydantic import BaseModel
 
 from index import (
+    Answer,
     AskResult,
     DocumentInfo,
     Filters,
@@ -44,11 +45,23 @@ def search_response(result: SearchResult) -> schemas.SearchResponse:
     )
 
 
+def marked(answer: Answer) -> str:
+    """The answer's sentence with the answer in Markdown bold (what a chat client shows as is)."""
+    sentence = answer.sentence or answer.text
+    at = answer.start - answer.sentence_start if answer.sentence else 0
+    if sentence[at : at + len(answer.text)] != answer.text:
+        at = sentence.find(answer.text)
+    if at < 0 or not answer.text:
+        return sentence
+    return f"{sentence[:at]}**{answer.text}**{sentence[at + len(answer.text) :]}"
+
+
 def ask_response(result: AskResult) -> schemas.AskResponse:
+    answer = result.answer
     return schemas.AskResponse(
         question=result.question,
         mode=result.mode,
-        answer=schemas.AnswerModel(**result.answer.__dict__) if result.answer else None,
+        answer=schemas.AnswerModel(**answer.__dict__, sentence_marked=marked(answer)) if answer else None,
         passages=hits(result.norm_query, result.hits),
         took_ms=result.took_ms,
         shards=schemas.ShardsAnswered(**result.shards) if result.shards else None,

@@ -72,13 +72,25 @@ class SearchResponse(BaseModel):
 
 
 class AnswerModel(BaseModel):
-    text: str = Field(description="The answering sentence, in the document's original script.")
+    text: str = Field(
+        description="The answer: the shortest span of the evidence that answers (a number with its unit, a date, "
+        "a name, a phrase), in the document's original script. With ZHSEARCH_ANSWERS=sentence, the whole sentence."
+    )
     passage_id: int
     doc_id: str
     start: int = Field(description="Offset of the answer in the original document text.")
     end: int
-    score: float = Field(ge=0, le=1, description="Confidence in [0, 1], on the same scale as passage scores.")
+    score: float = Field(
+        ge=0,
+        le=1,
+        description="Probability that the answer is right, calibrated on public dev sets (README, Answers); "
+        "ask says nothing below the threshold.",
+    )
     pages: list[int] | None = Field(None, description="The PDF pages (1-based) the answer lies on; null otherwise.")
+    sentence: str = Field("", description="The sentence the answer stands in: its context, original script.")
+    sentence_start: int = Field(0, description="Offset of that sentence in the original document text.")
+    sentence_end: int = 0
+    sentence_marked: str = Field("", description="The sentence with the answer in Markdown bold, for chat clients.")
 
 
 class AskResponse(BaseModel):

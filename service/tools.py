@@ -15,11 +15,14 @@ from .schemas import AskRequest, SearchRequest, ToolDefinition, ToolFunction
 DESCRIPTIONS = {
     "search": (
         "Search the indexed Chinese documents (traditional or simplified, any phrasing) and return ranked "
-        "passages in their original script, with document id, section, offsets and score, for citing."
+        "passages in their original script, with document id, section, offsets and score (the calibrated "
+        "probability that the passage's document is relevant), for citing."
     ),
     "ask": (
-        "Answer a question from the indexed Chinese documents: an extractive answer sentence in the original "
-        "script with its document offsets, or null when the documents do not answer it, plus evidence passages."
+        "Answer a question from the indexed Chinese documents: the shortest extractive answer (a number, date, "
+        "name or phrase) in the original script with its document offsets, the sentence it stands in (answer in "
+        "bold in sentence_marked) and a calibrated probability that it is right, or null when the documents do "
+        "not answer it; plus evidence passages."
     ),
 }
 MODELS: dict[str, type[BaseModel]] = {"search": SearchRequest, "ask": AskRequest}

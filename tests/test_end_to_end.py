@@ -86,7 +86,7 @@ def test_ask_abstains_when_the_corpus_cannot_answer(searcher: Searcher, question
 
 
 def test_answer_quality_floor(searcher: Searcher) -> None:
-    from index.evaluation.evaluate import evaluate_answers
+    from index.evaluation.answers import evaluate_answers
 
     report = evaluate_answers(
         searcher, load_queries(SEEDS / "eval" / "queries.jsonl"), load_queries(SEEDS / "eval" / "unanswerable.jsonl")

@@ -59,11 +59,7 @@ def _hammer(embedder, *, documents: bool = False) -> tuple[list[str], dict[str, 
     wanted = {name: n for name, n in MINIMUM.items() if documents or name != "documents"}
     start = time.monotonic()
     time.sleep(SECONDS)
-    while (
-        time.monotonic() - start < DEADLINE
-        and not errors
-        and any(done[name] < n for name, n in wanted.items())
-    ):
+    while time.monotonic() - start < DEADLINE and not errors and any(done[name] < n for name, n in wanted.items()):
         time.sleep(0.1)
     stop.set()
     for thread in workers:

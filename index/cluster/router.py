@@ -30,6 +30,7 @@ import numpy as np
 from ..errors import ConflictError, NotFoundError, ReadOnlyIndexError
 from ..models import Embedder
 from ..models.batching import QueryBatcher
+from ..retrieval.answering import SENTENCES, Answering
 from ..retrieval.merge import ShardCandidates, merge
 from ..retrieval.query import MAX_K, Mode, validate_query
 from ..retrieval.search import Hit, SearchResult, assemble
@@ -77,6 +78,7 @@ class ClusterIndex:
         #: The router applies the query limits and budgets; each shard applies the rest to its own vectors.
         self.tuning = tuning or Tuning()
         self.batcher: QueryBatcher | None = None
+        self.answering: Answering = SENTENCES
         self.repaired = 0
 
     @classmethod

@@ -242,11 +242,12 @@ def _naive_ranked(naive: NaiveDense, query: EvalQuery, level: Level) -> tuple[Ra
 def _ranked(searcher: Searcher, query: EvalQuery, mode: Mode, level: Level) -> tuple[Ranking, str, float]:
     result = searcher.search(query.text, DEPTH, mode)
     top = result.hits[0].text if result.hits else ""
+    # Judged by the order shown, whatever the scores (equal rounded probabilities must not reorder).
     if level == "passage":
-        return [(str(h.passage_id), h.score) for h in result.hits], top, result.took_ms
+        return [(str(h.passage_id), float(DEPTH - n)) for n, h in enumerate(result.hits)], top, result.took_ms
     seen: dict[str, float] = {}
     for hit in result.hits:
-        seen.setdefault(hit.doc_id, hit.score)
+        seen.setdefault(hit.doc_id, float(DEPTH - len(seen)))
     return list(seen.items()), top, result.took_ms
 
 
@@ -319,83 +320,3 @@ def sample(queries: Sequence[EvalQuery], n: int) -> list[EvalQuery]:
         return list(queries)
     chosen = {q.id for q in sorted(queries, key=lambda q: hashlib.sha256(q.id.encode()).hexdigest())[:n]}
     return [q for q in queries if q.id in chosen]
-
-
-@dataclass(frozen=True)
-class AnswerRow:
-    """One question's answer and its verdict: ``right`` (contains a gold answer), ``wrong`` or
-    ``no answer`` for an answerable question; ``abstained`` (right) or ``answered`` (wrong) for one
-    the corpus cannot answer."""
-
-    id: str
-    question: str
-    answer: str | None
-    gold: tuple[str, ...]
-    verdict: str
-    exact_match: float
-    f1: float
-    score: float | None
-
-
-@dataclass
-class AnswerReport:
-    metrics: dict[str, float]
-    rows: list[AnswerRow]
-
-    @property
-    def misses(self) -> list[AnswerRow]:
-        return [r for r in self.rows if r.verdict not in ("right", "abstained")]
-
-
-def evaluate_answers(
-    searcher: Searcher,
-    answerable: Sequence[EvalQuery],
-    unanswerable: Sequence[EvalQuery] = (),
-    *,
-    k: int = 5,
-    progress: Callable[[int, int], None] | None = None,
-) -> AnswerReport:
-    """Share of questions whose extractive answer contains an expected answer, and abstention rates.
-
-    answer_contains       answerable questions whose answer text contains a normalized answer
-    exact_match, f1       CMRC 2018's EM and character F1 against the gold answers (an
-                          abstention scores 0); a whole answering sentence rarely matches exactly
-    abstain_answerable    answerable questions left unanswered (lower is better)
-    abstain_unanswerable  questions the corpus cannot answer that got ``null`` (higher is better)
-
-    ``rows`` holds every question's answer, gold answers and verdict.
-    """
-    from ..retrieval.answer import ask
-    from .answer_metrics import exact_match, f1
-
-    rows: list[AnswerRow] = []
-    total = len(answerable) + len(unanswerable)
-    for done, query in enumerate([*answerable, *unanswerable], start=1):
-        answer = ask(searcher, query.text, k).answer
-        text = answer.text if answer is not None else None
-        em = f1_score = 0.0
-        if query.answers:
-            if answer is None:
-                verdict = "no answer"
-            else:
-                em, f1_score = exact_match(answer.text, query.answers), f1(answer.text, query.answers)
-                right = is_relevant(normalize(answer.text), [normalize(a) for a in query.answers])
-                verdict = "right" if right else "wrong"
-        else:
-            verdict = "abstained" if answer is None else "answered"
-        score = answer.score if answer is not None else None
-        rows.append(AnswerRow(query.id, query.text, text, tuple(query.answers), verdict, em, f1_score, score))
-        if progress:
-            progress(done, total)
-    asked = [r for r in rows if r.gold]
-    n = max(1, len(asked))
-    metrics = {
-        "answer_contains": round(sum(r.verdict == "right" for r in asked) / n, 4),
-        "exact_match": round(sum(r.exact_match for r in asked) / n, 4),
-        "f1": round(sum(r.f1 for r in asked) / n, 4),
-        "abstain_answerable": round(sum(r.verdict == "no answer" for r in asked) / n, 4),
-        "abstain_unanswerable": round(sum(r.verdict == "abstained" for r in rows) / len(unanswerable), 4)
-        if unanswerable
-        else 0.0,
-    }
-    return AnswerReport(metrics, rows)

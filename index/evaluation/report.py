@@ -8,7 +8,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .evaluate import METRICS, AnswerReport, EvalReport
+from .answers import AnswerReport
+from .evaluate import METRICS, EvalReport
 
 CHART_METRICS = ("hit@1", "mrr@10", "ndcg@10", "recall@10")
 #: Sets with more queries list only the ones the best mode misses at rank 1.
@@ -47,12 +48,14 @@ def coverage_notes(report: EvalReport) -> list[str]:
 def answers_table(found: AnswerReport, rows: int | None = None) -> list[str]:
     """Markdown: each question (all, or the first ``rows`` misses) with its answer, the gold answers and the verdict."""
     shown = found.rows if rows is None else found.misses[:rows]
-    lines = ["| id | question | answer | gold | verdict | EM | F1 |", "|---|---|---|---|---|---|---|"]
+    lines = ["| id | question | answer | gold | verdict | EM | F1 | score |", "|---|---|---|---|---|---|---|---|"]
     for r in shown:
         answer = _cell(r.answer, 60) if r.answer is not None else "—"
         gold = _cell(" / ".join(r.gold), 40) if r.gold else "(none)"
+        score = f"{r.score:.2f}" if r.score is not None else "—"
         lines.append(
-            f"| {r.id} | {_cell(r.question)} | {answer} | {gold} | {r.verdict} | {r.exact_match:.0f} | {r.f1:.2f} |"
+            f"| {r.id} | {_cell(r.question)} | {answer} | {gold} | {r.verdict} | {r.exact_match:.0f} | {r.f1:.2f}"
+            f" | {score} |"
         )
     return lines
 
@@ -137,6 +140,10 @@ def write_report(
         if answers and report.name in answers:
             found = answers[report.name]
             lines += ["Answers (`/v1/ask`): " + ", ".join(f"{k} {v:.3f}" for k, v in found.metrics.items()), ""]
+            for group, metrics in found.groups.items():
+                lines += [f"- {group}: " + ", ".join(f"{k} {v:.3f}" for k, v in metrics.items())]
+            if found.groups:
+                lines.append("")
             every = len(found.rows) <= PER_QUERY_ALL
             lines += [
                 "#### Answers per question" if every else f"#### Answers missed ({len(found.misses)}, first 50)",

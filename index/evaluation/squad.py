@@ -2,7 +2,9 @@
 
 Every paragraph becomes a document (id ``<file stem>:<paragraph id>``, title the
 article's); each question's relevant document is the paragraph it was written on,
-and its gold answer strings judge the extractive answers. Several files pool into
+and its gold answer strings judge the extractive answers. Each question asked again without
+its paragraph (``without`` names the document left out) makes the set of unanswerable
+questions that abstention is judged on. Several files pool into
 one corpus, so DRCD (traditional) and CMRC (simplified) paragraphs compete.
 
 Questions can be rewritten into another script with OpenCC (``t2s``, ``s2t``,
@@ -71,6 +73,7 @@ def load_squad(paths: Sequence[Path], *, query_script: str = "as-is", split: str
     convert = _converter(query_script)
     documents: list[Document] = []
     queries: list[EvalQuery] = []
+    unanswerable: list[EvalQuery] = []
     qrels: dict[str, dict[str, int]] = {}
     names = []
     for path in paths:
@@ -80,6 +83,7 @@ def load_squad(paths: Sequence[Path], *, query_script: str = "as-is", split: str
             article_id = str(article.get("id") or article.get("title") or a)
             half = split_of(stem, article_id)
             title = str(article.get("title") or "")
+            contexts = [str(p.get("context") or "") for p in article.get("paragraphs") or []]
             for p, paragraph in enumerate(article.get("paragraphs") or []):
                 context = paragraph.get("context")
                 if not isinstance(context, str) or not context.strip():
@@ -100,11 +104,18 @@ def load_squad(paths: Sequence[Path], *, query_script: str = "as-is", split: str
                     # "script" names file and rewrite, so --split-by script separates the pooled sets.
                     script = f"{stem} {query_script}"
                     fields = {"set": stem, "script": script, "article": article_id, "split": half}
-                    queries.append(EvalQuery(qid, convert(question), tuple(a for a in answers if a), fields))
+                    golds = tuple(a for a in answers if a)
+                    queries.append(EvalQuery(qid, convert(question), golds, fields))
                     qrels[qid] = {doc_id: 1}
+                    # The same question without its paragraph: unanswerable, unless another paragraph
+                    # of the article states a gold answer too (then it is left out of this set).
+                    if golds and not any(g in c for g in golds for n, c in enumerate(contexts) if n != p):
+                        unanswerable.append(
+                            EvalQuery(f"{qid}#without", convert(question), (), fields | {"without": doc_id})
+                        )
     name = (
         "+".join(names)
         + ("" if query_script == "as-is" else f" ({query_script})")
         + ("" if split == "all" else f" [{split}]")
     )
-    return SquadSet(documents, EvalSet(name, queries, qrels))
+    return SquadSet(documents, EvalSet(name, queries, qrels, unanswerable=unanswerable))

@@ -12,12 +12,16 @@ keeping each layer's feed-forward output MatMul in float32.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from .cache import read_json
 from .quantization import QUANTIZATION_PRESETS, ffn_output_matmuls
 
-__all__ = ["QUANTIZATION_EXTRA", "build_fused_onnx", "fuse_onnx", "quantize_onnx"]
+__all__ = ["QUANTIZATION_EXTRA", "build_fused_onnx", "build_fused_reader", "fuse_onnx", "quantize_onnx"]
 
 #: ``quantize_dynamic``'s extra options, beside a preset's (recorded with each export).
 QUANTIZATION_EXTRA = {
@@ -96,11 +100,42 @@ def build_fused_onnx(folder: Path, target: Path) -> None:
         )
     )
 
-    def linear(x: str, name: str, key: str) -> onnx.NodeProto:
+    nodes += _fused_layers(config, w, init, "mask_index")
+    last = f"hidden_{int(config['num_hidden_layers'])}"
+    nodes.append(helper.make_node("Identity", [last], ["last_hidden_state"]))
+    dims = ["batch", "sequence"]
+    graph = helper.make_graph(
+        nodes,
+        "zhsearch_fused_bert",
+        [
+            helper.make_tensor_value_info(n, TensorProto.INT64, dims)
+            for n in ("input_ids", "attention_mask", "token_type_ids")
+        ],
+        [helper.make_tensor_value_info("last_hidden_state", TensorProto.FLOAT, [*dims, int(config["hidden_size"])])],
+        inits,
+    )
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid(ms, 1)], producer_name="zhsearch"
+    )
+    onnx.save(model, str(target))
+
+
+def _fused_layers(
+    config: dict[str, Any], w: Callable[[str], np.ndarray], init: Callable[[str, np.ndarray], str], mask: str
+) -> list[Any]:
+    """The encoder layers as fused operators, from ``hidden_0`` to ``hidden_<layers>`` (``mask``: the
+    Attention operator's mask input)."""
+    from onnx import helper
+
+    eps = float(config.get("layer_norm_eps", 1e-12))
+    ms = "com.microsoft"
+    nodes: list[Any] = []
+
+    def linear(x: str, name: str, key: str) -> Any:
         """x @ W^T for the torch Linear ``key``, its bias left to the next fused operator."""
         return helper.make_node("MatMul", [x, init(f"{name}_w", w(key + ".weight").T)], [name], name=name)
 
-    def add_and_norm(x: str, skip: str, out: str, name: str, dense: str, norm: str) -> onnx.NodeProto:
+    def add_and_norm(x: str, skip: str, out: str, name: str, dense: str, norm: str) -> Any:
         """LayerNorm(x + dense bias + skip) as one SkipLayerNormalization."""
         inputs = [x, skip, init(f"{name}_gamma", w(norm + ".weight")), init(f"{name}_beta", w(norm + ".bias"))]
         inputs.append(init(f"{name}_bias", w(dense + ".bias")))
@@ -112,7 +147,7 @@ def build_fused_onnx(folder: Path, target: Path) -> None:
         qkv_w = np.concatenate([w(p + f"attention.self.{t}.weight").T for t in ("query", "key", "value")], axis=1)
         qkv_b = np.concatenate([w(p + f"attention.self.{t}.bias") for t in ("query", "key", "value")])
         heads = int(config["num_attention_heads"])
-        qkv = [x, init(f"l{i}_qkv_w", qkv_w), init(f"l{i}_qkv_b", qkv_b), "mask_index"]
+        qkv = [x, init(f"l{i}_qkv_w", qkv_w), init(f"l{i}_qkv_b", qkv_b), mask]
         nodes += [
             helper.make_node("Attention", qkv, [f"l{i}_attn"], domain=ms, num_heads=heads),
             linear(f"l{i}_attn", f"l{i}_attn_out", p + "attention.output.dense"),
@@ -136,22 +171,76 @@ def build_fused_onnx(folder: Path, target: Path) -> None:
                 f"l{i}_ffn_out", f"l{i}_h1", f"hidden_{i + 1}", f"l{i}_ln2", p + "output.dense", p + "output.LayerNorm"
             ),
         ]
+    return nodes
+
+
+def build_fused_reader(weights: dict[str, np.ndarray], config: dict[str, Any], target: Path) -> None:
+    """Write the span reader (``models.span``) as fused operators to ``target``.
+
+    Inputs: ``inputs_embeds`` (the word vectors, looked up outside the graph) and ``attention_mask``
+    (right padding); outputs ``start_logits`` and ``end_logits``. ``weights`` are BERT's names for
+    the position and token-type embeddings, the embedding layer norm and ``config``'s layers, plus
+    ``qa.weight`` (2 x hidden) and ``qa.bias``: the start/end head.
+    """
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    eps = float(config.get("layer_norm_eps", 1e-12))
+    hidden = int(config["hidden_size"])
+    inits: list[onnx.TensorProto] = []
+
+    def init(name: str, value: np.ndarray) -> str:
+        inits.append(numpy_helper.from_array(np.ascontiguousarray(value), name))
+        return name
+
+    def w(key: str) -> np.ndarray:
+        return np.asarray(weights[key], np.float32)
+
+    positions = init("position_embeddings", w("embeddings.position_embeddings.weight"))
+    nodes = [
+        helper.make_node("Shape", ["inputs_embeds"], ["length"], start=1, end=2),
+        helper.make_node("Slice", [positions, init("zero", np.zeros(1, np.int64)), "length"], ["positions"]),
+        helper.make_node("Add", ["inputs_embeds", "positions"], ["embedded"]),
+        helper.make_node(
+            "Add", ["embedded", init("token_type_0", w("embeddings.token_type_embeddings.weight")[0])], ["typed"]
+        ),
+        helper.make_node(
+            "LayerNormalization",
+            [
+                "typed",
+                init("embeddings_ln_gamma", w("embeddings.LayerNorm.weight")),
+                init("embeddings_ln_beta", w("embeddings.LayerNorm.bias")),
+            ],
+            ["hidden_0"],
+            axis=-1,
+            epsilon=eps,
+        ),
+        helper.make_node("Cast", ["attention_mask"], ["mask_i32"], to=TensorProto.INT32),
+    ]
+    nodes += _fused_layers(config, w, init, "mask_i32")
     last = f"hidden_{int(config['num_hidden_layers'])}"
-    nodes.append(helper.make_node("Identity", [last], ["last_hidden_state"]))
+    nodes += [
+        helper.make_node("MatMul", [last, init("qa_w", w("qa.weight").T)], ["qa_mm"], name="qa_head"),
+        helper.make_node("Add", ["qa_mm", init("qa_b", w("qa.bias"))], ["logits"]),
+        helper.make_node("Split", ["logits", init("halves", np.ones(2, np.int64))], ["start_3d", "end_3d"], axis=-1),
+        helper.make_node("Squeeze", ["start_3d", init("last_axis", np.asarray([-1], np.int64))], ["start_logits"]),
+        helper.make_node("Squeeze", ["end_3d", "last_axis"], ["end_logits"]),
+    ]
     dims = ["batch", "sequence"]
     graph = helper.make_graph(
         nodes,
-        "zhsearch_fused_bert",
+        "zhsearch_span_reader",
         [
-            helper.make_tensor_value_info(n, TensorProto.INT64, dims)
-            for n in ("input_ids", "attention_mask", "token_type_ids")
+            helper.make_tensor_value_info("inputs_embeds", TensorProto.FLOAT, [*dims, hidden]),
+            helper.make_tensor_value_info("attention_mask", TensorProto.INT64, dims),
         ],
-        [helper.make_tensor_value_info("last_hidden_state", TensorProto.FLOAT, [*dims, int(config["hidden_size"])])],
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, dims) for n in ("start_logits", "end_logits")],
         inits,
     )
     model = helper.make_model(
-        graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid(ms, 1)], producer_name="zhsearch"
+        graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)]
     )
+    model.producer_name = "zhsearch"
     onnx.save(model, str(target))
 
 

@@ -1,6 +1,14 @@
-"""Extractive answers: the sentence of the best passages that answers the question.
+"""Extractive answers: the span of the best passages that answers the question, in its sentence.
 
-Candidates are the sentences of the top passages, scored by content-bigram
+Two steps. First the sentences of the top passages are ranked (below). Then, with the span reader
+(``models.span``, the default), the windows around the best ``READ_WINDOWS`` sentences are read
+and the reader's best span of each is scored by ``calibration``: the probability that it is right,
+from the reader's margin and the sentence's ranking features. The most probable span is the answer,
+returned with the sentence it stands in; below the calibrated threshold, ``ask`` says nothing.
+Without a reader (``ZHSEARCH_ANSWERS=sentence``, or a model the reader was not trained with) the
+best sentence itself is the answer, as before issue 26.
+
+Sentence candidates are the sentences of the top passages, scored by content-bigram
 coverage (plain and rarity-weighted) and dense similarity; the question's
 bigrams found in a document's title count for each of its sentences (a sentence
 about 莫高窟 that says 现存洞窟 without naming it). A sentence that carries what
@@ -27,17 +35,23 @@ from typing import Any, Protocol
 import numpy as np
 
 from ..models import Embedder
-from ..text.chunk import passage_sentences
+from ..text.chunk import Span, passage_sentences
 from ..text.highlight import STOP_CHARS
 from ..text.normalize import normalize
+from .answering import SENTENCES, Answering
 from .query import Mode
 from .question import carries, is_heading, kind_of, tagged
 from .search import Hit, SearchResult
 from .snapshot import Filters
+from .windows import window_around
 
 THRESHOLD = 0.42
 MIN_COVERAGE = 0.1
 TOP_PASSAGES = 3
+#: Windows the span reader reads per question: around the best sentences, best first.
+READ_WINDOWS = 3
+#: Cut from the ends of a span: the reader sometimes takes the clause mark after an answer.
+_EDGES = " \t\n\u3000，。、；：！？,.;:!?"
 #: Added to a sentence that carries what the question asks for (``question.kind_of``),
 #: subtracted from one that does not (docs/decisions.md, "Answer scoring").
 KIND_WEIGHTS: dict[str, float] = {"quantity": 0.05, "cause": 0.05, "time": 0.05, "person": 0.05, "place": 0.05}
@@ -59,6 +73,11 @@ class AskResult:
 
 @dataclass(frozen=True, kw_only=True)
 class Answer:
+    """``text`` is the answer (a span; the whole sentence without a reader), ``start``/``end`` its
+    offsets in the document; ``sentence`` is the sentence it stands in, at
+    ``sentence_start``/``sentence_end``. ``score``: the calibrated probability that it is right
+    (``calibration``); the sentence rule's own scale without a reader."""
+
     text: str
     passage_id: int
     doc_id: str
@@ -66,6 +85,9 @@ class Answer:
     end: int
     score: float
     pages: list[int] | None = None
+    sentence: str = ""
+    sentence_start: int = 0
+    sentence_end: int = 0
 
 
 def content_bigrams(norm_text: str) -> set[str]:
@@ -113,8 +135,13 @@ def extract_answer(
     stored_sentences: Callable[[Hit], np.ndarray] | None = None,
     threshold: float = THRESHOLD,
     min_coverage: float = MIN_COVERAGE,
+    answering: Answering = SENTENCES,
 ) -> Answer | None:
-    """The best answering sentence of ``hits`` (in original script, with document offsets), or None.
+    """The answer read from ``hits`` (in original script, with document offsets), or None.
+
+    Without a reader in ``answering`` it is the best sentence, if its raw score reaches
+    ``threshold`` and its coverage ``min_coverage``; with one, the most probable span of the windows
+    around the best sentences, if its probability reaches ``answering.cut``.
 
     ``documents`` maps doc ids to their normalized full text, for the named-entity check;
     without it the passage and title stand in for the document. ``query_vector`` (the
@@ -178,6 +205,9 @@ def extract_answer(
         ]
     if not scored:
         return None
+    if answering.reader is not None:
+        ranked = sorted(scored, reverse=True)  # the order max() takes: equal scores, the later first
+        return read_span(question, candidates, ranked, dense, hits[0].passage_id, answering)
     score, coverage, index = max(scored)
     if score < threshold or coverage < min_coverage:
         return None
@@ -190,7 +220,84 @@ def extract_answer(
         end=hit.start + b,
         score=round(min(1.0, score / max_score()), 4),
         pages=hit.pages_of(hit.start + a, hit.start + b) if hit.pages else hit.pages,
+        sentence=sentence,
+        sentence_start=hit.start + a,
+        sentence_end=hit.start + b,
     )
+
+
+def read_span(
+    question: str,
+    candidates: Sequence[tuple[Hit, int, int, str]],
+    ranked: Sequence[tuple[float, float, int]],
+    dense: np.ndarray,
+    first_passage: int,
+    answering: Answering,
+) -> Answer | None:
+    """The span reader over the windows around the best ``READ_WINDOWS`` sentences of ``ranked``
+    (score, coverage, candidate), each span scored by ``answering.calibration``; the most probable
+    one, or None under ``answering.cut``."""
+    assert answering.reader is not None
+    cuts: dict[int, list[Span]] = {}
+    chosen: list[tuple[Hit, Span, dict[str, float]]] = []
+    seen: set[tuple[int, Span]] = set()
+    for score, coverage, i in ranked:
+        hit, a, b, _ = candidates[i]
+        spans = cuts.setdefault(hit.passage_id, passage_sentences(hit.text))
+        window = window_around(spans, spans.index((a, b)))
+        if (hit.passage_id, window) in seen:
+            continue
+        seen.add((hit.passage_id, window))
+        features = {
+            "sentence": score,
+            "coverage": coverage,
+            "cosine": float(dense[i]),
+            "first": float(hit.passage_id == first_passage),
+        }
+        chosen.append((hit, window, features))
+        if len(chosen) == READ_WINDOWS:
+            break
+    found = answering.reader.read([(question, hit.text[wa:wb]) for hit, (wa, wb), _ in chosen])
+    best: tuple[float, Hit, Span, Span] | None = None
+    for (hit, (wa, wb), features), span in zip(chosen, found, strict=True):
+        a, b = _trimmed(hit.text, wa + span.start, wa + span.end)
+        if a >= b:
+            continue
+        features |= {
+            "margin": max(-20.0, min(20.0, span.margin)),
+            "logprob": max(-20.0, math.log(span.probability)) if span.probability > 0 else -20.0,
+        }
+        probability = answering.calibration.probability(features)
+        if answering.observe is not None:
+            answering.observe(hit.text[a:b], features)
+        if best is None or probability > best[0]:
+            best = (probability, hit, (a, b), (wa, wb))
+    if best is None or best[0] < answering.cut:
+        return None
+    probability, hit, (a, b), _ = best
+    spans = cuts[hit.passage_id]
+    around = [(x, y) for x, y in spans if x < b and y > a] or [(a, b)]
+    sa, sb = around[0][0], around[-1][1]
+    return Answer(
+        text=hit.text[a:b],
+        passage_id=hit.passage_id,
+        doc_id=hit.doc_id,
+        start=hit.start + a,
+        end=hit.start + b,
+        score=round(probability, 4),
+        pages=hit.pages_of(hit.start + a, hit.start + b) if hit.pages else hit.pages,
+        sentence=hit.text[sa:sb],
+        sentence_start=hit.start + sa,
+        sentence_end=hit.start + sb,
+    )
+
+
+def _trimmed(text: str, a: int, b: int) -> Span:
+    while a < b and text[a] in _EDGES:
+        a += 1
+    while b > a and text[b - 1] in _EDGES:
+        b -= 1
+    return a, b
 
 
 def credit_titles(
@@ -220,6 +327,7 @@ class Answerable(Protocol):
     """What ``ask`` needs of an index: a ``Searcher``, or a cluster's router."""
 
     embedder: Embedder
+    answering: Answering
 
     def searched(
         self, query: str, k: int, mode: Mode, filters: Filters | None
@@ -251,6 +359,7 @@ def ask(
         documents=documents,
         query_vector=None if vector is None else vector[0],
         stored_sentences=stored,
+        answering=searcher.answering,
     )
     took = round((time.perf_counter() - began) * 1000, 2)
     return AskResult(

@@ -18,7 +18,8 @@ from typing import Any
 
 from ..storage.dense import DenseCandidates
 from ..storage.record.store import StoredPassage
-from .fusion import fuse
+from .calibration import HITS, HitCalibration
+from .fusion import mix
 from .query import Mode
 
 
@@ -49,14 +50,24 @@ def depth_for(k: int) -> int:
     return max(CANDIDATES, 5 * k)
 
 
-def merge(parts: Sequence[ShardCandidates], k: int, mode: Mode) -> list[tuple[int, float]]:
+def merge(
+    parts: Sequence[ShardCandidates], k: int, mode: Mode, calibration: HitCalibration = HITS
+) -> list[tuple[int, float]]:
     """Passage ids and scores, best first: what one index of every shard's passages would rank.
 
     Each part was searched with ``depth_for(k)`` candidates in hybrid mode and ``k``
-    otherwise (``Searcher.candidates``).
+    otherwise (``Searcher.candidates``). A score is the calibrated probability of relevance
+    (``calibration.HitCalibration``), the same scale in every mode and from query to query.
     """
+    items, best = ranked(parts, k, mode)
+    return [(pid, calibration.score(mode, raw, best)) for pid, raw in items]
+
+
+def ranked(parts: Sequence[ShardCandidates], k: int, mode: Mode) -> tuple[list[tuple[int, float]], float]:
+    """``merge``'s order with the raw scores (the fused mix, the cosine, or BM25), and the query's
+    best cosine among the dense candidates (0 in lexical mode)."""
     if mode == "lexical":
-        return _best([p.lexical for p in parts], k)
+        return _best([p.lexical for p in parts], k), 0.0
     depth = depth_for(k) if mode == "hybrid" else k
     found = [p.dense for p in parts if p.dense is not None]
     passages = _best([d.passages for d in found], depth)
@@ -69,6 +80,7 @@ def merge(parts: Sequence[ShardCandidates], k: int, mode: Mode) -> list[tuple[in
     for d in found:
         scores.update(d.scores)
     dense = {pid: scores[pid] for pid in wanted if pid in scores}
+    best = max(dense.values(), default=0.0)
     if mode == "dense":
-        return sorted(dense.items(), key=lambda item: (-item[1], item[0]))[:k]
-    return fuse(dense, lexical)[:k]
+        return sorted(dense.items(), key=lambda item: (-item[1], item[0]))[:k], best
+    return mix(dense, lexical)[:k], best

@@ -34,6 +34,7 @@ from ..text.chunk import passage_sentences
 from ..text.formats import pages_of
 from ..text.ingest import Document
 from ..text.normalize import normalize
+from .answering import SENTENCES, Answering
 from .merge import ShardCandidates, depth_for, merge
 from .query import MAX_K, Mode, validate_query
 from .reader import Follow, open_read_only
@@ -155,6 +156,7 @@ class Searcher:
         self.embedder = embedder
         self.tuning = tuning or Tuning()
         self.batcher: QueryBatcher | None = None
+        self.answering: Answering = SENTENCES
         self.repaired = 0
         self._follow: Follow | None = None
         self.snapshot = self._tuned(snapshot)

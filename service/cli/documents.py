@@ -201,7 +201,7 @@ def ask(
     model: Model = None,
     as_json: AsJson = False,
 ) -> None:
-    """Answer a question with a sentence from the documents, and show the evidence."""
+    """Answer a question from the documents (the answer, its sentence and score), and show the evidence."""
     from index import ask as ask_question
 
     try:
@@ -223,6 +223,8 @@ def ask(
     else:
         a = result.answer
         typer.secho(f"答案: {a.text}", bold=True)
+        if a.sentence and a.sentence != a.text:
+            typer.echo(f"      「{a.sentence}」")
         typer.echo(f"      ({a.doc_id}:{a.start}-{a.end}, score {a.score:.2f})")
     typer.echo("\n證據 (evidence):")
     for hit in result.hits:

@@ -208,7 +208,7 @@ def eval_command(
                 result = evaluate_answers(
                     searcher,
                     sample([q for q in eval_set.queries if q.answers], answer_sample),
-                    eval_set.unanswerable,
+                    sample(eval_set.unanswerable, answer_sample),
                     progress=answering,
                 )
                 answers[report.name] = result
@@ -237,6 +237,8 @@ def eval_command(
                 entry["groups"] = report.groups
             if report.name in answers:
                 entry["answers"] = answers[report.name].metrics
+                if answers[report.name].groups:
+                    entry["answers_by_set"] = answers[report.name].groups
                 entry["answer_rows"] = [row.__dict__ for row in answers[report.name].rows]
             payload.append(entry)
         emit_json(payload if len(payload) > 1 else payload[0])
@@ -246,6 +248,8 @@ def eval_command(
         if report.name in answers:
             found = answers[report.name]
             typer.echo("answers: " + "  ".join(f"{k}={v:.3f}" for k, v in found.metrics.items()))
+            for group, metrics in found.groups.items():
+                typer.echo(f"  {group}: " + "  ".join(f"{k}={v:.3f}" for k, v in metrics.items()))
             for row in found.misses[:10]:
                 typer.echo(f"  {row.verdict}: {row.id} {row.question} -> {row.answer} (gold: {' / '.join(row.gold)})")
             if len(found.misses) > 10:

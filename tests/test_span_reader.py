@@ -1,0 +1,116 @@
+"""The shipped span reader (issue 26), real weights on the real seed index: short answers with offsets
+into the original text, silence where the report does not say, safe to share between threads."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+
+from index import Searcher, get_settings
+from index.errors import ModelError
+from index.evaluation.answers import evaluate_answers
+from index.evaluation.evaluate import load_queries
+from index.models.span import DATA_DIR, META_NAME, ONNX_NAME, SpanReader
+from index.opening import load_answering
+from index.retrieval.answer import ask
+from tests.conftest import SEEDS
+
+pytestmark = pytest.mark.model
+
+
+@pytest.fixture(scope="module")
+def reader() -> SpanReader:
+    return SpanReader.load(get_settings().cache_dir)
+
+
+@pytest.fixture(scope="module")
+def searcher(real_index: Path, real_embedder) -> Searcher:
+    index = Searcher.load(real_index, real_embedder)
+    index.answering = load_answering(get_settings())
+    assert index.answering.reader is not None
+    return index
+
+
+def test_the_shipped_reader_is_small_and_names_what_it_learned_from() -> None:
+    assert (DATA_DIR / ONNX_NAME).stat().st_size < 50 * 1024 * 1024
+    meta = json.loads((DATA_DIR / META_NAME).read_text(encoding="utf-8"))
+    assert any("trial" in source for source in meta["trained_on"]) and meta["layers"] >= 1
+
+
+def test_the_reader_cuts_the_answer_out_of_a_window(reader: SpanReader) -> None:
+    window = "上半年，全區實現地區生產總值1209.37億元，同比增長9.2%。一般公共預算收入完成133.1億元。"
+    found = reader.read([("上半年地区生产总值是多少", window)])[0]
+    assert "1209.37" in window[found.start : found.end] and found.end - found.start <= 12
+    assert found.margin > 0 and 0 < found.probability <= 1
+
+
+def test_the_reader_is_safe_to_share_between_threads(reader: SpanReader) -> None:
+    pairs = [
+        ("上半年地区生产总值是多少", "上半年，全區實現地區生產總值1209.37億元，同比增長9.2%。"),
+        ("垃圾车几点来", "垃圾車每日晚間六點至九點沿線收運，請準時將垃圾交給清潔隊。"),
+        ("出差住宿费每晚上限多少", "員工出差住宿費每晚上限為新臺幣二千元，超過部分自行負擔。" * 3),
+    ]
+    expected = [reader.read([pair])[0] for pair in pairs]
+    errors: list[str] = []
+
+    def work(n: int) -> None:
+        for i in range(12):
+            batch = [pairs[(n + i + j) % 3] for j in range(1 + i % 3)]
+            got = reader.read(batch)
+            want = [expected[(n + i + j) % 3] for j in range(len(batch))]
+            if [(g.start, g.end) for g in got] != [(w.start, w.end) for w in want]:
+                errors.append(f"thread {n} round {i}: {got} != {want}")
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert not errors, errors[:3]
+
+
+def test_ask_answers_with_a_span_inside_its_sentence(searcher: Searcher, seed_docs) -> None:
+    answer = ask(searcher, "上半年地区生产总值是多少").answer
+    assert answer is not None and "1209.37億元" in answer.text and len(answer.text) <= 12
+    text = seed_docs[0].text
+    assert text[answer.start : answer.end] == answer.text
+    assert text[answer.sentence_start : answer.sentence_end] == answer.sentence
+    assert answer.sentence_start <= answer.start < answer.end <= answer.sentence_end
+    assert 0 < answer.score <= 1
+
+
+@pytest.mark.parametrize(
+    "question", ["北京市海淀区2020年上半年的GDP是多少", "公司的股价是多少", "台北市的捷運票價是多少"]
+)
+def test_silence_where_the_report_does_not_say(searcher: Searcher, question: str) -> None:
+    assert ask(searcher, question).answer is None
+
+
+def test_seed_answers_floor(searcher: Searcher) -> None:
+    report = evaluate_answers(
+        searcher, load_queries(SEEDS / "eval" / "queries.jsonl"), load_queries(SEEDS / "eval" / "unanswerable.jsonl")
+    )
+    assert report.metrics["evidence_contains"] >= 0.7, report.metrics
+    assert report.metrics["abstain_unanswerable"] >= 0.9, report.metrics
+
+
+def test_a_reader_for_another_model_conversion_is_refused(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    shutil.copytree(DATA_DIR, data)
+    meta = json.loads((data / META_NAME).read_text(encoding="utf-8"))
+    (data / META_NAME).write_text(json.dumps(meta | {"base_fingerprint": "0" * 16}), encoding="utf-8")
+    with pytest.raises(ModelError, match="another conversion"):
+        SpanReader.load(get_settings().cache_dir, data_dir=data)
+
+
+def test_sentence_answers_by_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ZHSEARCH_ANSWERS", "sentence")
+    get_settings.cache_clear()
+    try:
+        assert load_answering(get_settings()).reader is None
+    finally:
+        get_settings.cache_clear()
