@@ -39,12 +39,16 @@ from index.retrieval.snapshot import Filters  # noqa: E402
 SHARED = ROOT.parent / "shared" / "benchmarks" / "reading-comprehension"
 FILES = [SHARED / "DRCD_dev.json", SHARED / "cmrc2018_dev.json"]
 FEATURES = ("margin", "logprob", "sentence", "coverage", "cosine", "first")
+#: A span this probable is taken without reading the next window: right 9 times in 10, by construction.
+SURE = 0.9
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--per-script", type=int, default=500, help="dev questions per query script")
     parser.add_argument("--abstain-answerable", type=float, default=0.05)
+    parser.add_argument("--features", default=",".join(FEATURES), help="which of the window's features to fit on")
+    parser.add_argument("--rows", type=Path, help="reuse (or keep) the recorded windows in this JSON file")
     args = parser.parse_args()
     settings = get_settings()
     answering = load_answering(settings)
@@ -54,8 +58,11 @@ def main() -> None:
     from service.cli.evaluate import _index_of_documents
 
     embedder = load_configured_embedder(settings)
+    features = tuple(args.features.split(","))
     rows: list[tuple[str, bool, dict[str, float]]] = []  # question key, right, features
-    for script in ("as-is", "t2s", "s2twp"):
+    if args.rows and args.rows.exists():
+        rows = [(k, r, f) for k, r, f in json.loads(args.rows.read_text(encoding="utf-8"))]
+    for script in () if rows else ("as-is", "t2s", "s2twp"):
         pooled = load_squad(FILES, query_script=script, split="dev")
         where = _index_of_documents(FILES, pooled.documents, embedder, True, None)
         index = open_configured(settings, index_dir=where, embedder=embedder)
@@ -79,14 +86,16 @@ def main() -> None:
             if n % 200 == 0:
                 print(f"{script}: {n}/{len(answerable) + len(unanswerable)} · {time.time() - began:.0f} s", flush=True)
         index.close()
-    x = np.asarray([[f[name] for name in FEATURES] for _, _, f in rows])
+    if args.rows:
+        args.rows.write_text(json.dumps(rows), encoding="utf-8")
+    x = np.asarray([[f[name] for name in features] for _, _, f in rows])
     y = np.asarray([right for _, right, _ in rows], float)
     weights, bias = fit_logistic(x, y)
-    calibration = Calibration(FEATURES, tuple(float(w) for w in weights), bias, 0.5, "")
+    calibration = Calibration(features, tuple(float(w) for w in weights), bias, 0.5, "")
     # Per question: the most probable window is the answer; answerable = has gold answers.
     best: dict[str, tuple[float, bool, bool]] = {}
     for (key, right, _), row in zip(rows, x, strict=True):
-        p = calibration.probability(dict(zip(FEATURES, row, strict=True)))
+        p = calibration.probability(dict(zip(features, row, strict=True)))
         answerable = not key.endswith("#without")
         if key not in best or p > best[key][0]:
             best[key] = (p, right, answerable)
@@ -95,6 +104,15 @@ def main() -> None:
     candidates = np.unique(np.concatenate([answerable_p, unanswerable_p]))
     ok = [t for t in candidates if (answerable_p < t).mean() <= args.abstain_answerable]
     threshold = float(max(ok)) if ok else 0.0
+    # How to set the threshold: what each choice abstains on, on the dev halves.
+    curve = [
+        {
+            "threshold": t,
+            "abstain_answerable": round(float((answerable_p < t).mean()), 4),
+            "abstain_unanswerable": round(float((unanswerable_p < t).mean()), 4),
+        }
+        for t in (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
+    ]
     buckets = np.linspace(0, 1, 11)
     chosen_p = np.asarray([p for p, _, _ in best.values()])
     chosen_right = np.asarray([r for _, r, _ in best.values()], float)
@@ -110,12 +128,13 @@ def main() -> None:
                 }
             )
     fitted = Calibration(
-        FEATURES,
+        features,
         tuple(float(w) for w in weights),
         bias,
         threshold,
         f"DRCD 1.3 dev + CMRC 2018 dev, dev halves, {args.per_script} questions per script x 3 scripts,"
         f" each also without its paragraph; {len(rows)} windows",
+        sure=SURE,
     )
     DATA.write_text(
         json.dumps(
@@ -123,6 +142,7 @@ def main() -> None:
             | {
                 "abstain_answerable_dev": round(float((answerable_p < threshold).mean()), 4),
                 "abstain_unanswerable_dev": round(float((unanswerable_p < threshold).mean()), 4),
+                "thresholds_dev": curve,
                 "reliability_dev": reliability,
             },
             ensure_ascii=False,

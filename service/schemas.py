@@ -42,7 +42,10 @@ class AskRequest(BaseModel):
 
 class SearchHit(BaseModel):
     rank: int
-    score: float
+    score: float = Field(
+        description="Probability that this passage's document is relevant to the query, calibrated on public dev sets "
+        "(README, Scores): the same scale in every mode and from query to query."
+    )
     passage_id: int
     doc_id: str
     title: str

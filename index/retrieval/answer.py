@@ -48,8 +48,9 @@ from .windows import window_around
 THRESHOLD = 0.42
 MIN_COVERAGE = 0.1
 TOP_PASSAGES = 3
-#: Windows the span reader reads per question: around the best sentences, best first.
-READ_WINDOWS = 3
+#: Windows the span reader reads at most per question: around the best sentences, best first
+#: (benchmarks/tune_reader.py; docs/decisions.md, "Answer spans").
+READ_WINDOWS = 2
 #: Cut from the ends of a span: the reader sometimes takes the clause mark after an answer.
 _EDGES = " \t\n\u3000，。、；：！？,.;:!?"
 #: Added to a sentence that carries what the question asks for (``question.kind_of``),
@@ -236,7 +237,7 @@ def read_span(
 ) -> Answer | None:
     """The span reader over the windows around the best ``READ_WINDOWS`` sentences of ``ranked``
     (score, coverage, candidate), each span scored by ``answering.calibration``; the most probable
-    one, or None under ``answering.cut``."""
+    one, or None under ``answering.cut``. A span at least ``answering.sure`` ends the reading."""
     assert answering.reader is not None
     cuts: dict[int, list[Span]] = {}
     chosen: list[tuple[Hit, Span, dict[str, float]]] = []
@@ -257,9 +258,10 @@ def read_span(
         chosen.append((hit, window, features))
         if len(chosen) == READ_WINDOWS:
             break
-    found = answering.reader.read([(question, hit.text[wa:wb]) for hit, (wa, wb), _ in chosen])
     best: tuple[float, Hit, Span, Span] | None = None
-    for (hit, (wa, wb), features), span in zip(chosen, found, strict=True):
+    for hit, (wa, wb), features in chosen:
+        # One window at a time (a batch saves little on a CPU): a sure answer ends the reading.
+        span = answering.reader.read([(question, hit.text[wa:wb])])[0]
         a, b = _trimmed(hit.text, wa + span.start, wa + span.end)
         if a >= b:
             continue
@@ -272,6 +274,8 @@ def read_span(
             answering.observe(hit.text[a:b], features)
         if best is None or probability > best[0]:
             best = (probability, hit, (a, b), (wa, wb))
+        if probability >= answering.sure:
+            break
     if best is None or best[0] < answering.cut:
         return None
     probability, hit, (a, b), _ = best

@@ -21,6 +21,12 @@ class Answering:
     observe: Callable[[str, dict[str, float]], None] | None = None
 
     @property
+    def sure(self) -> float:
+        """A probability at which the first windows' answer is taken without reading further
+        (never while observing: calibration sees every window)."""
+        return 2.0 if self.observe is not None else self.calibration.sure
+
+    @property
     def cut(self) -> float:
         return self.calibration.threshold if self.threshold is None else self.threshold
 

@@ -27,6 +27,8 @@ class Calibration:
     bias: float
     threshold: float
     fitted_on: str = ""
+    #: An answer at least this probable ends the reading (``retrieval.answer.read_span``).
+    sure: float = 2.0
 
     def logit(self, values: Mapping[str, float]) -> float:
         return self.bias + sum(w * float(values[name]) for name, w in zip(self.features, self.weights, strict=True))
@@ -44,6 +46,7 @@ class Calibration:
             bias=float(data["bias"]),
             threshold=float(data["threshold"]),
             fitted_on=str(data.get("fitted_on", "")),
+            sure=float(data.get("sure", 2.0)),
         )
 
     def as_dict(self) -> dict[str, object]:
@@ -52,6 +55,7 @@ class Calibration:
             "weights": [round(w, 6) for w in self.weights],
             "bias": round(self.bias, 6),
             "threshold": round(self.threshold, 4),
+            "sure": round(self.sure, 4),
             "fitted_on": self.fitted_on,
         }
 
