@@ -19,6 +19,7 @@ from .cluster.router import ClusterIndex, Shards
 from .errors import IndexNotFoundError, ModelError
 from .models import Embedder, load_configured_embedder
 from .models.batching import QueryBatcher
+from .models.cache import DEFAULT_MODEL_NAME
 from .models.span import SpanReader
 from .retrieval.answering import SENTENCES, Answering
 from .retrieval.calibration import shipped
@@ -86,11 +87,15 @@ _readers: dict[tuple[Path, int], SpanReader] = {}
 _reading = threading.Lock()
 
 
-def load_answering(settings: Settings, *, threads: int = 0) -> Answering:
+def load_answering(settings: Settings, *, model: str = DEFAULT_MODEL_NAME, threads: int = 0) -> Answering:
     """The span reader and its calibration, as ``settings`` ask (``ZHSEARCH_ANSWERS``,
-    ``ZHSEARCH_ANSWER_THRESHOLD``); one reader per process and cache folder. Without the converted
-    default model the reader cannot run: answers are sentences, and the log says why."""
+    ``ZHSEARCH_ANSWER_THRESHOLD``); one reader per process and cache folder. The calibration weighs
+    the default model's cosines, so an index of another ``model`` answers with sentences, as it does
+    without the converted default model (the log says why)."""
     if settings.answers == "sentence":
+        return Answering(None, SENTENCES.calibration, settings.answer_threshold)
+    if model != DEFAULT_MODEL_NAME:
+        log.info("answers are whole sentences: the span reader is calibrated for %s, not %s", DEFAULT_MODEL_NAME, model)
         return Answering(None, SENTENCES.calibration, settings.answer_threshold)
     key = (Path(settings.cache_dir), threads)
     with _reading:
@@ -126,7 +131,7 @@ def open_configured(
         shards=shards,
         encode_workers=settings.encode_workers if serving else None,
     )
-    index.answering = load_answering(settings)
+    index.answering = load_answering(settings, model=embedder.name)
     return index
 
 

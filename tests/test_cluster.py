@@ -82,8 +82,10 @@ def test_every_query_ranks_as_on_one_node(pair: tuple[Path, Path]) -> None:
                 assert [h.passage_id for h in many.hits] == [h.passage_id for h in one], (query, mode)
                 # Fused scores are standardized over the candidate set, whose last places can differ: equal
                 # scores at the depth boundary (many, with the hashing embedder) are ordered by id, and a
-                # cluster numbers passages in ranges per shard. The ranking itself is the same.
-                assert np.allclose([h.score for h in many.hits], [h.score for h in one], atol=1e-3)
+                # cluster numbers passages in ranges per shard. The ranking itself is the same. (Scores are
+                # calibrated probabilities of the unscaled mix since issue 26, which shows that boundary
+                # difference about twice as much as the min-max scale did: ~0.002 here.)
+                assert np.allclose([h.score for h in many.hits], [h.score for h in one], atol=5e-3)
                 assert many.shards == {"answered": SHARDS, "total": SHARDS}
     finally:
         shards.close()

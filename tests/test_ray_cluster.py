@@ -117,7 +117,7 @@ def test_every_query_through_the_router_ranks_as_on_one_node(indexes: tuple[Path
                 body = client.post("/v1/search", json={"query": query, "k": 10, "mode": mode}).json()
                 assert [h["passage_id"] for h in body["results"]] == [h.passage_id for h in one], (query, mode)
                 assert all(
-                    abs(h["score"] - o.score) <= 1e-3 for h, o in zip(body["results"], one, strict=True)
+                    abs(h["score"] - o.score) <= 5e-3 for h, o in zip(body["results"], one, strict=True)
                 )  # see test_cluster
                 assert body["shards"] == {"answered": SHARDS, "total": SHARDS}
         answer = client.post("/v1/ask", json={"question": "黄浦区上半年的生产总值是多少"}).json()["answer"]

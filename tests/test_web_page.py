@@ -32,7 +32,8 @@ OUTPUT = ROOT / "test-output"
 WAIT_S = 60  # one /v1/ask on a CPU takes well under a second once the model is warm
 DESKTOP = (1280, 900)
 PHONE = (390, 844)
-QUESTION = "互联网诊疗服务覆盖到哪里了"
+# The answer is a span (issue 26): 社區衛生服務中心, marked inside its sentence about 網際網路診療服務.
+QUESTION = "互联网诊疗服务在哪里实现了全覆盖"
 
 
 @pytest.fixture(scope="module")
@@ -135,9 +136,10 @@ def test_answer_evidence_highlights_and_script_toggle(site: str, browser: WebDri
     _open(browser, site, DESKTOP)
     assert _ask(browser, QUESTION) == "answer"
     answer = browser.find_element(By.ID, "answer-text").text
-    assert "網際網路診療服務" in answer and "全覆蓋" in answer
+    assert "社區衛生服務中心" in answer and len(answer) <= 20
     evidence = browser.find_element(By.ID, "answer-evidence")
     assert answer in evidence.find_element(By.CSS_SELECTOR, "[data-testid=answer-span]").text
+    assert "網際網路診療服務" in evidence.text and "全覆蓋" in evidence.text  # the sentence it stands in
     assert _marked(evidence, "網際網路診療")
 
     passage = _passage_with(browser, "網際網路診療")
@@ -160,7 +162,8 @@ def test_answer_evidence_highlights_and_script_toggle(site: str, browser: WebDri
     _wait(browser).until(lambda d: _marked(d.find_element(By.CSS_SELECTOR, selector), expected))
     text = browser.find_element(By.CSS_SELECTOR, selector).text
     assert "網際網路診療" not in text and "社区卫生服务中心" in text
-    assert "诊疗" in browser.find_element(By.ID, "answer-text").text
+    assert "社区卫生服务中心" in browser.find_element(By.ID, "answer-text").text
+    assert "诊疗" in browser.find_element(By.ID, "answer-evidence").text
 
     browser.find_element(By.CSS_SELECTOR, "label[for=script-original]").click()
     _wait(browser).until(lambda d: _marked(d.find_element(By.CSS_SELECTOR, selector), "網際網路診療"))
