@@ -175,3 +175,18 @@ def test_marked_sentence_for_chat_clients() -> None:
         sentence="熊猫寿命约二十岁。", sentence_start=10, sentence_end=19,
     )  # fmt: skip
     assert marked(answer) == "熊猫寿命约**二十岁**。"
+
+
+def test_table_rows_and_list_items_answer_too() -> None:
+    from index.retrieval.question import is_heading
+
+    text = "差旅標準\n| 項目 | 上限 |\n|---|---|\n| 住宿 | 每晚 550 元 |\n- 尘盒：滤网每两周清洗一次\n"
+    for line in ("| 住宿 | 每晚 550 元 |", "- 尘盒：滤网每两周清洗一次"):
+        at = text.index(line)
+        assert not is_heading(text, at, at + len(line)), line
+    assert is_heading(text, 0, 4)  # a short line of its own is still a heading
+    reader = FakeReader("550 元")
+    found = extract_answer(
+        "出差住宿每晚能报多少钱", [_hit(text, title="差旅")], TableEmbedder(), answering=_answering(reader)
+    )
+    assert found is not None and found.text == "550 元" and found.sentence == "| 住宿 | 每晚 550 元 |"

@@ -13,6 +13,19 @@ from ..errors import ModelError
 from .base import DOCUMENT_BATCH, TokenizerLock, unit_rows
 
 
+def cpu_session(onnx_file: Path, threads: int = 0) -> Any:
+    """An ONNX Runtime session on the CPU with ``threads`` intra-op threads (0: one per core)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    # Idle ORT threads spin by default, stealing the cores FAISS and BM25 need right after encoding.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.log_severity_level = 3
+    return ort.InferenceSession(str(onnx_file), options, providers=["CPUExecutionProvider"])
+
+
 class OnnxEmbedder:
     """A sentence-transformers folder's model run by ONNX Runtime on the CPU.
 
@@ -29,7 +42,7 @@ class OnnxEmbedder:
 
     def __init__(self, name: str, folder: Path, onnx_file: Path, *, fingerprint: str, threads: int = 0) -> None:
         try:
-            import onnxruntime as ort
+            import onnxruntime  # noqa: F401  (a clear error here, before any file is read)
             from transformers import AutoTokenizer
         except ImportError as exc:
             raise ModelError(f"the ONNX backends need onnxruntime ({exc}); pip install onnxruntime") from exc
@@ -44,13 +57,7 @@ class OnnxEmbedder:
             pooling = json.loads((folder / "1_Pooling" / "config.json").read_text(encoding="utf-8"))
             modules = [m["type"] for m in json.loads((folder / "modules.json").read_text(encoding="utf-8"))]
             self._tokenizer: Any = AutoTokenizer.from_pretrained(str(folder))
-            options = ort.SessionOptions()
-            options.intra_op_num_threads = threads
-            options.inter_op_num_threads = 1
-            # Idle ORT threads spin by default, stealing the cores FAISS and BM25 need right after encoding.
-            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-            options.log_severity_level = 3
-            self._session = ort.InferenceSession(str(onnx_file), options, providers=["CPUExecutionProvider"])
+            self._session = cpu_session(onnx_file, threads)
         except (OSError, ValueError, KeyError, RuntimeError) as exc:
             raise ModelError(f"cannot load ONNX model {onnx_file}: {exc}") from exc
         # This class reproduces Transformer -> mean Pooling (prompt included) -> Normalize only.

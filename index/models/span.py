@@ -29,6 +29,7 @@ import numpy as np
 
 from ..errors import ModelError
 from .cache import DEFAULT_MODEL_NAME, SOURCE_RECORD
+from .onnx import cpu_session
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 ONNX_NAME = "span-reader.onnx"
@@ -73,7 +74,6 @@ def _memmap_tensor(path: Path, name: str) -> np.ndarray:
 
 class SpanReader:
     def __init__(self, folder: Path, onnx_file: Path, meta: dict[str, Any], *, threads: int = 0) -> None:
-        import onnxruntime as ort
         from tokenizers import Tokenizer
 
         self.meta = meta
@@ -83,12 +83,7 @@ class SpanReader:
         tokenizer.enable_truncation(max_length=int(meta.get("max_tokens", MAX_TOKENS)), strategy="only_second")
         self._tokenizer = tokenizer
         self._max_answer = int(meta.get("max_answer_tokens", MAX_ANSWER_TOKENS))
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        options.log_severity_level = 3
-        self._session = ort.InferenceSession(str(onnx_file), options, providers=["CPUExecutionProvider"])
+        self._session = cpu_session(onnx_file, threads)
 
     @classmethod
     def load(cls, cache_dir: Path, *, threads: int = 0, data_dir: Path = DATA_DIR) -> SpanReader:

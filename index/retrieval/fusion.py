@@ -46,15 +46,11 @@ def mix(
 def fuse(
     dense: Mapping[int, float], lexical: Mapping[int, float], dense_weight: float = DENSE_WEIGHT
 ) -> list[tuple[int, float]]:
-    """Candidate ids with fused scores in [0, 1], best first; ties broken by dense score then id."""
-    keys = sorted(set(dense) | set(lexical))
-    if not keys:
+    """Candidate ids with fused scores in [0, 1] (the mix scaled per query), best first; ties broken
+    by dense score then id."""
+    mixed = mix(dense, lexical, dense_weight)
+    if not mixed:
         return []
-    low = min(dense.values(), default=0.0)
-    d = _standardized(dense, keys, low)
-    lex = _standardized(lexical, keys, 0.0) if lexical else dict.fromkeys(keys, 0.0)
-    mixed = {key: dense_weight * d[key] + (1 - dense_weight) * lex[key] for key in keys}
-    top, bottom = max(mixed.values()), min(mixed.values())
+    top, bottom = mixed[0][1], mixed[-1][1]
     span = top - bottom
-    scaled = {key: (value - bottom) / span if span > 0 else 1.0 for key, value in mixed.items()}
-    return sorted(scaled.items(), key=lambda item: (-item[1], -dense.get(item[0], 0.0), item[0]))
+    return [(key, (value - bottom) / span if span > 0 else 1.0) for key, value in mixed]

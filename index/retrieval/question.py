@@ -114,15 +114,22 @@ _CONTENT = re.compile(r"[\u3400-\u9fff]|[A-Za-z0-9]")
 _FINAL = re.compile(r"[。！？!?]")
 
 
+#: A Markdown table row (| a | b |) or a bulleted list item (- a, * a, • a).
+_ROW = re.compile(r"\|.*\S.*\||[-*•·]\s+\S")
+
+
 def is_heading(text: str, start: int, end: int, title: str = "") -> bool:
     """Whether ``text[start:end]`` reads as a heading rather than a statement.
 
     A numbered heading (一、 (二) 3. 第四章), a short line of its own without final
     punctuation, or a short lead sentence of a paragraph that does not start with
     the document's subject (营商环境持续优化。 opening a paragraph about it, unlike
-    a Wikipedia lead such as 以仁王（）日本平安时代人物。).
+    a Wikipedia lead such as 以仁王（）日本平安时代人物。). A table row or a list item
+    is never a heading (issue 26: they answer questions too).
     """
     sentence = text[start:end].strip()
+    if _ROW.match(sentence):  # a table row or a list item states something, however short
+        return False
     content = len(_CONTENT.findall(sentence))
     if _NUMBERED.match(sentence) and content <= 30:
         return True
