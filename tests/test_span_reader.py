@@ -117,3 +117,14 @@ def test_sentence_answers_by_setting(monkeypatch: pytest.MonkeyPatch) -> None:
         assert load_answering(get_settings()).reader is None
     finally:
         get_settings.cache_clear()
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "dense", "lexical"])
+def test_hit_scores_are_probabilities_in_every_mode(searcher: Searcher, mode: str) -> None:
+    """One scale from query to query: the report's own question scores high, a question about
+    something else low, in every mode (lexical too: no raw BM25)."""
+    hits = searcher.search("上半年地区生产总值是多少", 5, mode).hits
+    assert all(0 <= h.score <= 1 for h in hits)
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    elsewhere = searcher.search("如何用Python读取Excel表格", 5, mode).hits
+    assert not elsewhere or elsewhere[0].score < hits[0].score
