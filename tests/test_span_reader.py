@@ -48,6 +48,14 @@ def test_the_reader_cuts_the_answer_out_of_a_window(reader: SpanReader) -> None:
     assert found.margin > 0 and 0 < found.probability <= 1
 
 
+def test_any_question_fits(reader: SpanReader) -> None:
+    """A question of 1000 rare characters (up to the query limit) was a truncation error, a 500."""
+    window = "上半年，全區實現地區生產總值1209.37億元。"
+    for question in ("𠀀😀" * 500, "一" * 1000, "？"):
+        found = reader.read([(question, window)])[0]
+        assert 0 <= found.start <= found.end <= len(window)
+
+
 def test_the_reader_is_safe_to_share_between_threads(reader: SpanReader) -> None:
     pairs = [
         ("上半年地区生产总值是多少", "上半年，全區實現地區生產總值1209.37億元，同比增長9.2%。"),

@@ -36,6 +36,9 @@ ONNX_NAME = "span-reader.onnx"
 META_NAME = "span-reader.json"
 MAX_TOKENS = 256
 MAX_ANSWER_TOKENS = 30
+#: The reader reads at most this much of a question (its training questions are far shorter); with
+#: ``longest_first`` truncation no question, however long or rare its characters, fails to fit.
+MAX_QUESTION_CHARS = 100
 _WORDS = "embeddings.word_embeddings.weight"
 
 
@@ -80,7 +83,7 @@ class SpanReader:
         self._words = _memmap_tensor(folder / "model.safetensors", _WORDS)
         tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         tokenizer.no_padding()
-        tokenizer.enable_truncation(max_length=int(meta.get("max_tokens", MAX_TOKENS)), strategy="only_second")
+        tokenizer.enable_truncation(max_length=int(meta.get("max_tokens", MAX_TOKENS)), strategy="longest_first")
         self._tokenizer = tokenizer
         self._max_answer = int(meta.get("max_answer_tokens", MAX_ANSWER_TOKENS))
         self._session = cpu_session(onnx_file, threads)
@@ -106,7 +109,7 @@ class SpanReader:
         """The best span of each ``(question, window)`` pair, in one batch."""
         if not pairs:
             return []
-        encodings = self._tokenizer.encode_batch(list(pairs))
+        encodings = self._tokenizer.encode_batch([(q[:MAX_QUESTION_CHARS], w) for q, w in pairs])
         width = max(len(e.ids) for e in encodings)
         ids = np.ones((len(encodings), width), np.int64)  # 1 is <pad>
         mask = np.zeros((len(encodings), width), np.int64)
