@@ -46,7 +46,8 @@ from index.models.span import (  # noqa: E402
     SpanReader,
     base_fingerprint,
 )
-from index.retrieval.windows import text_sentences, window_around  # noqa: E402
+from index.retrieval.windows import window_around  # noqa: E402
+from index.text.chunk import passage_sentences  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "benchmarks" / "reading-comprehension"
 FILES = ("DRCD_dev.json", "cmrc2018_dev.json", "cmrc2018_trial.json")
@@ -85,7 +86,7 @@ def examples(split: str, seed: int, negatives: float) -> list[Example]:
             if half != split and not (split == "dev" and half == "train"):
                 continue
             paragraphs = [p["context"] for p in article["paragraphs"]]
-            cuts = [text_sentences(text) for text in paragraphs]
+            cuts = [passage_sentences(text) for text in paragraphs]
             for p, paragraph in enumerate(article["paragraphs"]):
                 text, spans = paragraphs[p], cuts[p]
                 for qa in paragraph["qas"]:

@@ -92,11 +92,12 @@ def load_answering(settings: Settings, *, model: str = DEFAULT_MODEL_NAME, threa
     ``ZHSEARCH_ANSWER_THRESHOLD``); one reader per process and cache folder. The calibration weighs
     the default model's cosines, so an index of another ``model`` answers with sentences, as it does
     without the converted default model (the log says why)."""
+    sentences = Answering(None, SENTENCES.calibration, settings.answer_threshold)
     if settings.answers == "sentence":
-        return Answering(None, SENTENCES.calibration, settings.answer_threshold)
+        return sentences
     if model != DEFAULT_MODEL_NAME:
         log.info("answers are whole sentences: the span reader is calibrated for %s, not %s", DEFAULT_MODEL_NAME, model)
-        return Answering(None, SENTENCES.calibration, settings.answer_threshold)
+        return sentences
     key = (Path(settings.cache_dir), threads)
     with _reading:
         reader = _readers.get(key)
@@ -105,7 +106,7 @@ def load_answering(settings: Settings, *, model: str = DEFAULT_MODEL_NAME, threa
                 reader = _readers[key] = SpanReader.load(key[0], threads=threads)
             except (ModelError, OSError) as exc:
                 log.warning("answers are whole sentences: %s", exc)
-                return Answering(None, SENTENCES.calibration, settings.answer_threshold)
+                return sentences
     return Answering(reader, shipped(), settings.answer_threshold)
 
 

@@ -16,7 +16,8 @@ from index.retrieval.answer import extract_answer
 from index.retrieval.answering import Answering
 from index.retrieval.calibration import Calibration, HitCalibration, fit_logistic
 from index.retrieval.search import Hit
-from index.retrieval.windows import text_sentences, window_around
+from index.retrieval.windows import window_around
+from index.text.chunk import passage_sentences
 from tests.test_answer_scoring import TableEmbedder
 
 PASSAGE = "熊猫是中国的国宝。野生大熊猫的寿命约为十八到二十岁，圈养可达三十岁。它们以竹子为食。"
@@ -57,12 +58,12 @@ def _answering(reader: FakeReader, **kw) -> Answering:
 
 def test_windows_grow_by_whole_sentences_within_the_limit() -> None:
     text = "甲。" * 3 + "乙" * 50 + "。" + "丙。" * 3
-    spans = text_sentences(text)
+    spans = passage_sentences(text)
     middle = next(i for i, (a, b) in enumerate(spans) if text[a] == "乙")
     assert window_around(spans, middle, 60) == (spans[middle - 2][0], spans[middle + 2][1])
     assert window_around(spans, middle, 51) == spans[middle]  # nothing else fits
     long = "長" * 300
-    assert window_around(text_sentences(long), 0, 60) == (0, 250)  # a sentence alone, cut at SENTENCE_CHARS
+    assert window_around(passage_sentences(long), 0, 60) == (0, 250)  # a sentence alone, cut at SENTENCE_CHARS
 
 
 def test_the_answer_is_the_span_with_its_sentence_and_document_offsets() -> None:

@@ -9,6 +9,7 @@ is where ``ask`` says nothing; it was chosen on the same dev halves (docs/qualit
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import Mapping
@@ -83,8 +84,9 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-2, steps: int = 50
 UNFITTED = Calibration(features=("margin",), weights=(1.0,), bias=0.0, threshold=0.5, fitted_on="unfitted")
 
 
+@functools.cache
 def shipped() -> Calibration:
-    """The fitted calibration that ships with the reader, or ``UNFITTED`` when there is none."""
+    """The fitted calibration that ships with the reader, or ``UNFITTED`` when there is none (read once)."""
     try:
         return Calibration.load()
     except (OSError, ValueError, KeyError):

@@ -8,18 +8,14 @@ its windows with the same function, so the reader sees at run time what it learn
 
 from __future__ import annotations
 
-from ..text.chunk import SENTENCE_CHARS, Span, sentences
+from ..text.chunk import Span
 
 WINDOW_CHARS = 200
 
 
-def text_sentences(text: str) -> list[Span]:
-    return sentences(text, 0, len(text), SENTENCE_CHARS)
-
-
 def window_around(spans: list[Span], i: int, chars: int = WINDOW_CHARS) -> Span:
-    """Sentence ``i`` of ``spans`` grown by whole neighbouring sentences, at most ``chars`` long
-    (a longer sentence alone is its own window)."""
+    """Sentence ``i`` of ``spans`` (``text.chunk.passage_sentences``) grown by whole neighbouring
+    sentences, at most ``chars`` long (a longer sentence alone is its own window)."""
     lo = hi = i
     grown = True
     while grown:
