@@ -74,6 +74,14 @@ _EXPORTS = {
     "new_document_id": ".writing.live",
     "ServedIndex": ".served",
     "has_index": ".opening",
+    "open_collections": ".opening",
+    "Collections": ".collections",
+    "CollectionInfo": ".collections",
+    "DEFAULT_COLLECTION": ".collections",
+    "collection_dir": ".collections",
+    "collection_folders": ".collections",
+    "check_access": ".access",
+    "readable": ".access",
     "load_model": ".opening",
     "open_configured": ".opening",
     "open_index": ".opening",
@@ -110,11 +118,13 @@ _EXPORTS = {
 }
 
 if _TYPE_CHECKING:
+    from .access import check_access, readable
     from .cluster.layout import ClusterManifest, is_cluster, shard_dir
     from .cluster.pipeline import build_in_process
     from .cluster.ray_build import LOOPBACK_ENV, LazyEmbedder, ModelSpec, build_on_ray, connect_ray, loopback
     from .cluster.router import ClusterIndex
     from .cluster.shard import ShardReplica
+    from .collections import DEFAULT_COLLECTION, CollectionInfo, Collections, collection_dir, collection_folders
     from .errors import (
         ConflictError,
         DocumentError,
@@ -148,7 +158,7 @@ if _TYPE_CHECKING:
     from .models import Backend, Embedder, HashingEmbedder, load_configured_embedder, load_embedder
     from .models.convert import ensure_model
     from .models.onnx_export import ensure_onnx
-    from .opening import has_index, load_model, open_configured, open_index
+    from .opening import has_index, load_model, open_collections, open_configured, open_index
     from .retrieval.answer import Answer, AskResult, ask, warm_up
     from .retrieval.query import MAX_K, MAX_QUERY_CHARS, Mode, QueryLimits
     from .retrieval.search import Hit, Searcher, SearchResult, serve_queries_single_threaded
@@ -175,6 +185,9 @@ __all__ = [
     "Backend",
     "BuildReport",
     "ChunkConfig",
+    "CollectionInfo",
+    "Collections",
+    "DEFAULT_COLLECTION",
     "ClusterIndex",
     "ClusterManifest",
     "ConflictError",
@@ -226,6 +239,9 @@ __all__ = [
     "build_in_process",
     "build_index",
     "build_on_ray",
+    "check_access",
+    "collection_dir",
+    "collection_folders",
     "connect_ray",
     "convert_script",
     "coverage_notes",
@@ -247,11 +263,13 @@ __all__ = [
     "metrics_table",
     "new_document_id",
     "normalize",
+    "open_collections",
     "open_configured",
     "open_index",
     "pages_of",
     "parse_isolated",
     "read_paths",
+    "readable",
     "request_id",
     "sample",
     "serve_queries_single_threaded",

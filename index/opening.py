@@ -16,6 +16,7 @@ from pathlib import Path
 from .cluster.layout import is_cluster
 from .cluster.local import open_in_process
 from .cluster.router import ClusterIndex, Shards
+from .collections import Collections, empty_index
 from .errors import IndexNotFoundError, ModelError
 from .models import Embedder, load_configured_embedder
 from .models.batching import QueryBatcher
@@ -134,6 +135,32 @@ def open_configured(
     )
     index.answering = load_answering(settings, model=embedder.name)
     return index
+
+
+def open_collections(settings: Settings, default: ServedIndex) -> Collections:
+    """The server's collections: ``default`` (its ``index_dir``) and each under ``collections_dir``, opened
+    writable with the default's model, micro-batcher, span reader and tuning (``index.collections``).
+
+    Unless ``collections_dir`` is set, the collections live beside the default's index folder (an
+    index opened elsewhere than ``settings.index_dir`` keeps its collections beside it).
+    """
+    tuning = Tuning.of(settings)
+    root = settings.collections_dir
+    if "collections_dir" not in settings.model_fields_set:
+        home = default.path.parent.parent if default.path.parent.name == "generations" else default.path
+        root = home.parent / "collections"
+
+    def opener(path: Path) -> ServedIndex:
+        index = open_index(path, default.embedder, tuning, writable=True)
+        index.batcher = default.batcher
+        index.answering = default.answering
+        return index
+
+    def release(index: ServedIndex) -> None:
+        index.batcher = None  # the default's, shared: it stops with the default
+        index.close()
+
+    return Collections(root, default, opener, empty_index(default.embedder), release)
 
 
 def has_index(index_dir: Path) -> bool:

@@ -78,8 +78,11 @@ class ServedIndex(Protocol):
 
     # -- reading documents -----------------------------------------------------------
 
-    def documents(self, offset: int = 0, limit: int = 20) -> tuple[int, list[DocumentInfo]]:
-        """How many documents, and ``limit`` of them from ``offset``, by id."""
+    def documents(
+        self, offset: int = 0, limit: int = 20, filters: Filters | None = None
+    ) -> tuple[int, list[DocumentInfo]]:
+        """How many documents ``filters`` admit (a reader's groups among them), and ``limit`` of them
+        from ``offset``, by id."""
         ...
 
     def document(self, doc_id: str) -> StoredDocument:

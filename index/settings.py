@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .models.base import Backend
@@ -20,7 +20,14 @@ _BUDGETS = Budgets()
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ZHSEARCH_", env_file=".env", extra="ignore")
 
-    index_dir: Path = Field(Path(".zhsearch/index"), description="Folder holding the built index.")
+    index_dir: Path = Field(
+        Path(".zhsearch/index"), description="Folder holding the built index: the server's default collection."
+    )
+    collections_dir: Path = Field(
+        Path(".zhsearch/collections"),
+        description="Folder holding the other collections, one index folder each (`/v1/collections`). "
+        "Default: `collections` beside the index folder.",
+    )
     docs: list[Path] = Field([Path("seeds")], description="Documents indexed by `zhsearch build` by default.")
     model: str = Field(DEFAULT_MODEL_NAME, description="Embedding model: the default, a path or a hub id.")
     cache_dir: Path = Field(Path.home() / ".cache" / "zhsearch", description="Where converted models live.")
@@ -64,6 +71,11 @@ class Settings(BaseSettings):
     )
     api_key: str | None = Field(None, description="If set, write endpoints need `Authorization: Bearer <key>`.")
     read_key: str | None = Field(None, description="If set, read endpoints need this key (or the API key).")
+    keys_file: Path | None = Field(
+        None,
+        description="JSON file of named API keys (hashed secrets, groups, per-collection read or write): "
+        "`zhsearch keys add`. Once set, every request needs a key from it (or the API/read key).",
+    )
     max_document_bytes: int = Field(5 * 1024 * 1024, ge=1, description="Largest accepted document.")
     max_upload_bytes: int = Field(20 * 1024 * 1024, ge=1, description="Largest accepted request body.")
     max_unpacked_bytes: int = Field(
@@ -91,6 +103,20 @@ class Settings(BaseSettings):
     cors_origins: list[str] = Field(
         [], description="Origins allowed to call the API from a browser (CORS); none by default."
     )
+
+    @model_validator(mode="after")
+    def _collections_beside_index(self) -> Settings:
+        if "collections_dir" not in self.model_fields_set:
+            self.collections_dir = self.index_dir.parent / "collections"
+            self.__pydantic_fields_set__.discard("collections_dir")  # still derived: ``with_index_dir``
+        return self
+
+    def with_index_dir(self, index_dir: Path) -> Settings:
+        """These settings for another index folder (and, unless set, its collections beside it)."""
+        update: dict[str, Path] = {"index_dir": index_dir}
+        if "collections_dir" not in self.model_fields_set:
+            update["collections_dir"] = index_dir.parent / "collections"
+        return self.model_copy(update=update)
 
     @field_validator("api_key", "read_key")
     @classmethod
@@ -126,7 +152,7 @@ class Settings(BaseSettings):
     def write_policy(self) -> str | None:
         """Why writes are refused whatever a request carries, or None when a valid key (or, on a loopback
         address with no keys at all, nothing) lets a client write."""
-        if self.api_key is not None:
+        if self.api_key is not None or self.keys_file is not None:
             return None
         if self.read_key is not None:
             return "writes are disabled: the server has a read key (ZHSEARCH_READ_KEY) but no ZHSEARCH_API_KEY"

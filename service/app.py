@@ -19,13 +19,26 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
 
-from index import LiveIndex, ServedIndex, Settings, ZhsearchError, __version__, get_settings, open_configured, warm_up
+from index import (
+    LiveIndex,
+    ServedIndex,
+    Settings,
+    ZhsearchError,
+    __version__,
+    get_settings,
+    open_collections,
+    open_configured,
+    warm_up,
+)
 
 from . import errors, schemas
+from .deps import CALLER_STATE, in_collection
 from .guard import HostGuard
-from .mcp_server import create_mcp, http_endpoint
+from .keys import EVERYONE, KeyRing
+from .mcp_http import http_endpoint
+from .mcp_server import create_mcp
 from .middleware import Metrics, RequestContext
-from .routes import documents, ops, search, tools
+from .routes import collections, documents, ops, search, tools
 
 log = logging.getLogger("zhsearch.api")
 
@@ -47,10 +60,8 @@ async def _warm(app: FastAPI, settings: Settings, loaded: ServedIndex) -> None:
         loaded.embedder.encode_documents(["预热"])
     body = json.dumps({"question": WARM_UP_QUESTION, "k": 3}).encode()
     headers = [(b"content-type", b"application/json"), (b"x-request-id", b"warm-up")]
-    key = settings.read_key or settings.api_key
-    if key:
-        headers.append((b"authorization", f"Bearer {key}".encode()))
     scope = {
+        "state": {CALLER_STATE: EVERYONE},  # the server's own request: no key needed
         "type": "http",
         "asgi": {"version": "3.0"},
         "http_version": "1.1",
@@ -94,7 +105,8 @@ def create_app(
     """
     settings = settings or get_settings()
     owned = index is None or callable(index)
-    mcp_route, mcp_running = http_endpoint(create_mcp(lambda: app.state.index), settings)
+    keys = KeyRing(settings)  # a keys file that does not read stops the server here
+    mcp_route, mcp_running = http_endpoint(create_mcp(lambda: app.state.collections), settings, keys)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -107,8 +119,9 @@ def create_app(
             log.warning("%s: every write is refused (403)", settings.write_policy)
         elif settings.api_key is None:
             log.warning("no ZHSEARCH_API_KEY: any local process may write (the server listens on %s)", settings.host)
-        opened = time.perf_counter()
         app.state.index = loaded
+        app.state.collections = await asyncio.to_thread(open_collections, settings, loaded)
+        opened = time.perf_counter()
         await _warm(app, settings, loaded)
         app.state.metrics.build_seconds.set(loaded.build_seconds)
         try:
@@ -116,10 +129,12 @@ def create_app(
         except ZhsearchError as exc:  # a cluster with a shard down starts, and says so (/readyz: 503)
             passages = f"? ({exc})"
         log.info(
-            "index loaded from %s (%s passages, %d repaired)",
+            "index loaded from %s (%s passages, %d repaired); %d other collections from %s",
             loaded.path,
             passages,
             loaded.repaired,
+            len(app.state.collections.names()) - 1,
+            settings.collections_dir,
         )
         log.info(
             "ready in %.1f s: model and index %.1f s, warm-up (a document encode, an ask) %.1f s",
@@ -127,10 +142,13 @@ def create_app(
             opened - began,
             time.perf_counter() - opened,
         )
-        async with mcp_running():  # a routed sub-app's lifespan does not run on its own
-            yield
-        if owned:
-            loaded.close()
+        try:
+            async with mcp_running():  # a routed sub-app's lifespan does not run on its own
+                yield
+        finally:
+            app.state.collections.close()
+            if owned:
+                loaded.close()
 
     # /docs (Swagger UI) and /redoc load their scripts from the package, not a CDN: they work offline.
     app = FastAPIOffline(
@@ -141,6 +159,7 @@ def create_app(
         responses={422: {"model": schemas.ErrorResponse}},
     )
     app.state.settings = settings
+    app.state.keys = keys
     app.state.metrics = Metrics()
     if settings.cors_origins:  # off unless configured: no browser page elsewhere may call the API
         app.add_middleware(
@@ -150,11 +169,30 @@ def create_app(
             allow_headers=["authorization", "content-type", "x-request-id"],
         )
     app.add_middleware(HostGuard, settings=settings)
-    app.add_middleware(RequestContext, metrics=app.state.metrics, max_body=settings.max_upload_bytes)
+    app.add_middleware(
+        RequestContext,
+        metrics=app.state.metrics,
+        max_body=settings.max_upload_bytes,
+        known=lambda name: name in getattr(app.state, "collections", ()),
+    )
     errors.install(app)
     app.router.routes.append(mcp_route)  # MCP (streamable HTTP) at /mcp: search, ask and the documents
-    for module in (tools, ops, search, documents):
+    for module in (tools, ops, collections):
         app.include_router(module.router)
+    # Each route of a collection twice: /v1/search on the default collection, and under
+    # /v1/collections/{collection}/search on a named one.
+    for router in (search.router, documents.router):
+        app.include_router(router, prefix="/v1")
+    for router in (search.router, documents.router, tools.in_collection):
+        app.include_router(
+            router,
+            prefix="/v1/collections/{collection}",
+            dependencies=[in_collection],
+            tags=["collections"],
+            generate_unique_id_function=lambda route: (
+                f"{route.name}_in_collection_{'_'.join(sorted(route.methods or ()))}"
+            ),
+        )
     return app
 
 

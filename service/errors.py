@@ -24,6 +24,8 @@ from index import (
     ZhsearchError,
 )
 
+from .keys import KeysUnavailableError
+
 STATUS = (
     (InvalidInputError, 422),
     (NotFoundError, 404),
@@ -34,6 +36,7 @@ STATUS = (
     (IndexBusyError, 503),
     (IndexUnavailableError, 503),
     (ModelError, 503),
+    (KeysUnavailableError, 503),
 )
 
 

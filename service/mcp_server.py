@@ -1,57 +1,123 @@
 """The MCP server: `search` and `ask` as tools, the indexed documents as resources.
 
-One ``MCPServer`` serves both transports. It gets its index (an ``index.ServedIndex``)
-through a callable, so the stdio process (``zhsearch mcp``) can open it read-only on
-first use, while the HTTP app hands over the one its lifespan opened
-(``lambda: app.state.index``). The tools' parameters are the API's request models'
-fields (``service.tools``). The tools return the same JSON shapes as
+One ``MCPServer`` serves both transports. It gets its collections (``index.Collections``,
+or anything with its ``using`` and ``infos``) through a callable, so the stdio process
+(``zhsearch mcp``) can open them read-only on first use, while the HTTP app hands over
+those its lifespan opened. Both tools take an optional ``collection`` (the default
+collection when absent); ``zhsearch://collections`` lists the collections the caller
+may read, and each one's documents are resources under it.
+
+Over HTTP the caller is the request's key (``service.keys``), resolved by the endpoint
+and read by every tool call and resource read: a key sees only what it may read
+through the API, and a collection it may not read does not exist for it. Over stdio the
+caller is whoever runs the process, who can read the index folders anyway.
+
+The tools' parameters are the API's request models' fields (``service.tools``). The tools return the same JSON shapes as
 ``/v1/search`` and ``/v1/ask``, as structured content a client can cite.
 
 Over HTTP the server is an ASGI app for ``/mcp`` (streamable HTTP) behind the
-API's read-key rule: when a read key is set, a request needs
-``Authorization: Bearer <read key or api key>``, else 401.
+API's key rules: where keys are configured, a request needs
+``Authorization: Bearer <key>`` with a key that may read, else 401.
 """
 
 from __future__ import annotations
 
+import contextvars
 import inspect
 import json
 import logging
 import sys
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Annotated, Any
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from typing import Annotated, Any, Protocol
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
 from mcp.server.mcpserver.resources import ResourceSecurity
-from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.types import ToolAnnotations
 from pydantic import BaseModel, WithJsonSchema
-from starlette.routing import Route
-from starlette.types import Message, Receive, Scope, Send
 
-from index import NotFoundError, ServedIndex, Settings, ZhsearchError, __version__
+from index import (
+    DEFAULT_COLLECTION,
+    CollectionInfo,
+    Filters,
+    NotFoundError,
+    ServedIndex,
+    ZhsearchError,
+    __version__,
+    readable,
+)
 from index import ask as ask_question
 
 from . import presenter, schemas
-from .deps import bearer_allows, read_keys
-from .errors import error_response, send_error, unauthorized
+from .deps import CALLER_STATE
+from .keys import EVERYONE, Caller
 from .tools import DESCRIPTIONS, MODELS, parameters_schema
 
 DOCUMENTS_URI = "zhsearch://documents"
 DOCUMENT_URI = "zhsearch://documents/{doc_id}"
+COLLECTIONS_URI = "zhsearch://collections"
+COLLECTION_DOCUMENTS_URI = "zhsearch://collections/{collection}/documents"
+COLLECTION_DOCUMENT_URI = "zhsearch://collections/{collection}/documents/{doc_id}"
+COLLECTION_ARGUMENT = {
+    "anyOf": [{"type": "string", "maxLength": 64}, {"type": "null"}],
+    "default": None,
+    "description": "The collection to search (zhsearch://collections lists them); the default collection if absent.",
+}
 INSTRUCTIONS = (
     "Search Chinese documents (traditional or simplified script). `search` returns ranked passages in their "
     "original script with doc_id and [start, end) offsets into the document; `ask` adds the extractive answer "
     "(a short span, with its sentence and a calibrated probability) or null when the documents do not say. "
     f"Cite passages by doc_id and offsets; read a whole document at {DOCUMENT_URI}."
 )
+#: The caller of the tool call or resource read being served (set by ``_StrictServer``).
+_caller: contextvars.ContextVar[Caller] = contextvars.ContextVar("zhsearch_mcp_caller", default=EVERYONE)
+
+
+class Library(Protocol):
+    """What the MCP server reads: collections by name (``index.Collections``)."""
+
+    def using(self, name: str) -> AbstractContextManager[ServedIndex]: ...
+
+    def infos(self) -> list[CollectionInfo]: ...
+
+
+class Single:
+    """One index as the default collection, the only one."""
+
+    def __init__(self, index: ServedIndex) -> None:
+        self.index = index
+
+    @contextmanager
+    def using(self, name: str) -> Iterator[ServedIndex]:
+        if name != DEFAULT_COLLECTION:
+            raise NotFoundError(f"no collection named {name[:80]!r}")
+        yield self.index
+
+    def infos(self) -> list[CollectionInfo]:
+        return [CollectionInfo(name=DEFAULT_COLLECTION, description="", created="", path=self.index.path)]
+
+
+def _caller_of(context: Any) -> Caller:
+    """The caller the HTTP endpoint resolved for this message's request; over stdio, the local user."""
+    try:
+        request = context.request_context.request
+    except (AttributeError, ValueError, LookupError):
+        return EVERYONE
+    if request is None:
+        return EVERYONE
+    found = request.scope.get("state", {}).get(CALLER_STATE)
+    if not isinstance(found, Caller):  # the endpoint refuses requests without one: never reached
+        raise ToolError("no caller for this request")
+    return found
+
+
 _READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
 
 
 def _signature(request: type[BaseModel], response: type[BaseModel]) -> inspect.Signature:
-    """A tool's parameters: the request model's fields, each with the JSON Schema ``/v1/tools`` shows.
+    """A tool's parameters: the request model's fields and ``collection``, each with the JSON Schema
+    ``/v1/tools`` shows (``collection`` is MCP's own: the API names it in the path).
 
     The schema's limits (lengths, k's range) are shown to the client, not enforced by the SDK: the
     index checks them with its own (maybe lower) limits (``validate_query``), whose messages say
@@ -67,6 +133,14 @@ def _signature(request: type[BaseModel], response: type[BaseModel]) -> inspect.S
         )
         for name, field in request.model_fields.items()
     ]
+    parameters.append(
+        inspect.Parameter(
+            "collection",
+            inspect.Parameter.KEYWORD_ONLY,
+            default=None,
+            annotation=Annotated[str | None, WithJsonSchema(COLLECTION_ARGUMENT)],
+        )
+    )
     return inspect.Signature(parameters, return_annotation=response)
 
 
@@ -81,7 +155,18 @@ class _StrictServer(MCPServer):
             if unknown:
                 allowed = ", ".join(tool.parameters.get("properties", {}))
                 raise ToolError(f"{name}: unknown argument(s) {', '.join(unknown)}; it takes {allowed}")
-        return await super().call_tool(name, arguments, context)
+        token = _caller.set(_caller_of(context))
+        try:
+            return await super().call_tool(name, arguments, context)
+        finally:
+            _caller.reset(token)
+
+    async def read_resource(self, uri: Any, context: Any = None) -> Any:
+        token = _caller.set(_caller_of(context))
+        try:
+            return await super().read_resource(uri, context)
+        finally:
+            _caller.reset(token)
 
 
 def _new_server() -> MCPServer:
@@ -104,34 +189,55 @@ def _new_server() -> MCPServer:
         root.setLevel(level)
 
 
-def create_mcp(get_searcher: Callable[[], ServedIndex]) -> MCPServer:
-    """The MCP server over whatever searcher ``get_searcher`` returns at call time.
+def create_mcp(get_library: Callable[[], Library | ServedIndex]) -> MCPServer:
+    """The MCP server over the collections ``get_library`` returns at call time (one index: the default
+    collection alone).
 
     The tools take exactly the arguments that ``/v1/tools`` advertises (the API's
-    request models), and check them with the searcher's limits.
+    request models) and ``collection``, and check them with the searcher's limits.
     """
     server = _new_server()
 
-    def searcher() -> ServedIndex:
+    def library() -> Library:
+        found = get_library()
+        return found if hasattr(found, "infos") else Single(found)  # type: ignore[return-value]
+
+    @contextmanager
+    def reading(collection: str | None, error: type[Exception] = ToolError) -> Iterator[tuple[ServedIndex, Any]]:
+        """The collection's index and the caller's groups in it; a collection the caller may not read is
+        one that does not exist."""
+        name = collection or DEFAULT_COLLECTION
+        caller = _caller.get()
         try:
-            return get_searcher()
+            if not caller.may_read(name):
+                raise NotFoundError(f"no collection named {name[:80]!r}")
+            with library().using(name) as index:
+                yield index, caller.groups_in(name)
+        except NotFoundError as exc:
+            raise (ResourceNotFoundError(str(exc)) if error is ResourceError else error(str(exc))) from exc
         except ZhsearchError as exc:
-            raise ToolError(str(exc)) from exc
+            raise error(str(exc)) from exc
+
+    def within(filters: Any, groups: frozenset[str] | None) -> Filters | None:
+        found = (presenter.filters(filters) or Filters()).within(groups)
+        return None if found.empty else found
 
     def search(**arguments: Any) -> schemas.SearchResponse:
         query, k, mode, filters = (arguments[name] for name in ("query", "k", "mode", "filters"))
-        try:
-            result = searcher().search(query, k, mode, presenter.filters(filters))
-        except ZhsearchError as exc:
-            raise ToolError(str(exc)) from exc
+        with reading(arguments.get("collection")) as (index, groups):
+            try:
+                result = index.search(query, k, mode, within(filters, groups))
+            except ZhsearchError as exc:
+                raise ToolError(str(exc)) from exc
         return presenter.search_response(result)
 
     def ask(**arguments: Any) -> schemas.AskResponse:
         question, k, mode, filters = (arguments[name] for name in ("question", "k", "mode", "filters"))
-        try:
-            result = ask_question(searcher(), question, k, mode, presenter.filters(filters))
-        except ZhsearchError as exc:
-            raise ToolError(str(exc)) from exc
+        with reading(arguments.get("collection")) as (index, groups):
+            try:
+                result = ask_question(index, question, k, mode, within(filters, groups))
+            except ZhsearchError as exc:
+                raise ToolError(str(exc)) from exc
         return presenter.ask_response(result)
 
     tools: list[tuple[Callable[..., BaseModel], type[BaseModel]]] = [
@@ -142,40 +248,92 @@ def create_mcp(get_searcher: Callable[[], ServedIndex]) -> MCPServer:
         setattr(tool, "__signature__", _signature(MODELS[tool.__name__], response))  # noqa: B010
         server.tool(name=tool.__name__, description=DESCRIPTIONS[tool.__name__], annotations=_READ_ONLY)(tool)
 
-    def resource_searcher() -> ServedIndex:
+    def listing(collection: str) -> str:
+        with reading(collection, ResourceError) as (index, groups):
+            _, docs = index.documents(0, sys.maxsize, None if groups is None else Filters(groups=groups))
+        listed = [presenter.summary(info).model_dump() for info in docs]
+        return json.dumps({"total": len(listed), "documents": listed}, ensure_ascii=False)
+
+    def text(collection: str, doc_id: str) -> str:
+        with reading(collection, ResourceError) as (index, groups):
+            try:
+                found = index.document(doc_id)
+            except NotFoundError as exc:
+                raise ResourceNotFoundError(str(exc)) from exc
+            except ZhsearchError as exc:
+                raise ResourceError(str(exc)) from exc
+        if not readable(found.metadata, groups):
+            raise ResourceNotFoundError(f"no document with id {doc_id!r}")
+        return found.text
+
+    @server.resource(
+        COLLECTIONS_URI,
+        name="collections",
+        title="Collections",
+        description="The collections this caller may read: name, description, and the URI of its documents.",
+        mime_type="application/json",
+    )
+    def collections() -> str:
+        caller = _caller.get()
         try:
-            return get_searcher()
+            infos = [info for info in library().infos() if caller.may_read(info.name)]
         except ZhsearchError as exc:
             raise ResourceError(str(exc)) from exc
+        listed = [
+            {
+                "name": info.name,
+                "description": info.description,
+                "documents": COLLECTION_DOCUMENTS_URI.format(collection=info.name),
+            }
+            for info in infos
+        ]
+        return json.dumps({"collections": listed}, ensure_ascii=False)
 
     @server.resource(
         DOCUMENTS_URI,
         name="documents",
         title="Indexed documents",
-        description="Every indexed document: id, title, metadata, length in characters, number of passages.",
+        description="Every document of the default collection this caller may read: id, title, metadata, "
+        "length in characters, number of passages.",
         mime_type="application/json",
     )
     def documents() -> str:
-        _, docs = resource_searcher().documents(0, sys.maxsize)
-        listed = [presenter.summary(info).model_dump() for info in docs]
-        return json.dumps({"total": len(listed), "documents": listed}, ensure_ascii=False)
+        return listing(DEFAULT_COLLECTION)
 
     # Ids are looked up in SQLite, never used as paths: only NUL bytes are refused.
+    unchecked = ResourceSecurity(reject_path_traversal=False, reject_absolute_paths=False)
+
     @server.resource(
         DOCUMENT_URI,
         name="document",
         title="Document text",
-        description="The original full text of one document; passage offsets index into it.",
+        description="The original full text of one document of the default collection; passage offsets index into it.",
         mime_type="text/plain",
-        security=ResourceSecurity(reject_path_traversal=False, reject_absolute_paths=False),
+        security=unchecked,
     )
     def document(doc_id: str) -> str:
-        try:
-            return resource_searcher().document(doc_id).text
-        except NotFoundError as exc:
-            raise ResourceNotFoundError(str(exc)) from exc
-        except ZhsearchError as exc:
-            raise ResourceError(str(exc)) from exc
+        return text(DEFAULT_COLLECTION, doc_id)
+
+    @server.resource(
+        COLLECTION_DOCUMENTS_URI,
+        name="collection-documents",
+        title="A collection's documents",
+        description="Every document of one collection this caller may read.",
+        mime_type="application/json",
+    )
+    def collection_documents(collection: str) -> str:
+        return listing(collection)
+
+    @server.resource(
+        COLLECTION_DOCUMENT_URI,
+        name="collection-document",
+        title="Document text, in a collection",
+        description="The original full text of one document of a collection.",
+        mime_type="text/plain",
+        security=unchecked,
+    )
+    def collection_document(collection: str, doc_id: str) -> str:
+        return text(collection, doc_id)
 
     return server
 
@@ -188,86 +346,4 @@ def run_stdio(server: MCPServer) -> None:
     server.run("stdio")
 
 
-_PLAIN_CODES = {403: "forbidden", 421: "misdirected_request"}
-
-
-def _plain_errors_as_json(send: Send) -> Send:
-    """The SDK's plain-text refusals (a non-local Host or Origin) in the API's one error shape."""
-    held: dict[str, Any] = {}
-
-    async def wrapped(message: Message) -> None:
-        if message["type"] == "http.response.start":
-            headers = dict(message.get("headers", []))
-            if message["status"] in _PLAIN_CODES and not headers.get(b"content-type", b"").startswith(
-                b"application/json"
-            ):
-                held["start"] = message
-                return
-        elif message["type"] == "http.response.body" and "start" in held:
-            held["body"] = held.get("body", b"") + message.get("body", b"")
-            if message.get("more_body"):
-                return
-            start = held.pop("start")
-            text = held.pop("body").decode("utf-8", "replace").strip() or "request refused"
-            await send_error(send, start["status"], _PLAIN_CODES[start["status"]], text)
-            return
-        await send(message)
-
-    return wrapped
-
-
-class _McpEndpoint:
-    """The streamable-HTTP endpoint: the API's read-key rule, then the running session manager."""
-
-    def __init__(self, server: MCPServer, settings: Settings, path: str) -> None:
-        self.server = server
-        self.settings = settings
-        self.path = path
-        self.manager: StreamableHTTPSessionManager | None = None
-        # A Route, not a Mount: a Mount would answer /mcp with a redirect to /mcp/.
-        self.route = Route(path, endpoint=self, include_in_schema=False)
-
-    def _authorized(self, scope: Scope) -> bool:
-        header = next((v.decode("latin-1") for k, v in scope.get("headers", []) if k == b"authorization"), "")
-        return bearer_allows(header, read_keys(self.settings))
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        # FastAPI's router records only its own routes; the access log and metrics label by this one.
-        scope["route"] = self.route
-        if not self._authorized(scope):
-            await unauthorized()(scope, receive, send)
-            return
-        if self.manager is None:
-            unavailable = error_response(503, "unavailable", "the MCP endpoint is not running")
-            await unavailable(scope, receive, send)
-            return
-        await self.manager.handle_request(scope, receive, _plain_errors_as_json(send))
-
-    @asynccontextmanager
-    async def lifespan(self) -> AsyncIterator[None]:
-        # A session manager runs once: each lifespan gets a fresh one (tests enter an app's lifespan again).
-        self.server.streamable_http_app(streamable_http_path=self.path, host=self.settings.host)
-        manager = self.server.session_manager
-        async with manager.run():
-            self.manager = manager
-            try:
-                yield
-            finally:
-                self.manager = None
-
-
-def http_endpoint(
-    server: MCPServer, settings: Settings, path: str = "/mcp"
-) -> tuple[Route, Callable[[], AbstractAsyncContextManager[None]]]:
-    """The route serving MCP at ``path``, and the context manager to enter in the host app's lifespan.
-
-    The route answers 401 (the API's error shape) without a valid key when ``settings.read_key``
-    is set, accepting the read key or the API key, and 503 while the lifespan is not running.
-    With a local ``settings.host`` (the default) the SDK also refuses requests whose Host or
-    Origin header is not local (DNS-rebinding protection).
-    """
-    endpoint = _McpEndpoint(server, settings, path)
-    return endpoint.route, endpoint.lifespan
-
-
-__all__ = ["DOCUMENTS_URI", "DOCUMENT_URI", "create_mcp", "http_endpoint", "run_stdio"]
+__all__ = ["COLLECTIONS_URI", "DOCUMENTS_URI", "DOCUMENT_URI", "Single", "create_mcp", "run_stdio"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -29,25 +30,44 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
-            "zhsearch_requests_total", "HTTP requests", ["method", "route", "status"], registry=self.registry
+            "zhsearch_requests_total",
+            "HTTP requests",
+            ["method", "route", "status", "collection"],
+            registry=self.registry,
         )
         self.latency = Histogram(
             "zhsearch_request_seconds",
             "HTTP request latency",
-            ["method", "route"],
+            ["method", "route", "collection"],
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
             registry=self.registry,
         )
-        self.passages = Gauge("zhsearch_passages", "Passages indexed", registry=self.registry)
-        self.documents = Gauge("zhsearch_documents", "Documents indexed", registry=self.registry)
+        self.passages = Gauge("zhsearch_passages", "Passages indexed", ["collection"], registry=self.registry)
+        self.documents = Gauge("zhsearch_documents", "Documents indexed", ["collection"], registry=self.registry)
         self.build_seconds = Gauge(
             "zhsearch_index_build_seconds", "Time the loaded index took to build", registry=self.registry
         )
 
 
 def _route_of(scope: Scope) -> str:
-    route = scope.get("route")
-    return getattr(route, "path", None) or "unmatched"
+    """The matched route's path template, prefix included (``/v1/collections/{collection}/search``).
+
+    FastAPI 0.165 routes an included router without copying its routes: ``scope["route"]`` is the
+    route as its router declared it (``/search``), and the full template is on the route context
+    FastAPI keeps in the scope.
+    """
+    context = scope.get("fastapi", {}).get("effective_route_context")
+    found = getattr(context, "path_format", None) or getattr(scope.get("route"), "path", None)
+    return found or "unmatched"
+
+
+def _collection_of(scope: Scope, known: Callable[[str], bool]) -> str:
+    """The collection a request named, as a metrics label: ``default`` when it named none, ``other``
+    for a name the server does not hold (a probe must not make labels, or learn from them)."""
+    name = scope.get("path_params", {}).get("collection")
+    if name is None:
+        return "default"
+    return str(name) if known(str(name)) else "other"
 
 
 class _TooLarge(Exception):
@@ -63,10 +83,13 @@ def _printable(text: str, limit: int = 2000) -> str:
 class RequestContext:
     """Request id header, access log line, metrics, and a hard cap on body size (413)."""
 
-    def __init__(self, app: ASGIApp, metrics: Metrics, max_body: int) -> None:
+    def __init__(
+        self, app: ASGIApp, metrics: Metrics, max_body: int, known: Callable[[str], bool] = lambda name: False
+    ) -> None:
         self.app = app
         self.metrics = metrics
         self.max_body = max_body
+        self.known = known
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -122,8 +145,9 @@ class RequestContext:
         elapsed = time.perf_counter() - began
         route = _route_of(scope)
         method = scope.get("method", "")
-        self.metrics.requests.labels(method, route, str(status["code"])).inc()
-        self.metrics.latency.labels(method, route).observe(elapsed)
+        collection = _collection_of(scope, self.known)
+        self.metrics.requests.labels(method, route, str(status["code"]), collection).inc()
+        self.metrics.latency.labels(method, route, collection).observe(elapsed)
         log.info(
             "%s %s -> %d in %.1f ms [request_id=%s]",
             method,

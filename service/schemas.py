@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from index import MAX_K, MAX_QUERY_CHARS, Mode
+from index import MAX_K, MAX_QUERY_CHARS, InvalidInputError, Mode
 
 
 class SearchFilters(BaseModel):
@@ -114,6 +114,20 @@ class DocumentIn(BaseModel):
     title: str = Field("", max_length=1000)
     text: str = Field(..., min_length=1)
     metadata: dict[str, Any] = Field(default_factory=dict)
+    access: list[str] | None = Field(
+        None,
+        max_length=100,
+        description="Groups that may read the document (stored as metadata.access); absent: everyone who may "
+        "read the collection; []: only its writers.",
+    )
+
+    def stored_metadata(self) -> dict[str, Any]:
+        """The metadata as stored: ``access`` in it, when given."""
+        if self.access is None:
+            return dict(self.metadata)
+        if "access" in self.metadata:
+            raise InvalidInputError("give access once: as the field access or as metadata.access, not both")
+        return {**self.metadata, "access": self.access}
 
 
 class DocumentUpdate(BaseModel):
@@ -122,6 +136,20 @@ class DocumentUpdate(BaseModel):
     title: str = Field("", max_length=1000)
     text: str = Field(..., min_length=1)
     metadata: dict[str, Any] = Field(default_factory=dict)
+    access: list[str] | None = Field(
+        None,
+        max_length=100,
+        description="Groups that may read the document (stored as metadata.access); absent: everyone who may "
+        "read the collection; []: only its writers.",
+    )
+
+    def stored_metadata(self) -> dict[str, Any]:
+        """The metadata as stored: ``access`` in it, when given."""
+        if self.access is None:
+            return dict(self.metadata)
+        if "access" in self.metadata:
+            raise InvalidInputError("give access once: as the field access or as metadata.access, not both")
+        return {**self.metadata, "access": self.access}
 
 
 class DocumentSummary(BaseModel):
@@ -200,3 +228,30 @@ class ToolDefinition(BaseModel):
 
 class ToolsResponse(BaseModel):
     tools: list[ToolDefinition]
+
+
+class CollectionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(
+        ...,
+        min_length=1,
+        max_length=64,
+        pattern=r"^[a-z0-9][a-z0-9_-]*$",
+        description="a-z, 0-9, _ and -: a folder name and a URL path segment.",
+    )
+    description: str = Field("", max_length=500, description="What the collection holds, for people.")
+
+
+class CollectionOut(BaseModel):
+    name: str
+    description: str
+    created: str = Field(description="When it was created (ISO 8601, UTC); empty for the default collection.")
+    right: Literal["read", "write"] = Field(description="What the caller may do in it.")
+    documents: int | None = Field(
+        None, description="Documents the caller may read (null: not counted for this caller)."
+    )
+
+
+class CollectionList(BaseModel):
+    collections: list[CollectionOut]

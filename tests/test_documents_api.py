@@ -149,7 +149,8 @@ def test_write_key_and_read_key(tmp_path: Path) -> None:
         doc = {"id": "k", "text": "需要金鑰。"}
         assert client.post("/v1/documents", json=doc).status_code == 401
         assert client.post("/v1/documents", json=doc, headers={"Authorization": "Bearer wrong"}).status_code == 401
-        assert client.post("/v1/documents", json=doc, headers={"Authorization": "Bearer r-secret"}).status_code == 401
+        # a valid key without the right: 403 (401 is for a missing or unknown key)
+        assert client.post("/v1/documents", json=doc, headers={"Authorization": "Bearer r-secret"}).status_code == 403
         assert client.post("/v1/documents", json=doc, headers={"Authorization": "Bearer w-secret"}).status_code == 201
         assert client.get("/v1/search", params={"q": "金钥"}).status_code == 401
         reader = {"Authorization": "Bearer r-secret"}
@@ -191,7 +192,7 @@ def test_metrics_and_request_ids(client: TestClient) -> None:
     assert response.headers["x-request-id"] == "abc123"
     assert len(client.get("/healthz").headers["x-request-id"]) == 32
     text = client.get("/metrics").text
-    assert 'zhsearch_requests_total{method="GET",route="/v1/search",status="200"}' in text
+    assert 'zhsearch_requests_total{collection="default",method="GET",route="/v1/search",status="200"}' in text
     assert "zhsearch_request_seconds_bucket" in text and "zhsearch_passages" in text
 
 

@@ -96,12 +96,14 @@ def test_stdio_tools_and_resources(index_dir: Path, seed_text: str, tmp_path: Pa
                 for name, tool in tools.items():
                     assert tool.description == DESCRIPTIONS[name]
                 search_schema = tools["search"].input_schema
-                assert set(search_schema["properties"]) == {"query", "k", "mode", "filters"}
+                assert set(search_schema["properties"]) == {"query", "k", "mode", "filters", "collection"}
                 assert search_schema["required"] == ["query"]
                 assert search_schema["properties"]["mode"]["enum"] == ["dense", "lexical", "hybrid"]
-                # The MCP tools take what /v1/tools advertises (they once took fewer for ask).
+                # The MCP tools take what /v1/tools advertises (they once took fewer for ask), and the
+                # collection, which the API names in its path.
                 for name, definition in ((d.function.name, d.function) for d in tool_definitions()):
-                    assert set(tools[name].input_schema["properties"]) == set(definition.parameters["properties"])
+                    advertised = {*definition.parameters["properties"], "collection"}
+                    assert set(tools[name].input_schema["properties"]) == advertised
                 assert tools["search"].output_schema is not None
 
                 await _check_search(session, seed_text)
@@ -139,7 +141,10 @@ def test_stdio_tools_and_resources(index_dir: Path, seed_text: str, tmp_path: Pa
                 assert "the query is empty" in bad_ask.content[0].text
 
                 resources = (await session.list_resources()).resources
-                assert [str(r.uri) for r in resources] == ["zhsearch://documents"]
+                assert [str(r.uri) for r in resources] == ["zhsearch://collections", "zhsearch://documents"]
+                listed = (await session.read_resource("zhsearch://collections")).contents[0]
+                assert isinstance(listed, TextResourceContents)
+                assert [c["name"] for c in json.loads(listed.text)["collections"]] == ["default"]
                 listing = (await session.read_resource("zhsearch://documents")).contents[0]
                 assert isinstance(listing, TextResourceContents) and listing.mime_type == "application/json"
                 documents = json.loads(listing.text)
@@ -149,7 +154,11 @@ def test_stdio_tools_and_resources(index_dir: Path, seed_text: str, tmp_path: Pa
                 assert "metadata" in doc
 
                 templates = (await session.list_resource_templates()).resource_templates
-                assert [t.uri_template for t in templates] == ["zhsearch://documents/{doc_id}"]
+                assert [t.uri_template for t in templates] == [
+                    "zhsearch://documents/{doc_id}",
+                    "zhsearch://collections/{collection}/documents",
+                    "zhsearch://collections/{collection}/documents/{doc_id}",
+                ]
                 text = (await session.read_resource(f"zhsearch://documents/{DOC_ID}")).contents[0]
                 assert isinstance(text, TextResourceContents) and text.text == seed_text
                 with pytest.raises(MCPError, match="no document"):

@@ -55,7 +55,7 @@ def test_metrics_count_by_route_and_status() -> None:
     client = TestClient(app, raise_server_exceptions=False)
     client.post("/echo", content=b"1")
     client.get("/boom")
-    assert metrics.requests.labels("POST", "/echo", "200")._value.get() == 1
-    assert metrics.requests.labels("GET", "/boom", "500")._value.get() == 1
+    assert metrics.requests.labels("POST", "/echo", "200", "default")._value.get() == 1
+    assert metrics.requests.labels("GET", "/boom", "500", "default")._value.get() == 1
     body = client.get("/boom", headers={"X-Request-Id": "r1"}).json()
     assert body["error"]["code"] == "internal" and "r1" in body["error"]["message"]

@@ -188,10 +188,12 @@ class ClusterIndex:
                 return found[passage_id]  # type: ignore[no-any-return]
         raise NotFoundError(f"no passage with id {passage_id}")
 
-    def documents(self, offset: int = 0, limit: int = 20) -> tuple[int, list[DocumentInfo]]:
-        """The page of the shards' documents merged by id: the shards send ids only (at most
-        ``offset + limit`` each), and the entries of the page's ``limit`` come from their owners."""
-        found: dict[int, tuple[int, list[str]]] = self._all("document_ids", offset + limit)
+    def documents(
+        self, offset: int = 0, limit: int = 20, filters: Filters | None = None
+    ) -> tuple[int, list[DocumentInfo]]:
+        """The page of the shards' documents (those ``filters`` admit) merged by id: the shards send ids
+        only (at most ``offset + limit`` each), and the entries of the page's ``limit`` come from their owners."""
+        found: dict[int, tuple[int, list[str]]] = self._all("document_ids", offset + limit, filters)
         total = sum(count for count, _ in found.values())
         page = list(itertools.islice(heapq.merge(*(ids for _, ids in found.values())), offset, offset + limit))
         wanted: dict[int, list[str]] = {}

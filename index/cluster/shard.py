@@ -124,9 +124,10 @@ class ShardReplica:
         """A document and its passages (``NotFoundError`` if there is none)."""
         return self.fresh().document_with_passages(doc_id)
 
-    def document_ids(self, end: int) -> tuple[int, list[str]]:
-        """How many documents, and the first ``end`` ids in order (ids only: the router pages with them)."""
-        return self.fresh().document_ids(end)
+    def document_ids(self, end: int, filters: Filters | None = None) -> tuple[int, list[str]]:
+        """How many documents ``filters`` admit, and the first ``end`` ids in order (ids only: the router
+        pages with them)."""
+        return self.fresh().document_ids(end, filters)
 
     def document_infos(self, doc_ids: Sequence[str]) -> list[DocumentInfo]:
         """The listing entries of these documents (those it holds), in the order asked."""

@@ -229,17 +229,26 @@ class Searcher:
 
     # -- reading documents -----------------------------------------------------------
 
-    def documents(self, offset: int = 0, limit: int = 20) -> tuple[int, list[DocumentInfo]]:
-        """How many documents, and ``limit`` of them from ``offset``, by id."""
-        self.refresh()
+    def documents(
+        self, offset: int = 0, limit: int = 20, filters: Filters | None = None
+    ) -> tuple[int, list[DocumentInfo]]:
+        """How many documents ``filters`` admit, and ``limit`` of them from ``offset``, by id."""
+        total, ids = self.document_ids(offset + limit, filters)
         docs = self.snapshot.documents
-        ids = sorted(docs)
-        return len(ids), [docs[i] for i in ids[offset : offset + limit]]
+        return total, [docs[i] for i in ids[offset : offset + limit] if i in docs]
 
-    def document_ids(self, end: int) -> tuple[int, list[str]]:
-        """How many documents, and the first ``end`` ids in order (a cluster's router pages with these)."""
+    def document_ids(self, end: int, filters: Filters | None = None) -> tuple[int, list[str]]:
+        """How many documents ``filters`` admit, and the first ``end`` ids in order (a cluster's router
+        pages with these)."""
         self.refresh()
-        docs = self.snapshot.documents
+        snap = self.snapshot
+        docs: AbstractSet[str] | Mapping[str, DocumentInfo] = snap.documents
+        if filters is not None and not filters.empty:
+            readable = snap.readable_ids(filters.groups)
+            if readable is not None:
+                docs = readable
+            if filters.doc_ids is not None or filters.metadata:
+                docs = {i for i in docs if (info := snap.documents.get(i)) is not None and filters.admits(info)}
         return len(docs), heapq.nsmallest(end, docs) if end < len(docs) else sorted(docs)
 
     def document(self, doc_id: str) -> store.StoredDocument:

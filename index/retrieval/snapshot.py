@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from ..access import OPEN, access_keys, readable
 from ..storage.dense import DenseIndex
 from ..storage.lexical import LexicalIndex
 from ..storage.record import store
@@ -40,19 +41,27 @@ class WriteResult:
 
 @dataclass(frozen=True)
 class Filters:
-    """Restrict a search to some documents, by id and/or by exact metadata values."""
+    """Restrict a search to some documents, by id and/or by exact metadata values, and to the documents
+    a reader of ``groups`` may read (``index.access``; None: every document)."""
 
     doc_ids: frozenset[str] | None = None
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    groups: frozenset[str] | None = None
 
     def admits(self, doc: DocumentInfo) -> bool:
         if self.doc_ids is not None and doc.id not in self.doc_ids:
             return False
+        if not readable(doc.metadata, self.groups):
+            return False
         return all(str(doc.metadata.get(key)) == str(value) for key, value in self.metadata.items())
+
+    def within(self, groups: frozenset[str] | None) -> Filters:
+        """These filters, for a reader of ``groups`` (None: every document)."""
+        return Filters(self.doc_ids, self.metadata, groups)
 
     @property
     def empty(self) -> bool:
-        return self.doc_ids is None and not self.metadata
+        return self.doc_ids is None and not self.metadata and self.groups is None
 
 
 MetadataKey = tuple[str, str]
@@ -81,6 +90,34 @@ def _holders(documents: Mapping[str, DocumentInfo]) -> dict[MetadataKey, frozens
     return {pair: frozenset(ids) for pair, ids in found.items()}
 
 
+def _readers(documents: Mapping[str, DocumentInfo]) -> dict[str, frozenset[str]]:
+    found: dict[str, set[str]] = {}
+    for info in documents.values():
+        for group in access_keys(info.metadata):
+            found.setdefault(group, set()).add(info.id)
+    return {group: frozenset(ids) for group, ids in found.items()}
+
+
+def _regrouped(
+    old: Overlay[Any, frozenset[str]],
+    changed: Mapping[str, DocumentInfo | None],
+    before: Mapping[str, DocumentInfo],
+    keys: Any,
+) -> Overlay[Any, frozenset[str]]:
+    """``old`` (key → documents holding it) after ``changed``; ``keys`` gives a document's keys."""
+    touched: dict[Any, set[str]] = {}
+    for doc_id, info in changed.items():
+        previous = before.get(doc_id)
+        for key in keys(previous.metadata) if previous is not None else ():
+            touched.setdefault(key, set(old.get(key, ()))).discard(doc_id)
+        for key in keys(info.metadata) if info is not None else ():
+            touched.setdefault(key, set(old.get(key, ()))).add(doc_id)
+    return old.updated(
+        [key for key, ids in touched.items() if not ids],
+        {key: frozenset(ids) for key, ids in touched.items() if ids},
+    )
+
+
 @dataclass(frozen=True)
 class Snapshot:
     vectors: DenseIndex
@@ -90,6 +127,8 @@ class Snapshot:
     documents: Overlay[str, DocumentInfo]
     #: Which documents hold each (field, value): a metadata filter is a lookup, not a scan.
     holders: Overlay[MetadataKey, frozenset[str]] = field(default_factory=Overlay)
+    #: Which documents each access group reads, and under ``access.OPEN`` those every reader reads.
+    readers: Overlay[str, frozenset[str]] = field(default_factory=Overlay)
     #: The filters asked most recently and what they admit, least recent first (``admitted``).
     _admitted: OrderedDict[Any, Admitted] = field(default_factory=OrderedDict, compare=False, repr=False)
     _admitting: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
@@ -125,31 +164,28 @@ class Snapshot:
         with_sentences = vectors.sentence_counts()
         counts = {pid: with_sentences.get(pid, 0) for pid in ids}
         return cls(
-            vectors, lexical, PassageRows(Overlay(counts), reader), Overlay(documents), Overlay(_holders(documents))
+            vectors,
+            lexical,
+            PassageRows(Overlay(counts), reader),
+            Overlay(documents),
+            Overlay(_holders(documents)),
+            Overlay(_readers(documents)),
         )
 
     def with_documents(
         self, changed: Mapping[str, DocumentInfo | None]
-    ) -> tuple[Overlay[str, DocumentInfo], Overlay[MetadataKey, frozenset[str]]]:
-        """The documents and metadata holders after ``changed`` (None: removed), sharing this snapshot's."""
-        touched: dict[MetadataKey, set[str]] = {}
-        for doc_id, info in changed.items():
-            old = self.documents.get(doc_id)
-            for pair in metadata_keys(old.metadata) if old is not None else ():
-                touched.setdefault(pair, set(self.holders.get(pair, ()))).discard(doc_id)
-            for pair in metadata_keys(info.metadata) if info is not None else ():
-                touched.setdefault(pair, set(self.holders.get(pair, ()))).add(doc_id)
+    ) -> tuple[Overlay[str, DocumentInfo], Overlay[MetadataKey, frozenset[str]], Overlay[str, frozenset[str]]]:
+        """The documents, metadata holders and access readers after ``changed`` (None: removed), sharing
+        this snapshot's."""
+        holders = _regrouped(self.holders, changed, self.documents, metadata_keys)
+        readers = _regrouped(self.readers, changed, self.documents, access_keys)
         documents = self.documents.updated(list(changed), {k: v for k, v in changed.items() if v is not None})
-        holders = self.holders.updated(
-            [pair for pair, ids in touched.items() if not ids],
-            {pair: frozenset(ids) for pair, ids in touched.items() if ids},
-        )
-        return documents, holders
+        return documents, holders, readers
 
     def admitted(self, filters: Filters) -> Admitted:
         """The passage ids a filter admits, kept per snapshot for the ``ADMITTED_KEPT`` filters used most
         recently (request threads share the snapshot: the cache is read and changed under a lock)."""
-        key = (filters.doc_ids, tuple(sorted(metadata_keys(filters.metadata))))
+        key = (filters.doc_ids, tuple(sorted(metadata_keys(filters.metadata))), filters.groups)
         with self._admitting:
             found = self._admitted.get(key)
             if found is not None:
@@ -163,8 +199,17 @@ class Snapshot:
                 self._admitted.popitem(last=False)
         return found
 
+    def readable_ids(self, groups: frozenset[str] | None) -> set[str] | None:
+        """The documents a reader of ``groups`` may read (None: every document)."""
+        if groups is None:
+            return None
+        found: set[str] = set(self.readers.get(OPEN, ()))
+        for group in groups:
+            found.update(self.readers.get(group, ()))
+        return found
+
     def _admit(self, filters: Filters) -> set[int]:
-        """Documents by id, then by each (field, value), intersected; their passages."""
+        """Documents by id, then by each (field, value), then by access, intersected; their passages."""
         if any(str(value) == "None" for value in filters.metadata.values()):
             # a missing field reads as "None": that filter needs every document, so scan them
             return {pid for doc in self.documents.values() if filters.admits(doc) for pid in doc.passage_ids}
@@ -172,6 +217,9 @@ class Snapshot:
         for pair in metadata_keys(filters.metadata):
             held = self.holders.get(pair, frozenset())
             docs = set(held) if docs is None else docs & held
+        readable_docs = self.readable_ids(filters.groups)
+        if readable_docs is not None:
+            docs = readable_docs if docs is None else docs & readable_docs
         if docs is None:
             return {pid for doc in self.documents.values() for pid in doc.passage_ids}
         return {pid for doc_id in docs if (info := self.documents.get(doc_id)) for pid in info.passage_ids}

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from ..access import ACCESS, check_access
 from ..errors import DocumentError, InvalidInputError, UnsupportedFormatError, ZhsearchError
 from .budgets import DEFAULT, Budgets, check_chars, check_metadata, check_zip
 from .encoding import decode_text
@@ -167,6 +168,8 @@ def check_document(doc: Document, budgets: Budgets = DEFAULT) -> None:
             " '..', without '/', control or format characters (such as U+202E) or spaces around it"
         )
     check_metadata(doc.metadata, f"document {doc.id!r}", budgets)
+    if ACCESS in doc.metadata:
+        check_access(doc.metadata[ACCESS], f"document {doc.id!r}: access")
     if not doc.text.strip():
         named = doc.source if doc.source not in ("", "api") else f"document {doc.id!r}"
         raise InvalidInputError(f"{named}: empty document (no text)")

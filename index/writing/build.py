@@ -143,6 +143,17 @@ def build_index(
         held.close()
 
 
+def build_empty(index_dir: Path, embedder: Embedder, config: ChunkConfig | None = None) -> BuildReport:
+    """Publish an index of no documents in ``index_dir``, to be filled by live writes (a new collection)."""
+    held = folder.lock(index_dir, "zhsearch build")
+    try:
+        return _build_locked(
+            [], index_dir, embedder, config or ChunkConfig(), None, DOCUMENT_BATCH, time.perf_counter()
+        )
+    finally:
+        held.close()
+
+
 def _build_locked(
     documents: Sequence[Document],
     index_dir: Path,

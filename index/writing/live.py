@@ -287,7 +287,7 @@ class LiveIndex(Searcher):
         if embedded is not None:
             vectors.add(embedded)
         rows = snap.passages.updated(removed, embedded.sentence_counts() if embedded is not None else {})
-        documents, holders = snap.with_documents(changed)
+        documents, holders, readers = snap.with_documents(changed)
         lexical, rebuilt = snap.lexical.updated(removed, passages, lambda: list(rows.values()))
         if rebuilt:
             self._save_lexical(lexical)
@@ -297,4 +297,4 @@ class LiveIndex(Searcher):
             )
         if vectors.needs_merge():
             vectors = self._checkpoint(vectors)
-        self.snapshot = self._tuned(Snapshot(vectors, lexical, rows, documents, holders))
+        self.snapshot = self._tuned(Snapshot(vectors, lexical, rows, documents, holders, readers))

@@ -20,6 +20,31 @@ Model = Annotated[
     str | None, typer.Option("--model", envvar="ZHSEARCH_MODEL", help="Embedding model.", show_default=False)
 ]
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
+CollectionName = Annotated[
+    str | None,
+    typer.Option(
+        "--collection",
+        help="A collection of the server: its folder under ZHSEARCH_COLLECTIONS_DIR ('default': the index folder).",
+        show_default=False,
+    ),
+]
+
+
+def index_folder(index_dir: Path | None, collection: str | None) -> Path | None:
+    """The index folder that ``--index-dir`` or ``--collection`` names (None: the configured one)."""
+    from index import DEFAULT_COLLECTION, InvalidInputError, collection_dir
+
+    if collection is None:
+        return index_dir
+    if index_dir is not None:
+        raise fail(InvalidInputError("give --index-dir or --collection, not both"))
+    settings = get_settings()
+    if collection == DEFAULT_COLLECTION:
+        return settings.index_dir
+    try:
+        return collection_dir(settings.collections_dir, collection)
+    except ZhsearchError as exc:
+        raise fail(exc) from exc
 
 
 def fail(exc: ZhsearchError) -> typer.Exit:

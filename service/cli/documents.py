@@ -10,7 +10,7 @@ import typer
 
 from index import ZhsearchError, build_index, get_settings, load_configured_embedder
 
-from .app import AsJson, Bars, IndexDir, Model, app, emit_json, fail, open_searcher
+from .app import AsJson, Bars, CollectionName, IndexDir, Model, app, emit_json, fail, index_folder, open_searcher
 
 
 @app.command()
@@ -42,6 +42,7 @@ def build(
         int | None, typer.Option(min=1, help="Embedding actors, one model each (--ray; default: one per CPU).")
     ] = None,
     index_dir: IndexDir = None,
+    collection: CollectionName = None,
     model: Model = None,
     as_json: AsJson = False,
 ) -> None:
@@ -57,7 +58,7 @@ def build(
     from index import JsonFields, read_paths
 
     settings = get_settings()
-    target = index_dir or settings.index_dir
+    target = index_folder(index_dir, collection) or settings.index_dir
     defaults = JsonFields()
     fields = JsonFields(
         id=tuple(json_id or defaults.id),
@@ -168,12 +169,13 @@ def search(
     k: Annotated[int, typer.Option("-k", "--k", help="Number of passages.", min=1, max=100)] = 5,
     mode: Annotated[str, typer.Option(help="dense, lexical or hybrid.")] = "hybrid",
     index_dir: IndexDir = None,
+    collection: CollectionName = None,
     model: Model = None,
     as_json: AsJson = False,
 ) -> None:
     """Search the index and print ranked passages."""
     try:
-        result = open_searcher(index_dir, model).search(query, k, mode)  # type: ignore[arg-type]
+        result = open_searcher(index_folder(index_dir, collection), model).search(query, k, mode)  # type: ignore[arg-type]
     except ZhsearchError as exc:
         raise fail(exc) from exc
     if as_json or not sys.stdout.isatty():
@@ -198,6 +200,7 @@ def ask(
     question: Annotated[str, typer.Argument(help="A question, in any Chinese script.")],
     k: Annotated[int, typer.Option("-k", "--k", help="Evidence passages.", min=1, max=100)] = 5,
     index_dir: IndexDir = None,
+    collection: CollectionName = None,
     model: Model = None,
     as_json: AsJson = False,
 ) -> None:
@@ -205,7 +208,7 @@ def ask(
     from index import ask as ask_question
 
     try:
-        result = ask_question(open_searcher(index_dir, model), question, k)
+        result = ask_question(open_searcher(index_folder(index_dir, collection), model), question, k)
     except ZhsearchError as exc:
         raise fail(exc) from exc
     if as_json or not sys.stdout.isatty():

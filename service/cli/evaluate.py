@@ -41,7 +41,7 @@ from index import (
     write_report,
 )
 
-from .app import AsJson, Bars, IndexDir, Model, app, emit_json, fail
+from .app import AsJson, Bars, CollectionName, IndexDir, Model, app, emit_json, fail, index_folder
 
 
 def _fresh(index_dir: Path | None) -> Path | None:
@@ -141,11 +141,13 @@ def eval_command(
         Path | None, typer.Option("--report", help="Write DIR/quality.md with charts and runs.")
     ] = None,
     index_dir: IndexDir = None,
+    collection: CollectionName = None,
     model: Model = None,
     as_json: AsJson = False,
 ) -> None:
     """Measure retrieval quality: hit@k, recall@k, MRR@10, nDCG@10, MAP for each mode, and latency."""
     settings = get_settings()
+    index_dir = index_folder(index_dir, collection)
     chosen = [m for m in EVAL_MODES if m in {part.strip() for part in modes.split(",")}]
     if not chosen or len(chosen) != len({p.strip() for p in modes.split(",") if p.strip()}):
         raise fail(ZhsearchError(f"--modes takes a comma-separated list of {', '.join(EVAL_MODES)}"))

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from index import ServedIndex, get_settings, open_configured, serve_queries_single_threaded
+from index import (
+    CollectionInfo,
+    ServedIndex,
+    ZhsearchError,
+    get_settings,
+    open_configured,
+    serve_queries_single_threaded,
+)
 
 from .app import IndexDir, Model, app
 
@@ -32,9 +43,9 @@ def serve(
     from ..app import create_app
 
     base = get_settings()
-    updates: dict[str, Any] = {}
     if index_dir:
-        updates["index_dir"] = index_dir
+        base = base.with_index_dir(index_dir)
+    updates: dict[str, Any] = {}
     if model:
         updates["model"] = model
     if host:
@@ -67,7 +78,6 @@ def serve(
 
 def _log_to_stderr() -> None:
     """zhsearch's own lines (loading, ready time, access log, errors) on stderr, beside uvicorn's."""
-    import logging
 
     logger = logging.getLogger("zhsearch")
     if not logger.handlers:
@@ -78,35 +88,70 @@ def _log_to_stderr() -> None:
         logger.propagate = False
 
 
+class ReadOnlyCollections:
+    """The collections of a server's folders, each opened read-only on first use with one model
+    (``zhsearch mcp``): following what a server on the same folders writes."""
+
+    def __init__(self, default_dir: Path, model: str | None) -> None:
+        import threading
+
+        self.settings = get_settings().with_index_dir(default_dir)
+        self.default_dir = default_dir
+        self.model = model
+        self._lock = threading.Lock()
+        self._open: dict[str, ServedIndex] = {}
+
+    def _folder(self, name: str) -> Path:
+        from index import DEFAULT_COLLECTION, NotFoundError, collection_dir, has_index
+
+        if name == DEFAULT_COLLECTION:
+            return self.default_dir
+        try:
+            path = collection_dir(self.settings.collections_dir, name)
+        except ZhsearchError:
+            path = None
+        if path is None or not has_index(path):
+            raise NotFoundError(f"no collection named {name[:80]!r}")
+        return path
+
+    def index(self, name: str) -> ServedIndex:
+        with self._lock:
+            found = self._open.get(name)
+            if found is None:
+                path = self._folder(name)
+                log = logging.getLogger("zhsearch.mcp")
+                log.info("loading collection %s from %s", name, path)
+                if not self._open:  # the model keeps its threads, FAISS runs without an OpenMP team
+                    serve_queries_single_threaded()
+                first = next(iter(self._open.values()), None)
+                found = open_configured(
+                    self.settings, index_dir=path, model=self.model, embedder=first.embedder if first else None
+                )
+                self._open[name] = found
+                log.info("collection %s loaded: %s passages", name, found.health()["passages"])
+            return found
+
+    @contextmanager
+    def using(self, name: str) -> Iterator[ServedIndex]:
+        yield self.index(name)
+
+    def infos(self) -> list[CollectionInfo]:
+        from index import DEFAULT_COLLECTION, collection_folders, has_index
+
+        default = CollectionInfo(name=DEFAULT_COLLECTION, description="", created="", path=self.default_dir)
+        return [default, *(c for c in collection_folders(self.settings.collections_dir) if has_index(c.path))]
+
+
 @app.command("mcp")
 def mcp_stdio(
     index_dir: IndexDir = None,
     model: Model = None,
 ) -> None:
-    """Serve MCP over stdio (for desktop chat clients): tools search and ask, documents as resources."""
-    import logging
-    import threading
-
+    """Serve MCP over stdio (for desktop chat clients): tools search and ask (on any collection), the
+    collections and their documents as resources. Collections open read-only on first use."""
     from ..mcp_server import create_mcp, run_stdio
 
     # stdout carries the protocol only: logs go to stderr.
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    log = logging.getLogger("zhsearch.mcp")
-    settings = get_settings()
-    target = index_dir or settings.index_dir
-    lock = threading.Lock()
-    loaded: list[ServedIndex] = []
-
-    def searcher() -> ServedIndex:
-        # Opened on first use, so the client's initialize is answered at once; read-only, following
-        # what a server on the same folder writes.
-        with lock:
-            if not loaded:
-                log.info("loading the index from %s", target)
-                # no micro-batcher here: the model keeps its threads, FAISS runs without an OpenMP team
-                serve_queries_single_threaded()
-                loaded.append(open_configured(settings, index_dir=target, model=model))
-                log.info("index loaded: %s passages", loaded[0].health()["passages"])
-            return loaded[0]
-
-    run_stdio(create_mcp(searcher))
+    library = ReadOnlyCollections(index_dir or get_settings().index_dir, model)
+    run_stdio(create_mcp(lambda: library))

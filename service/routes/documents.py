@@ -1,4 +1,9 @@
-"""``/v1/documents`` and ``/v1/passages``: add, replace, delete and read documents."""
+"""``documents`` and ``passages``: add, replace, delete and read documents, in the default collection
+(``/v1/documents``) or a named one (``/v1/collections/{collection}/documents``).
+
+A reader sees only the documents its groups may read (``index.access``): one it may not
+read is answered exactly as one that does not exist.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +15,10 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from index import Document, Settings, new_document_id, parse_isolated
+from index import Document, InvalidInputError, NotFoundError, Settings, check_access, new_document_id, parse_isolated
 
 from .. import presenter, schemas
-from ..deps import AppSettings, Served, require_read, require_write
+from ..deps import AppSettings, Reading, Writing
 from ..errors import ApiError, invalid_json, is_json, validation_message
 
 router = APIRouter(tags=["documents"])
@@ -28,7 +33,14 @@ _UPLOAD_BODY = {
             "multipart/form-data": {
                 "schema": {
                     "type": "object",
-                    "properties": {"file": {"type": "array", "items": {"type": "string", "format": "binary"}}},
+                    "properties": {
+                        "file": {"type": "array", "items": {"type": "string", "format": "binary"}},
+                        "access": {
+                            "type": "array",
+                            "items": {"type": "string"},
+                            "description": "Groups that may read every uploaded document (absent: everyone).",
+                        },
+                    },
                     "required": ["file"],
                 }
             },
@@ -52,6 +64,10 @@ async def _uploaded(request: Request, settings: Settings) -> list[Document]:
         uploads = [value for _, value in form.multi_items() if isinstance(value, UploadFile)]
         if not uploads:
             raise ApiError(422, "invalid_request", "file: attach at least one file")
+        access_fields = [value for key, value in form.multi_items() if key == "access"]
+        if any(not isinstance(value, str) for value in access_fields):
+            raise ApiError(422, "invalid_request", "access: group names as form fields, not files")
+        access = check_access([str(v) for v in access_fields], "access") if access_fields else None
         docs: list[Document] = []
         for upload in uploads:
             name = Path(upload.filename or "upload.txt").name
@@ -60,27 +76,26 @@ async def _uploaded(request: Request, settings: Settings) -> list[Document]:
             found = await run_in_threadpool(parse_isolated, name, raw, None, settings.budgets)
             for doc in found:
                 _check_size(settings, doc.text)
+                if access is not None:
+                    if "access" in doc.metadata:
+                        raise InvalidInputError(f"{name}: its documents carry access already; leave out the field")
+                    doc.metadata["access"] = access
             docs.extend(found)
         return docs
     finally:
         await form.close()
 
 
-@router.post(
-    "/v1/documents",
-    status_code=201,
-    response_model=schemas.UploadResponse,
-    dependencies=[require_write],
-    openapi_extra=_UPLOAD_BODY,
-)
+@router.post("/documents", status_code=201, response_model=schemas.UploadResponse, openapi_extra=_UPLOAD_BODY)
 async def add_documents(
     request: Request,
-    idx: Served,
+    target: Writing,
     settings: AppSettings,
     replace: Annotated[bool, Query(description="Replace documents whose id exists (default: 409).")] = False,
 ) -> schemas.UploadResponse:
     """Add documents: a JSON document, or a multipart upload of files (.txt, .md, .html, .htm, .pdf,
-    .docx, .jsonl, .json: ``SUFFIXES`` of ``index.text.ingest``).
+    .docx, .jsonl, .json: ``SUFFIXES`` of ``index.text.ingest``); ``access`` form fields give the groups
+    that may read every uploaded document.
 
     All or nothing: every document is checked before any is written, and the batch is
     one change (one transaction on one node). An id that exists is a 409 unless ``replace=true``.
@@ -93,28 +108,31 @@ async def add_documents(
             errors = list(exc.errors())
             raise invalid_json(errors) or ApiError(422, "invalid_request", validation_message(errors)) from exc
         _check_size(settings, body.text)
-        docs = [Document(body.id or new_document_id(), body.text, body.title, dict(body.metadata), "api")]
+        docs = [Document(body.id or new_document_id(), body.text, body.title, body.stored_metadata(), "api")]
     elif ctype == "multipart/form-data":
         docs = await _uploaded(request, settings)
     else:
         raise ApiError(415, "unsupported_media_type", "send application/json or multipart/form-data")
-    results = await run_in_threadpool(idx.put_many, docs, replace=replace)
+    results = await run_in_threadpool(target.index.put_many, docs, replace=replace)
     return schemas.UploadResponse(documents=[presenter.written(r) for r in results])
 
 
-@router.get("/v1/documents", response_model=schemas.DocumentList, dependencies=[require_read])
+@router.get("/documents", response_model=schemas.DocumentList)
 def list_documents(
-    idx: Served,
+    target: Reading,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 20,
 ) -> schemas.DocumentList:
-    total, page = idx.documents(offset, limit)
+    """The documents the caller may read, by id; ``total`` counts those only."""
+    total, page = target.index.documents(offset, limit, target.filters())
     return schemas.DocumentList(total=total, offset=offset, limit=limit, documents=[presenter.summary(d) for d in page])
 
 
-@router.get("/v1/documents/{doc_id}", response_model=schemas.DocumentOut, dependencies=[require_read])
-def get_document(doc_id: str, idx: Served) -> schemas.DocumentOut:
-    doc, passages = idx.document_with_passages(doc_id)
+@router.get("/documents/{doc_id}", response_model=schemas.DocumentOut)
+def get_document(doc_id: str, target: Reading) -> schemas.DocumentOut:
+    doc, passages = target.index.document_with_passages(doc_id)
+    if not target.readable(doc.metadata):
+        raise NotFoundError(f"no document with id {doc_id!r}")
     return schemas.DocumentOut(
         id=doc.id,
         title=doc.title,
@@ -124,24 +142,26 @@ def get_document(doc_id: str, idx: Served) -> schemas.DocumentOut:
     )
 
 
-@router.put("/v1/documents/{doc_id}", response_model=schemas.DocumentWritten, dependencies=[require_write])
+@router.put("/documents/{doc_id}", response_model=schemas.DocumentWritten)
 def put_document(
-    doc_id: str, body: schemas.DocumentUpdate, idx: Served, settings: AppSettings, response: Response
+    doc_id: str, body: schemas.DocumentUpdate, target: Writing, settings: AppSettings, response: Response
 ) -> schemas.DocumentWritten:
-    """Replace a document (or create it under this id)."""
+    """Replace a document (or create it under this id); a new ``access`` applies to the next request."""
     _check_size(settings, body.text)
-    result = idx.put(Document(doc_id, body.text, body.title, dict(body.metadata), "api"))
+    result = target.index.put(Document(doc_id, body.text, body.title, body.stored_metadata(), "api"))
     response.status_code = 201 if result.created else 200
     return presenter.written(result)
 
 
-@router.delete("/v1/documents/{doc_id}", status_code=204, dependencies=[require_write])
-def delete_document(doc_id: str, idx: Served) -> Response:
-    idx.delete(doc_id)
+@router.delete("/documents/{doc_id}", status_code=204)
+def delete_document(doc_id: str, target: Writing) -> Response:
+    target.index.delete(doc_id)
     return Response(status_code=204)
 
 
-@router.get("/v1/passages/{passage_id}", response_model=schemas.PassageOut, dependencies=[require_read])
-def get_passage(passage_id: int, idx: Served) -> schemas.PassageOut:
-    found, metadata = idx.passage_with_metadata(passage_id)
+@router.get("/passages/{passage_id}", response_model=schemas.PassageOut)
+def get_passage(passage_id: int, target: Reading) -> schemas.PassageOut:
+    found, metadata = target.index.passage_with_metadata(passage_id)
+    if not target.readable(metadata):
+        raise NotFoundError(f"no passage with id {passage_id}")
     return presenter.passage(found, metadata)

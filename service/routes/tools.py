@@ -1,4 +1,4 @@
-"""The web page, ``/v1/tools`` (function-calling definitions) and ``/v1/convert`` (script conversion)."""
+"""The web page, ``tools`` (function-calling definitions) and ``/v1/convert`` (script conversion)."""
 
 from __future__ import annotations
 
@@ -10,14 +10,17 @@ from fastapi.responses import FileResponse
 from index import convert_script
 
 from .. import schemas
-from ..deps import require_read
+from ..deps import Reading, require_caller
 from ..errors import ApiError
 from ..tools import tool_definitions
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 MAX_CONVERT_CHARS = 20_000
 
+#: Routes of the server as a whole (``/``, ``/v1/tools``, ``/v1/convert``).
 router = APIRouter(tags=["tools"])
+#: Routes of one collection (``/v1/collections/{collection}/tools``).
+in_collection = APIRouter(tags=["tools"])
 
 
 @router.get("/", include_in_schema=False)
@@ -32,7 +35,13 @@ def tools() -> schemas.ToolsResponse:
     return schemas.ToolsResponse(tools=tool_definitions())
 
 
-@router.post("/v1/convert", response_model=schemas.ConvertResponse, dependencies=[require_read])
+@in_collection.get("/tools", response_model=schemas.ToolsResponse)
+def collection_tools(target: Reading) -> schemas.ToolsResponse:
+    """The same, for calling this collection's `search` and `ask` (a caller who may read it)."""
+    return schemas.ToolsResponse(tools=tool_definitions())
+
+
+@router.post("/v1/convert", response_model=schemas.ConvertResponse, dependencies=[require_caller])
 def convert(body: schemas.ConvertRequest) -> schemas.ConvertResponse:
     """Texts in simplified or traditional script (OpenCC t2s / s2t), for showing passages either way."""
     if any(len(text) > MAX_CONVERT_CHARS for text in body.texts):
