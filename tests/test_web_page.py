@@ -19,7 +19,7 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from tests import server
 from tests.server import ROOT
@@ -83,14 +83,14 @@ def _wait(driver: WebDriver) -> WebDriverWait[WebDriver]:
     return WebDriverWait(driver, WAIT_S, ignored_exceptions=(StaleElementReferenceException,))
 
 
-def _open(driver: WebDriver, base: str, size: tuple[int, int]) -> None:
+def _open(driver: WebDriver, base: str, size: tuple[int, int], path: str = "/") -> None:
     width, height = size
     driver.set_window_size(width, height)
     # The window includes browser chrome; pin the page's viewport to exactly this size (a phone honours the
     # page's meta viewport), so the screenshots are width x height.
     metrics = {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 600}
     driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
-    driver.get(base + "/")
+    driver.get(base + path)
     _wait(driver).until(lambda d: d.find_element(By.ID, "question").is_displayed())
 
 
@@ -229,3 +229,65 @@ def test_api_data_is_rendered_as_text(site: str, browser: WebDriver) -> None:
         assert not browser.find_elements(By.CSS_SELECTOR, "#xss, #xss2")
     finally:
         httpx.delete(f"{site}/v1/documents/xss-doc", timeout=60)
+
+
+def _picker(driver: WebDriver) -> Select:
+    return Select(driver.find_element(By.ID, "collection"))
+
+
+def test_collection_picker_searches_the_chosen_collection(site: str, browser: WebDriver) -> None:
+    """A second collection shows in the picker (kept in the URL as ?c=); a search there finds its document,
+    the same search in the default collection does not."""
+    word = "獨角獸專案"
+    created = httpx.post(f"{site}/v1/collections", json={"name": "extra", "description": "另一個集合"}, timeout=60)
+    assert created.status_code == 201, created.text
+    try:
+        doc = {"id": "x1", "text": f"{word}是這個集合獨有的計畫，負責新一代客服系統的開發，預計明年上線。"}
+        added = httpx.post(f"{site}/v1/collections/extra/documents", json=doc, timeout=60)
+        assert added.status_code == 201, added.text
+
+        # A fresh page lists both collections, the default one chosen; picking "extra" searches there.
+        _open(browser, site, DESKTOP)
+        label = browser.find_element(By.XPATH, "//label[select[@id='collection']]").text
+        assert "集合" in label and "Collection" in label
+        _wait(browser).until(lambda d: "extra" in [o.get_attribute("value") for o in _picker(d).options])
+        options = {o.get_attribute("value"): o.text for o in _picker(browser).options}
+        assert list(options)[0] == "default" and options["extra"] == "extra — 另一個集合"
+        assert _picker(browser).first_selected_option.get_attribute("value") == "default"
+        _picker(browser).select_by_value("extra")
+        _wait(browser).until(lambda d: "c=extra" in d.current_url)
+        assert _ask(browser, word) in ("answer", "no-answer")
+        passage = _passage_with(browser, word)
+        assert passage is not None and passage.is_displayed()
+        link = passage.find_element(By.CSS_SELECTOR, "[data-testid=passage-link]").get_attribute("href")
+        assert link == f"{site}/v1/collections/extra/passages/{passage.get_attribute('data-passage-id')}"
+        assert word in httpx.get(link, timeout=60).json()["text"]
+
+        # The same search in the default collection does not find it.
+        _open(browser, site, DESKTOP)
+        assert _ask(browser, word) in ("answer", "no-answer")
+        assert browser.find_elements(By.CSS_SELECTOR, "[data-testid=passage]")
+        assert _passage_with(browser, word) is None
+        assert "c=" not in browser.current_url
+
+        # A link reopens the collection it names.
+        _open(browser, site, DESKTOP, "/?c=extra")
+        _wait(browser).until(lambda d: _picker(d).first_selected_option.get_attribute("value") == "extra")
+        assert _ask(browser, word) in ("answer", "no-answer")
+        assert _passage_with(browser, word) is not None
+
+        # Going back to the default collection asks the shown question there again.
+        _picker(browser).select_by_value("default")
+
+        def default_results(d: WebDriver) -> bool:
+            return (
+                not d.find_element(By.ID, "status").is_displayed()
+                and d.find_element(By.ID, "results-section").is_displayed()
+                and bool(d.find_elements(By.CSS_SELECTOR, "[data-testid=passage]"))
+                and _passage_with(d, word) is None
+            )
+
+        _wait(browser).until(default_results)
+        assert "c=" not in browser.current_url
+    finally:
+        httpx.delete(f"{site}/v1/collections/extra", timeout=60)

@@ -31,14 +31,15 @@ CollectionName = Annotated[
 
 
 def index_folder(index_dir: Path | None, collection: str | None) -> Path | None:
-    """The index folder that ``--index-dir`` or ``--collection`` names (None: the configured one)."""
-    from index import DEFAULT_COLLECTION, InvalidInputError, collection_dir
+    """The index folder that ``--index-dir`` and ``--collection`` name (None: the configured one): a
+    collection of the server whose default collection is ``--index-dir`` (or ``ZHSEARCH_INDEX_DIR``)."""
+    from index import DEFAULT_COLLECTION, collection_dir
 
     if collection is None:
         return index_dir
-    if index_dir is not None:
-        raise fail(InvalidInputError("give --index-dir or --collection, not both"))
     settings = get_settings()
+    if index_dir is not None:
+        settings = settings.with_index_dir(index_dir)
     if collection == DEFAULT_COLLECTION:
         return settings.index_dir
     try:
