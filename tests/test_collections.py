@@ -188,3 +188,41 @@ def test_a_keys_file_that_does_not_read_stops_the_server_from_starting(tmp_path:
     bad.write_text('{"keys": [{"name": "x", "hash": "plain-secret"}]}')
     with pytest.raises(InvalidInputError, match="hash"):
         create_app(Settings(index_dir=tmp_path / "idx", model="hashing", keys_file=bad))
+
+
+def test_collections_come_and_go_under_load_without_a_500(tmp_path: Path) -> None:
+    """Searches, writes and reads of a collection while it is created and deleted again and again:
+    every answer is one a client can act on (200, 201, 204, 404, 409), never a 500."""
+    import threading
+    import time
+
+    test_client, live = _serve(tmp_path)
+    statuses: list[int] = []
+    stop = threading.Event()
+
+    def churn(client: TestClient) -> None:
+        while not stop.is_set():
+            statuses.append(client.post("/v1/collections", json={"name": "tmp"}).status_code)
+            statuses.append(client.post("/v1/collections/tmp/documents", json={"text": "臨時文件。"}).status_code)
+            statuses.append(client.delete("/v1/collections/tmp").status_code)
+
+    def read(client: TestClient) -> None:
+        while not stop.is_set():
+            statuses.append(client.get("/v1/collections/tmp/search", params={"q": "臨時"}).status_code)
+            statuses.append(client.post("/v1/collections/tmp/ask", json={"question": "臨時文件"}).status_code)
+            statuses.append(client.get("/v1/collections").status_code)
+            statuses.append(client.get("/v1/search", params={"q": "經濟"}).status_code)
+
+    with test_client as client:
+        workers = [threading.Thread(target=churn, args=(client,))] + [
+            threading.Thread(target=read, args=(client,)) for _ in range(2)
+        ]
+        for worker in workers:
+            worker.start()
+        time.sleep(6)
+        stop.set()
+        for worker in workers:
+            worker.join(timeout=60)
+    live.close()
+    assert statuses and set(statuses) <= {200, 201, 204, 404, 409}, sorted(set(statuses))
+    assert statuses.count(204) >= 3  # the collection did come and go
