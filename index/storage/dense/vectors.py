@@ -18,6 +18,7 @@ the writer's copy, so searches keep using the previous snapshot meanwhile).
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -34,6 +35,26 @@ HNSW_EF_CONSTRUCTION = 240
 COMPACT_FRACTION = 0.2
 TOMBSTONE = -1
 _LIVE = faiss.IDSelectorRange(0, 2**62)  # admits every id that is not a tombstone
+#: Selectors of the filters used most recently, by their id array (a filter's admitted ids are one
+#: array per snapshot, ``snapshot.Admitted``): building one over 50,000 ids took 1.4 ms a query.
+_SELECTORS_KEPT = 16
+_selectors: dict[int, tuple[np.ndarray, faiss.IDSelector]] = {}
+_selecting = threading.Lock()
+
+
+def _selector(ids: np.ndarray) -> faiss.IDSelector:
+    """An ``IDSelectorBatch`` over ``ids``, shared by the searches of one filter (read-only in FAISS,
+    so threads share it); the entry keeps its array alive, so an id is never reused while kept."""
+    with _selecting:
+        found = _selectors.get(id(ids))
+        if found is not None and found[0] is ids:
+            return found[1]
+    made = faiss.IDSelectorBatch(np.asarray(ids, dtype=np.int64))
+    with _selecting:
+        _selectors[id(ids)] = (ids, made)
+        while len(_selectors) > _SELECTORS_KEPT:
+            _selectors.pop(next(iter(_selectors)))
+    return made
 
 
 def _hnsw(dim: int) -> faiss.IndexIDMap2:
@@ -191,7 +212,7 @@ class VectorIndex:
             return self._exact_among(x, k, wanted_ids)
         # Each selector is held by a local until the search returns: FAISS keeps raw pointers to them.
         parts: list[faiss.IDSelector] = []
-        wanted = None if allowed is None else faiss.IDSelectorBatch(np.asarray(allowed, dtype=np.int64))
+        wanted = None if allowed is None else _selector(allowed)
         if wanted is not None:
             parts.append(wanted)
         refused = None if excluded is None else faiss.IDSelectorBatch(np.asarray(excluded, dtype=np.int64))

@@ -15,10 +15,7 @@ peak RSS (VmHWM) and RSS at ready, RSS ``--settle`` seconds later (steady, idle)
 one search in every collection. Issue target: 101 collections under 2x the memory and 2x the
 startup time of one. Numbers are medians over the runs; every server stops on its own.
 
-(``python benchmarks/collections.py`` puts ``benchmarks/`` first on ``sys.path``; the standard
-library's ``collections`` is loaded before, at interpreter startup, so this file shadows nothing.)
-
-    .venv/bin/python benchmarks/collections.py [--runs 3] [--model hashing]
+    .venv/bin/python benchmarks/collections_bench.py [--runs 3] [--model hashing]
 """
 
 from __future__ import annotations
@@ -190,7 +187,7 @@ MEASURES = [
     ("peak RSS (VmHWM) at ready, MB", "hwm_ready_mb", "{:.0f}"),
     ("RSS at ready, MB", "rss_ready_mb", "{:.0f}"),
     ("steady RSS (idle, after settling), MB", "rss_steady_mb", "{:.0f}"),
-    ("  of it private (RssAnon), MB", "anon_steady_mb", "{:.0f}"),
+    ("steady RSS, private part (RssAnon), MB", "anon_steady_mb", "{:.0f}"),
     ("RSS after one search in every collection, MB", "rss_searched_mb", "{:.0f}"),
     ("peak RSS at the end, MB", "hwm_end_mb", "{:.0f}"),
 ]
@@ -199,19 +196,22 @@ MEASURES = [
 def report(facts: dict[str, Any]) -> list[str]:
     one, many = facts["median"]["one"], facts["median"]["many"]
     lines = [
-        f"`benchmarks/collections.py{facts['args']}` on {time.strftime('%Y-%m-%d')}: {platform.machine()}, "
+        f"`benchmarks/collections_bench.py{facts['args']}` on {time.strftime('%Y-%m-%d')}: {platform.machine()}, "
         f"{os.cpu_count()} CPUs, Python {platform.python_version()}. Model of the server and of every "
         f"collection's documents: {facts['model']}. Default collection: the seed index; the other "
         f"{COLLECTIONS}: {DOCUMENTS} short Chinese documents each (one or two sentences), created through "
         f"`POST /v1/collections` and their documents API by a server beforehand. `zhsearch serve` on "
-        f"127.0.0.1 started {facts['runs']} times per layout, in turn; medians (every run in the JSON). "
+        f"127.0.0.1 started {facts['runs']}x per layout, in turn; medians (every run in the JSON). "
         f"Steady: {facts['settle']:.0f} s after ready.",
         "",
-        f"| measure | 1 collection | {many['collections']:.0f} collections | ratio |",
-        "|---|---|---|---|",
+        f"| measure | 1 collection | {many['collections']:.0f} collections | ratio | difference |",
+        "|---|---|---|---|---|",
     ]
     for label, key, form in MEASURES:
-        lines.append(f"| {label} | {form.format(one[key])} | {form.format(many[key])} | {many[key] / one[key]:.2f} |")
+        lines.append(
+            f"| {label} | {form.format(one[key])} | {form.format(many[key])} | {many[key] / one[key]:.2f} | "
+            f"{many[key] - one[key]:+.1f} |"
+        )
     memory = max(many[k] / one[k] for k in ("hwm_ready_mb", "rss_steady_mb"))
     startup = many["ready_s"] / one["ready_s"]
     lines += [
