@@ -107,29 +107,6 @@ class AskResponse(BaseModel):
     )
 
 
-class DocumentIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    id: str | None = Field(None, min_length=1, max_length=200, description="Chosen id; generated if absent.")
-    title: str = Field("", max_length=1000)
-    text: str = Field(..., min_length=1)
-    metadata: dict[str, Any] = Field(default_factory=dict)
-    access: list[str] | None = Field(
-        None,
-        max_length=100,
-        description="Groups that may read the document (stored as metadata.access); absent: everyone who may "
-        "read the collection; []: only its writers.",
-    )
-
-    def stored_metadata(self) -> dict[str, Any]:
-        """The metadata as stored: ``access`` in it, when given."""
-        if self.access is None:
-            return dict(self.metadata)
-        if "access" in self.metadata:
-            raise InvalidInputError("give access once: as the field access or as metadata.access, not both")
-        return {**self.metadata, "access": self.access}
-
-
 class DocumentUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -150,6 +127,10 @@ class DocumentUpdate(BaseModel):
         if "access" in self.metadata:
             raise InvalidInputError("give access once: as the field access or as metadata.access, not both")
         return {**self.metadata, "access": self.access}
+
+
+class DocumentIn(DocumentUpdate):
+    id: str | None = Field(None, min_length=1, max_length=200, description="Chosen id; generated if absent.")
 
 
 class DocumentSummary(BaseModel):
