@@ -70,6 +70,10 @@ _EXPORTS = {
     "BuildReport": ".writing.build",
     "build_index": ".writing.build",
     "LiveIndex": ".writing.live",
+    "SyncReport": ".writing.sync",
+    "sync_folder": ".writing.sync",
+    "watch_folder": ".writing.sync",
+    "build_empty": ".writing.build",
     "WriteResult": ".retrieval.snapshot",
     "new_document_id": ".writing.live",
     "ServedIndex": ".served",
@@ -174,8 +178,9 @@ if _TYPE_CHECKING:
     from .text.normalize import convert_script, normalize
     from .text.sandbox import parse_isolated
     from .tracing import request_id
-    from .writing.build import BuildReport, build_index
+    from .writing.build import BuildReport, build_empty, build_index
     from .writing.live import LiveIndex, new_document_id
+    from .writing.sync import SyncReport, sync_folder, watch_folder
 
 __all__ = [
     "__version__",
@@ -230,12 +235,14 @@ __all__ = [
     "Split",
     "StoredDocument",
     "StoredPassage",
+    "SyncReport",
     "TooLargeError",
     "Tuning",
     "UnsupportedFormatError",
     "WriteResult",
     "ZhsearchError",
     "ask",
+    "build_empty",
     "build_in_process",
     "build_index",
     "build_on_ray",
@@ -275,7 +282,9 @@ __all__ = [
     "serve_queries_single_threaded",
     "shard_dir",
     "split_set",
+    "sync_folder",
     "warm_up",
+    "watch_folder",
     "write_report",
 ]
 

@@ -71,6 +71,12 @@ class Settings(BaseSettings):
     )
     api_key: str | None = Field(None, description="If set, write endpoints need `Authorization: Bearer <key>`.")
     read_key: str | None = Field(None, description="If set, read endpoints need this key (or the API key).")
+    watch: list[Path] = Field(
+        [],
+        description="Folders the server keeps its default collection in step with (`serve --watch DIR`): files "
+        "added, changed, moved and deleted are written live.",
+    )
+    watch_interval_s: float = Field(2.0, gt=0, le=3600, description="How often a watched folder's listing is read.")
     keys_file: Path | None = Field(
         None,
         description="JSON file of named API keys (hashed secrets, groups, per-collection read or write): "

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -29,6 +30,7 @@ from index import (
     open_collections,
     open_configured,
     warm_up,
+    watch_folder,
 )
 
 from . import errors, schemas
@@ -95,6 +97,21 @@ async def _warm(app: FastAPI, settings: Settings, loaded: ServedIndex) -> None:
         log.warning("warm-up ask through the app answered %d", status["code"])
 
 
+def _watch(settings: Settings, index: ServedIndex) -> threading.Event:
+    """A thread per watched folder (``ZHSEARCH_WATCH``, ``serve --watch``) keeping ``index`` in step with
+    it; the returned event stops them."""
+    stop = threading.Event()
+    for folder in settings.watch:
+        log.info("watching %s: its files are written to the default collection as they change", folder)
+        threading.Thread(
+            target=watch_folder,
+            args=(index, folder, stop, settings.watch_interval_s),
+            name=f"watch {folder}",
+            daemon=True,
+        ).start()
+    return stop
+
+
 def create_app(
     settings: Settings | None = None, *, index: ServedIndex | Callable[[], ServedIndex] | None = None
 ) -> FastAPI:
@@ -121,6 +138,7 @@ def create_app(
             log.warning("no ZHSEARCH_API_KEY: any local process may write (the server listens on %s)", settings.host)
         app.state.index = loaded
         app.state.collections = await asyncio.to_thread(open_collections, settings, loaded)
+        watching = _watch(settings, loaded)
         opened = time.perf_counter()
         await _warm(app, settings, loaded)
         app.state.metrics.build_seconds.set(loaded.build_seconds)
@@ -146,6 +164,7 @@ def create_app(
             async with mcp_running():  # a routed sub-app's lifespan does not run on its own
                 yield
         finally:
+            watching.set()
             app.state.collections.close()
             if owned:
                 loaded.close()

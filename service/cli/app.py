@@ -70,6 +70,7 @@ class Bars:
         "naive": ("embedding baseline windows", "window"),
         "prepare": ("cleaning and chunking", "doc"),
         "shards": ("writing shards", "shard"),
+        "sync": ("syncing documents", "doc"),
     }
 
     def __init__(self, enabled: bool) -> None:

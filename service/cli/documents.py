@@ -164,6 +164,42 @@ def _build_cluster(
 
 
 @app.command()
+def sync(
+    folder: Annotated[Path, typer.Argument(help="The folder to keep the index in step with.")],
+    index_dir: IndexDir = None,
+    collection: CollectionName = None,
+    model: Model = None,
+    as_json: AsJson = False,
+) -> None:
+    """Bring the index in step with a folder: files added, changed (by content), moved and deleted since
+    the last sync are added, indexed again and removed; a moved file keeps its id. Each change is
+    durable as it is written. A running server holds the index: use `zhsearch serve --watch DIR` then."""
+    from index import build_empty, has_index, load_model, open_index, sync_folder
+
+    settings = get_settings()
+    target = index_folder(index_dir, collection) or settings.index_dir
+    if not folder.is_dir():
+        raise fail(ZhsearchError(f"{folder}: no such folder"))
+    try:
+        embedder = load_model(settings, model=model)
+        if not has_index(target):
+            build_empty(target, embedder)
+        index = open_index(target, embedder, writable=True)
+        try:
+            report = sync_folder(index, folder, progress=Bars(not as_json))
+        finally:
+            index.close()
+    except ZhsearchError as exc:
+        raise fail(exc) from exc
+    if as_json:
+        emit_json(report.as_dict())
+        return
+    for skipped in report.skipped:
+        typer.secho(f"not read: {skipped.reason}", fg=typer.colors.YELLOW, err=True)
+    typer.echo(f"synced {report.summary()}")
+
+
+@app.command()
 def search(
     query: Annotated[str, typer.Argument(help="Question or keywords, in any Chinese script.")],
     k: Annotated[int, typer.Option("-k", "--k", help="Number of passages.", min=1, max=100)] = 5,

@@ -36,6 +36,13 @@ def serve(
         str | None, typer.Option(help="Ray cluster to join (default: start a local Ray on 127.0.0.1).")
     ] = None,
     replicas: Annotated[int, typer.Option(min=1, max=64, help="Replicas of each shard (--ray).")] = 1,
+    watch: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--watch",
+            help="Keep the index in step with this folder (added, changed, moved, deleted files); repeatable.",
+        ),
+    ] = None,
 ) -> None:
     """Serve the HTTP API (default 127.0.0.1:8000); with --ray, as a Ray Serve application over the shards."""
     import uvicorn
@@ -50,6 +57,8 @@ def serve(
         updates["model"] = model
     if host:
         updates["host"] = host  # /mcp checks Host headers against the bind address
+    if watch:
+        updates["watch"] = list(watch)
     settings = base.model_copy(update=updates)
     _log_to_stderr()
     if ray:
