@@ -104,6 +104,8 @@ class _Held:
         self.index = index
         self.users = 0
         self.idle = threading.Condition()
+        #: Set by a delete that stopped waiting: the last request using the collection closes it.
+        self.finish: Callable[[], None] | None = None
 
 
 class Collections:
@@ -196,6 +198,9 @@ class Collections:
             with held.idle:
                 held.users -= 1
                 held.idle.notify_all()
+                finish, held.finish = (held.finish, None) if held.users == 0 else (None, held.finish)
+            if finish is not None:
+                finish()
 
     def get(self, name: str) -> ServedIndex:
         """The collection's index, not held (for a caller that outlives no delete: tests, warm-up)."""
@@ -239,11 +244,19 @@ class Collections:
         with held.idle:
             while held.users and time.monotonic() < deadline:
                 held.idle.wait(deadline - time.monotonic())
+            if held.users:  # a long request (a large upload): it finishes, then the last one out closes
+                held.finish = lambda: self._finish(held)
+                log.info("collection %s deleted; closed when its %d requests finish", name, held.users)
+                return
+        self._finish(held)
+
+    def _finish(self, held: _Held) -> None:
+        """Close a deleted collection and remove its folder (renamed aside first: a crash leaves no half)."""
         self._release(held.index)
-        trash = self.root / f"{_TRASH}{name}-{time.time_ns()}"
+        trash = self.root / f"{_TRASH}{held.info.name}-{time.time_ns()}"
         held.info.path.replace(trash)
         shutil.rmtree(trash, ignore_errors=True)
-        log.info("collection %s deleted", name)
+        log.info("collection %s deleted", held.info.name)
 
     def close(self) -> None:
         """Close every collection but the default (its opener closes it)."""

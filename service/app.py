@@ -123,7 +123,7 @@ def create_app(
     settings = settings or get_settings()
     owned = index is None or callable(index)
     keys = KeyRing(settings)  # a keys file that does not read stops the server here
-    mcp_route, mcp_running = http_endpoint(create_mcp(lambda: app.state.collections), settings, keys)
+    mcp_route, mcp_running = http_endpoint(create_mcp(lambda: app.state.collections, local=False), settings, keys)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

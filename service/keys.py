@@ -21,6 +21,7 @@ that no longer reads refuses every request that needs it (503), it never falls o
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import logging
@@ -28,7 +29,8 @@ import os
 import re
 import secrets
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -139,12 +141,12 @@ class KeyRing:
         self.settings = settings
         self.path = settings.keys_file
         self._lock = threading.Lock()
-        self._stamp: tuple[int, int] | None = None
+        self._stamp: tuple[int, int, int] | None = None
         self._keys: dict[str, Caller] = {}
         self._broken: str | None = None
         if self.path is not None:
+            self._stamp = self._stat()  # before reading: a change meanwhile is read at the next request
             self._keys = read_keys_file(self.path)  # a server does not start on a file it cannot read
-            self._stamp = self._stat()
             log.info("%d API keys from %s", len(self._keys), self.path)
 
     @property
@@ -158,13 +160,13 @@ class KeyRing:
         """Whether some caller may see less than every document (per-document access applies)."""
         return self.path is not None
 
-    def _stat(self) -> tuple[int, int] | None:
+    def _stat(self) -> tuple[int, int, int] | None:
         assert self.path is not None
         try:
             st = os.stat(self.path)
         except OSError:
             return None
-        return st.st_mtime_ns, st.st_size
+        return st.st_mtime_ns, st.st_size, st.st_ino  # a rewrite replaces the file: a new inode
 
     def _current(self) -> dict[str, Caller]:
         """The file's keys, read again when it changed since."""
@@ -179,8 +181,8 @@ class KeyRing:
                         self._keys, self._broken = {}, str(exc)
                         log.error("%s: every request that needs a key is refused until it is fixed", exc)
                     self._stamp = stamp
-        if self._broken:
-            raise KeysUnavailableError(f"the server's keys file does not read: {self._broken}")
+        if self._broken:  # the reason is in the log: a caller without a valid key learns nothing of the file
+            raise KeysUnavailableError("the server's keys file does not read; its log says why")
         return self._keys
 
     def caller(self, authorization: str) -> Caller | None:
@@ -214,22 +216,36 @@ def add_key(
     """Add a key to the keys file (created if missing, written atomically, readable by its owner
     only); returns the secret, which is stored nowhere."""
     secret = new_secret()
-    body = {"keys": []} if not path.exists() else json.loads(path.read_text("utf-8"))
     entry = {"name": name, "hash": digest(secret), "groups": groups, "collections": dict(collections), "admin": admin}
     _entry(entry, "new key")
-    if any(k.get("name") == name for k in body["keys"]):
-        raise InvalidInputError(f"a key named {name!r} exists; remove it first (`zhsearch keys remove {name}`)")
-    body["keys"].append(entry)
-    _write(path, body)
+    with _editing(path):
+        body = {"keys": []} if not path.exists() else json.loads(path.read_text("utf-8"))
+        if any(k.get("name") == name for k in body["keys"]):
+            raise InvalidInputError(f"a key named {name!r} exists; remove it first (`zhsearch keys remove {name}`)")
+        body["keys"].append(entry)
+        _write(path, body)
     return secret
 
 
 def remove_key(path: Path, name: str) -> None:
-    body = json.loads(path.read_text("utf-8"))
-    kept = [k for k in body["keys"] if k.get("name") != name]
-    if len(kept) == len(body["keys"]):
-        raise InvalidInputError(f"no key named {name!r} in {path}")
-    _write(path, {**body, "keys": kept})
+    with _editing(path):
+        body = json.loads(path.read_text("utf-8"))
+        kept = [k for k in body["keys"] if k.get("name") != name]
+        if len(kept) == len(body["keys"]):
+            raise InvalidInputError(f"no key named {name!r} in {path}")
+        _write(path, {**body, "keys": kept})
+
+
+@contextmanager
+def _editing(path: Path) -> Iterator[None]:
+    """One edit of the keys file at a time (two `zhsearch keys` at once would lose one's change)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path.with_name(f".{path.name}.lock"), os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def _write(path: Path, body: dict[str, Any]) -> None:

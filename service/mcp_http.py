@@ -65,15 +65,16 @@ class _McpEndpoint:
 
     def _caller(self, scope: Scope) -> Caller | None:
         header = next((v.decode("latin-1") for k, v in scope.get("headers", []) if k == b"authorization"), "")
-        try:
-            return self.keys.caller(header)
-        except ZhsearchError:  # a keys file that does not read: nobody is let in
-            return None
+        return self.keys.caller(header)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # FastAPI's router records only its own routes; the access log and metrics label by this one.
         scope["route"] = self.route
-        caller = self._caller(scope)
+        try:
+            caller = self._caller(scope)
+        except ZhsearchError as exc:  # a keys file that does not read: nobody is let in, as on the API
+            await error_response(503, "unavailable", str(exc))(scope, receive, send)
+            return
         if caller is None:
             await unauthorized()(scope, receive, send)
             return

@@ -71,7 +71,14 @@ INSTRUCTIONS = (
     f"Cite passages by doc_id and offsets; read a whole document at {DOCUMENT_URI}."
 )
 #: The caller of the tool call or resource read being served (set by ``_StrictServer``).
-_caller: contextvars.ContextVar[Caller] = contextvars.ContextVar("zhsearch_mcp_caller", default=EVERYONE)
+_caller: contextvars.ContextVar[Caller | None] = contextvars.ContextVar("zhsearch_mcp_caller", default=None)
+
+
+def _current_caller(error: type[Exception] = ToolError) -> Caller:
+    found = _caller.get()
+    if found is None:  # only a call through ``_StrictServer`` sets one
+        raise error("no caller for this request")
+    return found
 
 
 class Library(Protocol):
@@ -98,14 +105,17 @@ class Single:
         return [CollectionInfo(name=DEFAULT_COLLECTION, description="", created="", path=self.index.path)]
 
 
-def _caller_of(context: Any) -> Caller:
-    """The caller the HTTP endpoint resolved for this message's request; over stdio, the local user."""
+def _caller_of(context: Any, local: bool) -> Caller:
+    """The caller the HTTP endpoint resolved for this message's request; over stdio (``local``), the
+    local user. A server for HTTP never falls back to the local user."""
     try:
         request = context.request_context.request
     except (AttributeError, ValueError, LookupError):
-        return EVERYONE
+        request = None
     if request is None:
-        return EVERYONE
+        if local:
+            return EVERYONE
+        raise ToolError("no caller for this request")
     found = request.scope.get("state", {}).get(CALLER_STATE)
     if not isinstance(found, Caller):  # the endpoint refuses requests without one: never reached
         raise ToolError("no caller for this request")
@@ -146,7 +156,10 @@ def _signature(request: type[BaseModel], response: type[BaseModel]) -> inspect.S
 
 class _StrictServer(MCPServer):
     """Tool calls take exactly the declared arguments: an unknown one is a tool error, as the HTTP API's
-    422 for an unknown field (the SDK would drop it silently)."""
+    422 for an unknown field (the SDK would drop it silently). Each call and read runs as its caller
+    (``_caller_of``); ``local``: a stdio server, whose caller is the local user."""
+
+    local = True
 
     async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
         tool = self._tool_manager.get_tool(name)
@@ -155,21 +168,25 @@ class _StrictServer(MCPServer):
             if unknown:
                 allowed = ", ".join(tool.parameters.get("properties", {}))
                 raise ToolError(f"{name}: unknown argument(s) {', '.join(unknown)}; it takes {allowed}")
-        token = _caller.set(_caller_of(context))
+        token = _caller.set(_caller_of(context, self.local))
         try:
             return await super().call_tool(name, arguments, context)
         finally:
             _caller.reset(token)
 
     async def read_resource(self, uri: Any, context: Any = None) -> Any:
-        token = _caller.set(_caller_of(context))
+        try:
+            caller = _caller_of(context, self.local)
+        except ToolError as exc:
+            raise ResourceError(str(exc)) from exc
+        token = _caller.set(caller)
         try:
             return await super().read_resource(uri, context)
         finally:
             _caller.reset(token)
 
 
-def _new_server() -> MCPServer:
+def _new_server(local: bool) -> MCPServer:
     """An ``MCPServer``, without its constructor's ``logging.basicConfig`` on the root logger.
 
     The SDK configures root logging when none is set up; logging is the host's
@@ -178,7 +195,7 @@ def _new_server() -> MCPServer:
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
     try:
-        return _StrictServer(
+        server = _StrictServer(
             name="zhsearch",
             title="zhsearch: Chinese semantic search",
             instructions=INSTRUCTIONS,
@@ -187,16 +204,19 @@ def _new_server() -> MCPServer:
     finally:
         root.handlers[:] = handlers
         root.setLevel(level)
+    server.local = local
+    return server
 
 
-def create_mcp(get_library: Callable[[], Library | ServedIndex]) -> MCPServer:
+def create_mcp(get_library: Callable[[], Library | ServedIndex], *, local: bool = True) -> MCPServer:
     """The MCP server over the collections ``get_library`` returns at call time (one index: the default
-    collection alone).
+    collection alone). ``local``: over stdio, for the local user; else (HTTP) every call needs the caller
+    its request's key made.
 
     The tools take exactly the arguments that ``/v1/tools`` advertises (the API's
     request models) and ``collection``, and check them with the searcher's limits.
     """
-    server = _new_server()
+    server = _new_server(local)
 
     def library() -> Library:
         found = get_library()
@@ -207,7 +227,7 @@ def create_mcp(get_library: Callable[[], Library | ServedIndex]) -> MCPServer:
         """The collection's index and the caller's groups in it; a collection the caller may not read is
         one that does not exist."""
         name = collection or DEFAULT_COLLECTION
-        caller = _caller.get()
+        caller = _current_caller(error)
         try:
             if not caller.may_read(name):
                 raise NotFoundError(f"no collection named {name[:80]!r}")
@@ -274,7 +294,7 @@ def create_mcp(get_library: Callable[[], Library | ServedIndex]) -> MCPServer:
         mime_type="application/json",
     )
     def collections() -> str:
-        caller = _caller.get()
+        caller = _current_caller(ResourceError)
         try:
             infos = [info for info in library().infos() if caller.may_read(info.name)]
         except ZhsearchError as exc:

@@ -116,17 +116,23 @@ class DocumentUpdate(BaseModel):
     access: list[str] | None = Field(
         None,
         max_length=100,
-        description="Groups that may read the document (stored as metadata.access); absent: everyone who may "
-        "read the collection; []: only its writers.",
+        description="Groups that may read the document (stored as metadata.access); []: only its writers; null: "
+        "everyone who may read the collection. Absent: a new document is readable by everyone who may read the "
+        "collection, a replaced one keeps the groups it had.",
     )
 
     def stored_metadata(self) -> dict[str, Any]:
-        """The metadata as stored: ``access`` in it, when given."""
+        """The metadata as stored: ``access`` in it, when given (``access: null`` gives none)."""
         if self.access is None:
             return dict(self.metadata)
         if "access" in self.metadata:
             raise InvalidInputError("give access once: as the field access or as metadata.access, not both")
         return {**self.metadata, "access": self.access}
+
+    @property
+    def keeps_access(self) -> bool:
+        """Whether a replaced document keeps the groups it had: neither ``access`` nor ``metadata.access`` given."""
+        return "access" not in self.model_fields_set and "access" not in self.metadata
 
 
 class DocumentIn(DocumentUpdate):

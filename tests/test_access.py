@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -351,3 +352,117 @@ def test_every_search_agrees_with_a_brute_force_check(
             assert len(hits) >= min(k, len(matching)), (mode, groups, len(hits), matching)
         total, listed = corpus.documents(0, 1000, Filters(groups=groups))
         assert total == len(allowed) and {d.id for d in listed} == allowed
+
+
+# -- what the review found (issue 27) -------------------------------------------------------------
+
+
+def _local(tmp_path: Path, keys_file: Path | None = None) -> tuple[Any, LiveIndex]:
+    from fastapi.testclient import TestClient
+
+    from index import Settings, Tuning
+    from service.app import create_app
+
+    build_index([Document("base", "基礎文件。")], tmp_path / "idx", HashingEmbedder())
+    settings = Settings(index_dir=tmp_path / "idx", model="hashing", keys_file=keys_file)
+    live = LiveIndex.open(tmp_path / "idx", HashingEmbedder(), Tuning.of(settings))
+    return TestClient(create_app(settings, index=live), base_url="http://127.0.0.1"), live
+
+
+def test_a_replacement_that_says_nothing_of_access_keeps_it(tmp_path: Path) -> None:
+    keys = tmp_path / "keys.json"
+    writer = {"Authorization": f"Bearer {add_key(keys, 'w', groups=[], collections={'default': 'write'})}"}
+    eng = {"Authorization": f"Bearer {add_key(keys, 'e', groups=['eng'], collections={'default': 'read'})}"}
+    test_client, live = _local(tmp_path, keys)
+    with test_client as client:
+        assert (
+            client.put("/v1/documents/pay", json={"text": "薪資。", "access": ["hr"]}, headers=writer).status_code
+            == 201
+        )
+        assert client.put("/v1/documents/pay", json={"text": "薪資更新。"}, headers=writer).status_code == 200
+        assert client.get("/v1/documents/pay", headers=eng).status_code == 404
+        again = {"id": "pay", "text": "薪資再更新。"}
+        assert client.post("/v1/documents?replace=true", json=again, headers=writer).status_code == 201
+        assert client.get("/v1/documents/pay", headers=eng).status_code == 404
+        jsonl = json.dumps({"id": "pay", "text": "薪資第四版。"}, ensure_ascii=False).encode()
+        files = {"file": ("pay.jsonl", jsonl, "application/jsonl")}
+        assert client.post("/v1/documents?replace=true", files=files, headers=writer).status_code == 201
+        assert client.get("/v1/documents/pay", headers=eng).status_code == 404
+        # said outright: null opens it to every reader of the collection
+        opened = {"text": "薪資公開。", "access": None}
+        assert client.put("/v1/documents/pay", json=opened, headers=writer).status_code == 200
+        assert client.get("/v1/documents/pay", headers=eng).status_code == 200
+    live.close()
+
+
+def test_access_in_an_exported_jsonl_record_is_its_access(tmp_path: Path) -> None:
+    keys = tmp_path / "keys.json"
+    writer = {"Authorization": f"Bearer {add_key(keys, 'w', groups=[], collections={'default': 'write'})}"}
+    eng = {"Authorization": f"Bearer {add_key(keys, 'e', groups=['eng'], collections={'default': 'read'})}"}
+    test_client, live = _local(tmp_path, keys)
+    records = [
+        {"id": "j1", "text": "年假規定。", "metadata": {"access": ["hr"]}},  # as GET /v1/documents/{id} shows it
+        {"id": "j2", "text": "年假規定二。", "access": ["hr"]},
+    ]
+    body = "\n".join(json.dumps(r, ensure_ascii=False) for r in records).encode()
+    with test_client as client:
+        files = {"file": ("export.jsonl", body, "application/jsonl")}
+        assert client.post("/v1/documents", files=files, headers=writer).status_code == 201
+        for doc_id in ("j1", "j2"):
+            assert client.get(f"/v1/documents/{doc_id}", headers=eng).status_code == 404
+            assert client.get(f"/v1/documents/{doc_id}", headers=writer).json()["metadata"] == {"access": ["hr"]}
+    live.close()
+
+
+def test_a_broken_keys_file_tells_a_caller_nothing_of_it(tmp_path: Path) -> None:
+    keys = tmp_path / "keys.json"
+    add_key(keys, "secret-team-name", groups=["hr"], collections={"default": "read"})
+    test_client, live = _local(tmp_path, keys)
+    with test_client as client:
+        keys.write_text(keys.read_text().replace('"hr"', '"bad group!"'))
+        for path in ("/v1/documents", "/readyz"):
+            refused = client.get(path, headers={"Authorization": "Bearer guess"})
+            if path == "/readyz":
+                assert "secret-team-name" not in refused.text and str(keys) not in refused.text
+                continue
+            assert refused.status_code == 503
+            assert "secret-team-name" not in refused.text and str(keys) not in refused.text
+            assert "bad group" not in refused.text
+        mcp = client.post("/mcp", json={}, headers={"Authorization": "Bearer guess"})
+        assert mcp.status_code == 503 and "secret-team-name" not in mcp.text
+    live.close()
+
+
+def test_a_collection_deleted_under_a_long_request_closes_when_it_ends(tmp_path: Path) -> None:
+    test_client, live = _local(tmp_path)
+    with test_client as client:
+        assert client.post("/v1/collections", json={"name": "slow"}).status_code == 201
+        collections = client.app.state.collections  # type: ignore[attr-defined]
+        with collections.using("slow") as index:
+            collections.delete("slow", wait_s=0.1)  # gives up waiting: the request still running finishes
+            index.put(Document("late", "刪除時仍在寫入的文件。"))
+            assert [h.doc_id for h in index.search("刪除時仍在寫入").hits] == ["late"]
+            assert (tmp_path / "collections" / "slow").exists()
+        assert not (tmp_path / "collections" / "slow").exists()  # the last request out closed it
+        assert client.get("/v1/collections/slow").status_code == 404
+        assert client.post("/v1/collections", json={"name": "slow"}).status_code == 201
+    live.close()
+
+
+def test_mcp_over_http_never_falls_back_to_the_local_user(tmp_path: Path) -> None:
+    from mcp.server.mcpserver.exceptions import ToolError
+
+    from service.mcp_server import create_mcp
+
+    live = LiveIndex.open(
+        build_index([Document("a", "文件。")], tmp_path / "idx", HashingEmbedder()).path.parent.parent,
+        HashingEmbedder(),
+    )
+    server = create_mcp(lambda: live, local=False)
+
+    async def call() -> None:
+        with pytest.raises(ToolError, match="no caller"):
+            await server.call_tool("search", {"query": "文件"})
+
+    anyio.run(call)
+    live.close()

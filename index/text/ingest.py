@@ -103,7 +103,21 @@ def _load_jsonl(path: Path, text: str | None = None) -> Iterator[Document]:
         if doc_id is None or not isinstance(text, str):
             raise DocumentError(f"{path}:{lineno}: a BEIR corpus line needs '_id' (or 'id') and 'text'")
         title = record.pop("title", "") or ""
-        yield Document(id=str(doc_id), text=text, title=str(title), metadata=record, source=str(path), format="jsonl")
+        metadata = _unwrapped(record, f"{path}:{lineno}")
+        yield Document(id=str(doc_id), text=text, title=str(title), metadata=metadata, source=str(path), format="jsonl")
+
+
+def _unwrapped(record: dict[str, Any], where: str) -> dict[str, Any]:
+    """A record's metadata: its other fields, with those of a ``metadata`` object (the shape the API returns a
+    document in) taken up a level, so an exported document's ``access`` is its access again."""
+    nested = record.get("metadata")
+    if not isinstance(nested, dict):
+        return record
+    outer = {k: v for k, v in record.items() if k != "metadata"}
+    clash = sorted(set(outer) & set(nested))
+    if clash:
+        raise DocumentError(f"{where}: field(s) {', '.join(clash)} given both in the record and in its metadata")
+    return {**outer, **nested}
 
 
 @dataclass(frozen=True)
@@ -141,7 +155,9 @@ def _load_json_collection(path: Path, fields: JsonFields, text: str | None = Non
             continue  # records without text (some collections carry empty entries) are skipped
         id_key, doc_id = _first(record, fields.id)
         title_key, title = _first(record, fields.title)
-        metadata = {k: v for k, v in record.items() if k not in (text_key, id_key, title_key)}
+        metadata = _unwrapped(
+            {k: v for k, v in record.items() if k not in (text_key, id_key, title_key)}, f"{path}: record {n}"
+        )
         yield Document(
             id=str(doc_id) if doc_id is not None else f"{path.stem}-{n}",
             text=text,

@@ -7,6 +7,7 @@ read is answered exactly as one that does not exist.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -15,7 +16,16 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from index import Document, InvalidInputError, NotFoundError, Settings, check_access, new_document_id, parse_isolated
+from index import (
+    Document,
+    InvalidInputError,
+    NotFoundError,
+    ServedIndex,
+    Settings,
+    check_access,
+    new_document_id,
+    parse_isolated,
+)
 
 from .. import presenter, schemas
 from ..deps import AppSettings, Reading, Writing
@@ -47,6 +57,19 @@ _UPLOAD_BODY = {
         },
     }
 }
+
+
+def _kept_access(index: ServedIndex, docs: list[Document]) -> list[Document]:
+    """``docs`` with the groups of the documents they replace: a write that says nothing of ``access``
+    never opens a restricted document to every reader (fails closed)."""
+    kept: list[Document] = []
+    for doc in docs:
+        try:
+            old = index.document(doc.id).metadata
+        except NotFoundError:
+            old = {}
+        kept.append(replace(doc, metadata={**doc.metadata, "access": old["access"]}) if "access" in old else doc)
+    return kept
 
 
 def _check_size(settings: Settings, text: str) -> None:
@@ -91,7 +114,13 @@ async def add_documents(
     request: Request,
     target: Writing,
     settings: AppSettings,
-    replace: Annotated[bool, Query(description="Replace documents whose id exists (default: 409).")] = False,
+    replace_: Annotated[
+        bool,
+        Query(
+            alias="replace",
+            description="Replace documents whose id exists (default: 409); one given no access keeps its groups.",
+        ),
+    ] = False,
 ) -> schemas.UploadResponse:
     """Add documents: a JSON document, or a multipart upload of files (.txt, .md, .html, .htm, .pdf,
     .docx, .jsonl, .json: ``SUFFIXES`` of ``index.text.ingest``); ``access`` form fields give the groups
@@ -109,11 +138,17 @@ async def add_documents(
             raise invalid_json(errors) or ApiError(422, "invalid_request", validation_message(errors)) from exc
         _check_size(settings, body.text)
         docs = [Document(body.id or new_document_id(), body.text, body.title, body.stored_metadata(), "api")]
+        if replace_ and body.keeps_access:
+            docs = await run_in_threadpool(_kept_access, target.index, docs)
     elif ctype == "multipart/form-data":
         docs = await _uploaded(request, settings)
+        if replace_:
+            keeping = [doc for doc in docs if "access" not in doc.metadata]
+            kept = {d.id: d for d in await run_in_threadpool(_kept_access, target.index, keeping)}
+            docs = [kept.get(doc.id, doc) for doc in docs]
     else:
         raise ApiError(415, "unsupported_media_type", "send application/json or multipart/form-data")
-    results = await run_in_threadpool(target.index.put_many, docs, replace=replace)
+    results = await run_in_threadpool(target.index.put_many, docs, replace=replace_)
     return schemas.UploadResponse(documents=[presenter.written(r) for r in results])
 
 
@@ -148,7 +183,10 @@ def put_document(
 ) -> schemas.DocumentWritten:
     """Replace a document (or create it under this id); a new ``access`` applies to the next request."""
     _check_size(settings, body.text)
-    result = target.index.put(Document(doc_id, body.text, body.title, body.stored_metadata(), "api"))
+    doc = Document(doc_id, body.text, body.title, body.stored_metadata(), "api")
+    if body.keeps_access:
+        doc = _kept_access(target.index, [doc])[0]
+    result = target.index.put(doc)
     response.status_code = 201 if result.created else 200
     return presenter.written(result)
 
