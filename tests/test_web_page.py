@@ -10,6 +10,7 @@ import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import parse_qs, quote, urlsplit
 
 import httpx
 import pytest
@@ -22,6 +23,7 @@ from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from tests import server
+from tests.documents import chromium_pdf
 from tests.server import ROOT
 
 pytestmark = pytest.mark.model
@@ -99,6 +101,11 @@ def _ask(driver: WebDriver, question: str) -> str:
     box = driver.find_element(By.ID, "question")
     box.clear()
     box.send_keys(question + "\n")
+    return _outcome(driver)
+
+
+def _outcome(driver: WebDriver) -> str:
+    """Waits for the question asked to be answered (answer, no-answer or error) and names the outcome."""
     outcomes = {"answer": "answer", "no-answer": "no-answer", "error": "error"}
 
     def outcome(d: WebDriver) -> str | bool:
@@ -127,6 +134,47 @@ def _marked(element: WebElement, text: str) -> bool:
     return any(text in m.text for m in element.find_elements(By.TAG_NAME, "mark"))
 
 
+def _link_parts(href: str) -> tuple[str, dict[str, list[str]]]:
+    """A link's path and its query parameters."""
+    parts = urlsplit(href)
+    return parts.path, parse_qs(parts.query)
+
+
+def _document_link(href: str, doc_id: str, passage_id: str, question: str, collection: str | None = None) -> bool:
+    """Whether href opens the document page at this passage with the question (and the collection, but default)."""
+    path, params = _link_parts(href)
+    expected = {"p": [passage_id], "q": [question]} | ({"c": [collection]} if collection else {})
+    return path == f"/documents/{quote(doc_id, safe='')}" and params == expected
+
+
+def _squeezed(text: str) -> str:
+    """Text without its whitespace (line breaks and spaces fall differently in a card and in the document)."""
+    return "".join(text.split())
+
+
+def _open_document(driver: WebDriver, base: str, size: tuple[int, int], path: str) -> None:
+    """Opens a document page at this viewport size and waits until it has shown the document or an error."""
+    width, height = size
+    driver.set_window_size(width, height)
+    metrics = {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 600}
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
+    driver.get(base + path)
+    _wait(driver).until(lambda d: d.find_element(By.ID, "document").is_displayed() or _error_shown(d))
+
+
+def _error_shown(driver: WebDriver) -> bool:
+    return bool(driver.find_element(By.ID, "error").is_displayed())
+
+
+def _hit_in_view(driver: WebDriver) -> bool:
+    """Whether the first marked piece of the passage lies wholly inside the viewport."""
+    box = driver.execute_script(
+        "const r = document.getElementById('hit').getBoundingClientRect();"
+        "return {top: r.top, bottom: r.bottom, left: r.left, right: r.right, w: innerWidth, h: innerHeight};"
+    )
+    return bool(0 <= box["top"] < box["bottom"] <= box["h"] and 0 <= box["left"] and box["right"] <= box["w"])
+
+
 def _screenshot(driver: WebDriver, name: str) -> None:
     OUTPUT.mkdir(exist_ok=True)
     assert driver.save_screenshot(str(OUTPUT / name)), name
@@ -146,7 +194,9 @@ def test_answer_evidence_highlights_and_script_toggle(site: str, browser: WebDri
     assert passage is not None and passage.is_displayed()
     assert _marked(passage, "網際網路診療")
     link = passage.find_element(By.CSS_SELECTOR, "[data-testid=passage-link]").get_attribute("href")
-    assert link == f"{site}/v1/passages/{passage.get_attribute('data-passage-id')}"
+    passage_id = passage.get_attribute("data-passage-id")
+    doc_id = httpx.get(f"{site}/v1/passages/{passage_id}", timeout=60).json()["doc_id"]
+    assert link.startswith(f"{site}/documents/") and _document_link(link, doc_id, passage_id, QUESTION)
     _screenshot(browser, "web-desktop.png")
 
     # The toggle converts each highlighted and plain segment separately, so <mark> survives conversion.
@@ -260,8 +310,13 @@ def test_collection_picker_searches_the_chosen_collection(site: str, browser: We
         passage = _passage_with(browser, word)
         assert passage is not None and passage.is_displayed()
         link = passage.find_element(By.CSS_SELECTOR, "[data-testid=passage-link]").get_attribute("href")
-        assert link == f"{site}/v1/collections/extra/passages/{passage.get_attribute('data-passage-id')}"
-        assert word in httpx.get(link, timeout=60).json()["text"]
+        assert _document_link(link, "x1", passage.get_attribute("data-passage-id"), word, "extra")
+        assert word in httpx.get(f"{site}/v1/collections/extra/documents/x1", timeout=60).json()["text"]
+        # The document page reads the document from that collection, and leads back to it.
+        _open_document(browser, site, DESKTOP, link.removeprefix(site))
+        assert word in browser.find_element(By.ID, "hit").text
+        back = browser.find_element(By.CSS_SELECTOR, "[data-testid=back-link]").get_attribute("href")
+        assert _link_parts(back) == ("/", {"q": [word], "c": ["extra"]})
 
         # The same search in the default collection does not find it.
         _open(browser, site, DESKTOP)
@@ -291,3 +346,140 @@ def test_collection_picker_searches_the_chosen_collection(site: str, browser: We
         assert "c=" not in browser.current_url
     finally:
         httpx.delete(f"{site}/v1/collections/extra", timeout=60)
+
+
+def test_a_result_opens_its_document_with_the_passage_marked(site: str, browser: WebDriver) -> None:
+    """A passage link opens the document page (same tab): the whole text, the passage marked and in view,
+    a way back to the question; it reads on a phone without sideways scrolling."""
+    _open(browser, site, DESKTOP)
+    assert _ask(browser, QUESTION) == "answer"
+    assert _link_parts(browser.current_url)[1] == {"q": [QUESTION]}  # the question is kept in the URL
+    passage = _passage_with(browser, "網際網路診療")
+    assert passage is not None
+    card_text = passage.find_element(By.CSS_SELECTOR, "[data-testid=passage-text]").text
+    stored = httpx.get(f"{site}/v1/passages/{passage.get_attribute('data-passage-id')}", timeout=60).json()
+    link = passage.find_element(By.CSS_SELECTOR, "[data-testid=passage-link]")
+    assert link.get_attribute("target") in (None, "")  # the same tab: Back returns to the results
+    link.click()
+    _wait(browser).until(lambda d: d.find_elements(By.ID, "hit") or _error_shown(d))
+    document_path = urlsplit(browser.current_url)
+    assert document_path.path == f"/documents/{quote(stored['doc_id'], safe='')}"
+
+    title = browser.find_element(By.TAG_NAME, "h1").text
+    assert title.strip() and title == stored["title"]
+    meta = browser.find_element(By.CSS_SELECTOR, "[data-testid=document-meta]").text
+    assert stored["doc_id"] in meta and (not stored["section"] or stored["section"] in meta)
+    marks = browser.find_elements(By.TAG_NAME, "mark")
+    assert len(marks) == 1 and marks[0].get_attribute("id") == "hit"
+    assert _squeezed(marks[0].text) == _squeezed(card_text) == _squeezed(stored["text"])
+    text = browser.find_element(By.CSS_SELECTOR, "[data-testid=document-text]").text
+    assert len(_squeezed(text)) > len(_squeezed(card_text))  # the whole document, not the passage alone
+    assert _hit_in_view(browser)
+    assert browser.execute_script("return getComputedStyle(document.getElementById('doc-text')).whiteSpace") == (
+        "pre-wrap"
+    )
+    back = browser.find_element(By.CSS_SELECTOR, "[data-testid=back-link]").get_attribute("href")
+    assert "q=" in back and _link_parts(back) == ("/", {"q": [QUESTION]})
+    # Nothing but the page's own origin was fetched (no CDN, fonts or trackers).
+    urls = browser.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
+    assert urls and all(url.startswith(site + "/") for url in urls), urls
+    _screenshot(browser, "document-desktop.png")
+
+    path = document_path.path + "?" + document_path.query
+    _open_document(browser, site, PHONE, path)
+    assert browser.execute_script("return window.innerWidth") == PHONE[0]
+    assert browser.execute_script("return document.documentElement.scrollWidth <= window.innerWidth")
+    assert _hit_in_view(browser)
+    _screenshot(browser, "document-phone.png")
+
+    # Back to the question: it is asked again from the URL.
+    _open_document(browser, site, DESKTOP, path)
+    browser.find_element(By.CSS_SELECTOR, "[data-testid=back-link]").click()
+    assert _outcome(browser) == "answer"
+    assert browser.find_element(By.ID, "question").get_attribute("value") == QUESTION
+
+
+def test_a_link_with_a_question_asks_it(site: str, browser: WebDriver) -> None:
+    """/?q=… fills the question box and asks it, no typing: a result can be shared by its URL."""
+    _open(browser, site, DESKTOP, "/?q=" + quote(QUESTION))
+    assert _outcome(browser) == "answer"
+    assert browser.find_element(By.ID, "question").get_attribute("value") == QUESTION
+    assert "社區衛生服務中心" in browser.find_element(By.ID, "answer-text").text
+    assert browser.find_elements(By.CSS_SELECTOR, "[data-testid=passage]")
+
+
+def test_a_missing_document_says_so(site: str, browser: WebDriver) -> None:
+    assert httpx.get(f"{site}/v1/documents/no-such-document", timeout=60).status_code == 404
+    _open_document(browser, site, DESKTOP, "/documents/no-such-document?p=1&q=" + quote("高雄"))
+    shown = browser.find_element(By.ID, "error").text
+    assert "找不到這份文件" in shown and "Document not found" in shown
+    assert not browser.find_element(By.ID, "document").is_displayed()
+    back = browser.find_element(By.CSS_SELECTOR, "[data-testid=back-link]").get_attribute("href")
+    assert _link_parts(back) == ("/", {"q": ["高雄"]})
+
+
+# Two printed pages: page 1 ends in a short paragraph that is packed with page 2's first (one passage across
+# the page break); page 2's last paragraph is a passage of its own.
+TWO_PAGES = (
+    '<!doctype html><html><head><meta charset="utf-8"><title>阿里山森林鐵路導覽</title>'
+    '<style>body{font-family:"Noto Sans CJK TC",sans-serif;font-size:14pt}</style></head><body>'
+    '<div style="break-after: page"><h1>阿里山森林鐵路導覽</h1><p>'
+    "阿里山森林鐵路從嘉義市北門車站出發，沿途經過竹崎、獨立山與交力坪，海拔由三十公尺爬升到兩千多公尺。"
+    "鐵路最初為運送檜木而建，如今成為旅客上山賞櫻與看日出的重要路線。</p><p>列車每天上午發車。</p></div>"
+    "<div><p>奮起湖車站以木造便當聞名，旅客常在此停留品嚐，老街上的鐵路便當與愛玉冰是必吃的在地小吃。"
+    "站旁的車庫保存著蒸汽火車頭，每年秋天舉辦火車節，吸引許多鐵道迷前來拍照。</p>"
+    "<p>奮起湖的雲霧終年繚繞，步道兩旁長滿高大的柳杉與孟宗竹，清晨走在林間可以聽見藍腹鷴與冠羽畫眉的叫聲，"
+    "傍晚則能在觀景台欣賞整片雲海。</p></div></body></html>"
+)
+
+
+def test_a_pdf_shows_its_pages(site: str, browser: WebDriver, tmp_path: Path) -> None:
+    """A PDF's page starts are labelled in its text; the passage's page is in the meta line; a passage across
+    the page break is marked in two pieces around the label."""
+    data = chromium_pdf(tmp_path, "two-pages.pdf", TWO_PAGES).read_bytes()
+    added = httpx.post(f"{site}/v1/documents", files={"file": ("two-pages.pdf", data, "application/pdf")}, timeout=120)
+    assert added.status_code == 201, added.text
+    doc_id = added.json()["documents"][0]["id"]
+    try:
+        doc = httpx.get(f"{site}/v1/documents/{doc_id}", timeout=60).json()
+        assert doc["metadata"]["pages"] == 2
+        by_pages = {tuple(p["pages"] or ()): p for p in doc["passages"]}
+        assert {(2,), (1, 2)} <= set(by_pages), [(p["pages"], p["text"]) for p in doc["passages"]]
+        second = by_pages[(2,)]
+        assert "藍腹鷴" in second["text"]
+
+        _open_document(browser, site, DESKTOP, f"/documents/{quote(doc_id)}?p={second['passage_id']}")
+        meta = browser.find_element(By.CSS_SELECTOR, "[data-testid=document-meta]").text
+        assert "第 2 頁" in meta and "共 2 頁" in meta and doc_id in meta
+        assert browser.find_element(By.TAG_NAME, "h1").text == "阿里山森林鐵路導覽"
+        labels = browser.find_elements(By.CSS_SELECTOR, "#doc-text [data-testid=page-label]")
+        assert [label.text for label in labels] == ["第 1 頁", "第 2 頁"]
+        hit = browser.find_element(By.ID, "hit")
+        assert _squeezed(hit.text) == _squeezed(second["text"])
+        follows = browser.execute_script(
+            "return arguments[0].compareDocumentPosition(arguments[1]) & Node.DOCUMENT_POSITION_FOLLOWING",
+            labels[1],
+            hit,
+        )
+        assert follows  # the passage is under its page's label
+        assert _hit_in_view(browser)
+
+        across = by_pages[(1, 2)]
+        _open_document(browser, site, DESKTOP, f"/documents/{quote(doc_id)}?p={across['passage_id']}")
+        meta = browser.find_element(By.CSS_SELECTOR, "[data-testid=document-meta]").text
+        assert "第 1–2 頁" in meta
+        marks = browser.find_elements(By.CSS_SELECTOR, "#doc-text mark")
+        assert len(marks) == 2 and marks[0].get_attribute("id") == "hit" and not marks[1].get_attribute("id")
+        assert _squeezed("".join(m.text for m in marks)) == _squeezed(across["text"])
+        label = browser.find_element(By.CSS_SELECTOR, "#doc-text [data-page='2']")
+        between = browser.execute_script(
+            "const [a, label, b] = arguments, after = Node.DOCUMENT_POSITION_FOLLOWING;"
+            "return Boolean(a.compareDocumentPosition(label) & after && label.compareDocumentPosition(b) & after);",
+            marks[0],
+            label,
+            marks[1],
+        )
+        assert between  # the page-2 label splits the mark
+        _screenshot(browser, "document-pdf.png")
+    finally:
+        httpx.delete(f"{site}/v1/documents/{doc_id}", timeout=60)

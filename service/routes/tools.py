@@ -29,6 +29,15 @@ def web_page() -> FileResponse:
     return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8")
 
 
+@router.get("/documents/{doc_id}", include_in_schema=False)
+def document_page(doc_id: str) -> FileResponse:
+    """A document to read, the passage a result cited marked in it (``?p=``; ``?c=`` collection, ``?q=`` query).
+
+    The same file for every id: the page reads the document from the API with the caller's key.
+    """
+    return FileResponse(STATIC / "document.html", media_type="text/html; charset=utf-8")
+
+
 @router.get("/v1/tools", response_model=schemas.ToolsResponse)
 def tools() -> schemas.ToolsResponse:
     """`search` and `ask` as JSON Schema function definitions for LLM tool calling."""
