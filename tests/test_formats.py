@@ -75,7 +75,9 @@ def test_uploads_read_pdf_and_docx_like_build(tmp_path: Path) -> None:
     (pdf,) = documents_from_upload("年報.pdf", chromium_pdf(tmp_path).read_bytes())
     assert pdf.id == "年報" and pdf.metadata["pages"] == 2 and "商圈營收成長" in pdf.text
     (word,) = documents_from_upload("report.docx", docx_with_headings(tmp_path / "r.docx").read_bytes())
-    assert word.text.startswith("# 黃浦區工作報告")
+    # headings are kept beside the text, not as Markdown in it (issue 28)
+    assert word.text.startswith("黃浦區工作報告\n\n一、經濟發展") and "#" not in word.text
+    assert word.metadata["headings"][:2] == [[0, 1], [len("黃浦區工作報告\n\n"), 2]]
 
 
 @pytest.fixture
@@ -161,3 +163,54 @@ def test_uploaded_pdf_pages_in_every_response(tmp_path: Path) -> None:
         assert document["metadata"]["pages"] == 2 and {tuple(p["pages"]) for p in document["passages"]} == {(1,), (2,)}
         assert client.post("/v1/search", json={"query": "經濟發展"}).json()["results"][0]["pages"] is None
     live.close()
+
+
+def test_html_headings_become_sections_and_markup_is_not_text() -> None:
+    """Issue 28: <h2> headings without numbering gave no section; emphasis, links and table rules are
+    layout, not words."""
+    from index.text.chunk import chunk
+    from index.text.ingest import parse_bytes
+
+    long = "這是一段說明文字，讓頁面像一篇真正的文章。" * 3
+    html = f"""<html><head><title>資安規範</title></head><body>
+    <nav><a href="/">首頁</a> | <a href="/c">聯絡我們</a></nav><article><h1>資訊安全規範</h1>
+    <h2>密碼管理</h2><p>密碼長度<b>至少十二個字元</b>，每九十天更換一次。詳見<a href="/x">附件</a>。{long}</p>
+    <h2>設備管理</h2><p>筆記型電腦須啟用<em>全碟加密</em>。{long}</p>
+    <table><tr><th>項目</th><th>期限</th></tr><tr><td>密碼更換</td><td>九十天</td></tr></table>
+    </article></body></html>"""
+    (doc,) = parse_bytes("policy.html", html.encode())
+    assert "密碼長度至少十二個字元，每九十天更換一次。詳見附件。" in doc.text
+    assert not any(mark in doc.text for mark in ("#", "**", "](", "---", "首頁"))
+    passages = {doc.text[c.start : c.end][:4]: c.section_path for c in chunk(doc.text, parse(doc))}
+    assert passages["密碼長度"] == ("資訊安全規範", "密碼管理")
+    assert passages["筆記型電"] == ("資訊安全規範", "設備管理")
+    assert "| 密碼更換 | 九十天 |" in doc.text
+
+
+def test_docx_headings_in_a_row_stay_headings_and_never_show_as_markup(tmp_path: Path) -> None:
+    """Issue 28: a Heading 1 right before a Heading 2 read as a list line, and its `##` was passage text."""
+    import docx
+
+    from index.text.chunk import chunk
+
+    document = docx.Document()
+    document.add_heading("一、密碼管理", 1)
+    document.add_heading("（一）長度", 2)
+    document.add_paragraph("密碼長度至少十二個字元。")
+    document.add_heading("（二）期限", 2)
+    document.add_paragraph("每九十天更換一次。")
+    path = tmp_path / "rules.docx"
+    document.save(str(path))
+    (doc,) = load_paths([path])
+    assert "#" not in doc.text
+    chunks = chunk(doc.text, parse(doc))
+    assert all("#" not in doc.text[c.start : c.end] and "密碼管理" not in doc.text[c.start : c.end] for c in chunks)
+    paths = {doc.text[c.start : c.end][:4]: c.section_path for c in chunks}
+    assert paths["密碼長度"] == ("一、密碼管理", "（一）長度")
+
+
+def test_a_metadata_headings_field_of_another_shape_is_ignored() -> None:
+    from index import Document
+
+    doc = Document("x", "第一行。\n第二行。", metadata={"headings": ["總則", [1, 2], [5, 9], "x"]})
+    assert [doc.text[p.start : p.end] for p in parse(doc).paragraphs] == ["第一行。", "第二行。"]

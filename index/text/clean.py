@@ -17,6 +17,7 @@ from typing import Any
 
 from .ingest import Document
 from .normalize import normalize
+from .outline import declared
 
 # Compared after normalization, so traditional and simplified spellings both match.
 BOILERPLATE = frozenset(
@@ -114,6 +115,8 @@ def parse(doc: Document) -> Layout:
     unused: dict[int, Paragraph] = {}
     orphans: list[Paragraph] = []
     listing: int | None = None  # the level of the list being read, if the last line was one of its items
+    # Headings the file itself marks (DOCX styles, HTML <h1>-<h6>): headings whatever they look like.
+    marked = declared(doc.metadata, doc.text)
     for line in doc.text.splitlines(keepends=True):
         start, position = position, position + len(line)
         body = line.rstrip("\r\n")
@@ -132,6 +135,22 @@ def parse(doc: Document) -> Layout:
         if meta:  # metadata, and text too: nothing a document says is dropped
             layout.metadata.setdefault(meta.group(1), meta.group(2))
         level: int | None
+        mark = marked.get(start + len(body) - len(body.lstrip()))
+        if mark is not None:
+            if mark == 1 and is_first and not layout.title:
+                layout.title = stripped
+                set_apart.append(_line(start, body, ()))
+                continue
+            first_heading = first_heading or stripped
+            orphans.extend(unused.pop(lv) for lv in sorted(unused) if lv > mark)
+            unused.clear()
+            listing = None
+            outline = {lv: text for lv, text in outline.items() if lv < mark}
+            parents = tuple(outline[lv] for lv in sorted(outline))
+            outline[mark] = stripped
+            set_apart.append(_line(start, body, parents))
+            continue
+        # A DOCX read before headings were marked still carries them as Markdown.
         md = _MARKDOWN_HEADING.match(stripped) if doc.format in ("md", "docx") else None
         if md:
             level, heading = len(md.group(1)), md.group(2)

@@ -27,6 +27,7 @@ from typing import Any
 
 from ..errors import DocumentError
 from .budgets import DEFAULT, Budgets, check_chars, check_pages
+from .outline import outlined
 
 # CJK radicals supplement → the ideograph each stands for (EquivalentUnifiedIdeograph.txt).
 _SUPPLEMENT = dict(
@@ -146,8 +147,10 @@ def pages_of(metadata: Mapping[str, Any], start: int, end: int) -> list[int] | N
 _HEADING_STYLE = re.compile(r"^heading\s*([1-6])$", re.IGNORECASE)
 
 
-def read_docx(raw: bytes, name: str) -> tuple[str, str]:
-    """(text, title) of a DOCX: body paragraphs and tables in order, styled headings as Markdown headings."""
+def read_docx(raw: bytes, name: str) -> tuple[str, str, list[list[int]]]:
+    """(text, title, headings) of a DOCX: body paragraphs and tables (a row a line, cells joined by
+    `` | ``) in order; the Title style and Heading 1-6 are headings of levels 1 and 2-7 (at most 6),
+    kept as ``metadata.headings`` (``text.outline``), not as markup in the text."""
     import docx
     from docx.opc.exceptions import PackageNotFoundError
     from docx.table import Table
@@ -161,13 +164,11 @@ def read_docx(raw: bytes, name: str) -> tuple[str, str]:
         raise  # the reader's budget, not the file's format: the caller says which
     except Exception as exc:  # a zip or XML error deep in the package reader
         raise DocumentError(f"{name}: not a readable DOCX ({type(exc).__name__})") from exc
-    lines: list[str] = []
+    blocks: list[tuple[str, int | None]] = []
     for block in document.iter_inner_content():
         if isinstance(block, Table):
-            for row in block.rows:
-                cells = [cell.text.strip() for cell in row.cells]
-                if any(cells):
-                    lines.append(" | ".join(cells))
+            rows = [" | ".join(cell.text.strip() for cell in row.cells) for row in block.rows]
+            blocks.append(("\n".join(row for row in rows if row.replace("|", "").strip()), None))
             continue
         assert isinstance(block, Paragraph)
         text = block.text.strip()
@@ -176,10 +177,11 @@ def read_docx(raw: bytes, name: str) -> tuple[str, str]:
         style = (block.style.name if block.style is not None else "") or ""
         heading = _HEADING_STYLE.match(style.strip())
         if style.strip().lower() == "title":
-            lines.append(f"# {text}")
+            blocks.append((text, 1))
         elif heading:
-            lines.append(f"{'#' * min(6, int(heading.group(1)) + 1)} {text}")
+            blocks.append((text, min(6, int(heading.group(1)) + 1)))
         else:
-            lines.append(text)
+            blocks.append((text, None))
     title = (document.core_properties.title or "").strip()
-    return "\n\n".join(lines), title
+    text, headings = outlined(blocks)
+    return text, title, headings

@@ -31,6 +31,7 @@ from ..errors import DocumentError, InvalidInputError, UnsupportedFormatError, Z
 from .budgets import DEFAULT, Budgets, check_chars, check_metadata, check_zip
 from .encoding import decode_text
 from .formats import read_docx, read_pdf
+from .outline import HEADINGS, from_markdown, outlined
 
 #: What `zhsearch build` reads and an upload accepts alike: the one list.
 SUFFIXES = (".txt", ".md", ".html", ".htm", ".pdf", ".docx", ".jsonl", ".json")
@@ -206,9 +207,10 @@ def parse_bytes(
         return [Document(id=path.stem, text=text, title=title, metadata=metadata, source=source, format="pdf")]
     if suffix == ".docx":
         check_zip(raw, source, budgets)  # from the zip's directory, before anything is inflated
-        text, title = read_docx(raw, source)
+        text, title, headings = read_docx(raw, source)
         check_chars(len(text), source, budgets)
-        return [Document(id=path.stem, text=text, title=title, source=source, format="docx")]
+        outline = {HEADINGS: headings} if headings else {}
+        return [Document(id=path.stem, text=text, title=title, metadata=outline, source=source, format="docx")]
     text, encoding = decode_text(raw, source)
     check_chars(len(text), source, budgets)
     if suffix == ".jsonl":
@@ -217,7 +219,8 @@ def parse_bytes(
         return list(_load_json_collection(Path(source), fields or JsonFields(), text))
     metadata = _encoding_metadata(encoding)
     if suffix in (".html", ".htm"):
-        return [replace(html_to_document(path.stem, text, source=source), metadata=metadata)]
+        page = html_to_document(path.stem, text, source=source)
+        return [replace(page, metadata={**page.metadata, **metadata})]
     return [Document(id=path.stem, text=text, metadata=metadata, source=source, format=suffix[1:])]
 
 
@@ -310,25 +313,35 @@ def _link_texts(html: str) -> set[str]:
 
 
 def html_to_document(doc_id: str, html: str, source: str = "") -> Document:
-    """The main text of an HTML page (boilerplate removed by trafilatura) as a document.
+    """The main text of an HTML page (boilerplate removed by trafilatura) as a document, its ``<h1>``-``<h6>``
+    kept as ``metadata.headings`` (``text.outline``) and its markup (emphasis, links, table rules) as words.
 
     trafilatura keeps a short page's menu (首頁 | 關於我們 | 聯絡我們) when it favours recall;
     lines that are only a link's text, or only separators, are dropped after it.
     """
     import trafilatura
 
-    text = trafilatura.extract(html, include_comments=False, include_tables=True, favor_recall=True)
-    if text:
+    markdown = trafilatura.extract(
+        html, include_comments=False, include_tables=True, favor_recall=True, output_format="markdown"
+    )
+    blocks = from_markdown(markdown or "")
+    if blocks:
         links = {t for t in _link_texts(html) if len(t) <= MAX_NAV_LINK_CHARS}
-        kept = [
-            line for line in text.splitlines() if not _SEPARATORS.match(line) and " ".join(line.split()) not in links
-        ]
-        text = "\n".join(kept)
-    if not text or not text.strip():
+
+        def kept(block: str) -> str:
+            lines = block.splitlines()
+            return "\n".join(
+                line for line in lines if not _SEPARATORS.match(line) and " ".join(line.split()) not in links
+            )
+
+        blocks = [(kept(text), level) for text, level in blocks]
+    text, headings = outlined(blocks)
+    if not text.strip():
         raise DocumentError(f"{source or doc_id}: no main text found in the HTML")
     metadata = trafilatura.extract_metadata(html)
     title = (metadata.title if metadata and metadata.title else "") or ""
-    return Document(id=doc_id, text=text, title=title, source=source, format="html")
+    outline = {HEADINGS: headings} if headings else {}
+    return Document(id=doc_id, text=text, title=title, metadata=outline, source=source, format="html")
 
 
 def documents_from_upload(filename: str, content: bytes, budgets: Budgets = DEFAULT) -> list[Document]:
