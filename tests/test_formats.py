@@ -214,3 +214,26 @@ def test_a_metadata_headings_field_of_another_shape_is_ignored() -> None:
 
     doc = Document("x", "第一行。\n第二行。", metadata={"headings": ["總則", [1, 2], [5, 9], "x"]})
     assert [doc.text[p.start : p.end] for p in parse(doc).paragraphs] == ["第一行。", "第二行。"]
+
+
+def test_pdf_headings_by_font_size_become_sections(tmp_path: Path) -> None:
+    """Issue 28: a PDF's headings (set larger than its body) gave no section, and a wrapped heading could be
+    joined to the paragraph under it."""
+    from index.text.chunk import chunk
+
+    body = "密碼長度至少十二個字元，每九十天更換一次，不得與前三次相同，並須包含大小寫字母與數字。" * 3
+    other = "筆記型電腦須啟用全碟加密，遺失時須在二十四小時內通報資訊部門處理。" * 3
+    html = (
+        '<!doctype html><html><head><meta charset="utf-8"><title>資安規範</title><style>'
+        'body{font-family:"Noto Sans CJK TC",sans-serif;font-size:12pt} h1{font-size:22pt} h2{font-size:16pt}'
+        f"</style></head><body><h1>資訊安全規範</h1><h2>密碼管理</h2><p>{body}</p><h2>設備管理</h2><p>{other}</p>"
+        "</body></html>"
+    )
+    (doc,) = load_paths([chromium_pdf(tmp_path, "policy.pdf", html)])
+    lines = doc.text.split("\n")
+    assert {"資訊安全規範", "密碼管理", "設備管理"} <= set(lines)  # each heading a line of its own
+    levels = {doc.text[start:].split("\n", 1)[0]: level for start, level in doc.metadata["headings"]}
+    assert levels == {"資訊安全規範": 1, "密碼管理": 2, "設備管理": 2}
+    paths = {doc.text[c.start : c.end][:4]: c.section_path for c in chunk(doc.text, parse(doc))}
+    assert paths["密碼長度"] == ("資訊安全規範", "密碼管理")
+    assert paths["筆記型電"] == ("資訊安全規範", "設備管理")

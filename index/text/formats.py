@@ -19,6 +19,7 @@ Heading 1-6 styles become Markdown headings, so sections come from the styles.
 from __future__ import annotations
 
 import io
+import math
 import re
 import unicodedata
 from bisect import bisect_right
@@ -27,7 +28,7 @@ from typing import Any
 
 from ..errors import DocumentError
 from .budgets import DEFAULT, Budgets, check_chars, check_pages
-from .outline import outlined
+from .outline import HEADINGS, outlined
 
 # CJK radicals supplement → the ideograph each stands for (EquivalentUnifiedIdeograph.txt).
 _SUPPLEMENT = dict(
@@ -56,8 +57,9 @@ def fold_radicals(text: str) -> str:
     return _RADICAL.sub(fold, text)
 
 
-def _reflow(page: str) -> str:
-    """Lines of one paragraph joined: a line that fills the width and does not end a sentence goes on."""
+def _reflow(page: str, headings: frozenset[str] = frozenset()) -> str:
+    """Lines of one paragraph joined: a line that fills the width and does not end a sentence goes on;
+    a heading line (``headings``) stands alone."""
     lines = [line.strip() for line in page.splitlines()]
     widths = sorted(len(line) for line in lines if line)
     if not widths:
@@ -71,14 +73,67 @@ def _reflow(page: str) -> str:
             if out and out[-1] != "":
                 out.append("")
             continue
-        if joining and out:
+        heading = line in headings
+        if joining and out and not heading:
             prev = out[-1]
             glue = "" if _CJK.match(line[0]) or _CJK.match(prev[-1]) else " "
             out[-1] = prev + glue + line
         else:
             out.append(line)
-        joining = len(line) >= full * 0.85 and line[-1] not in _SENTENCE_END
+        joining = not heading and len(line) >= full * 0.85 and line[-1] not in _SENTENCE_END
     return "\n".join(out).strip()
+
+
+#: A line set at least this much larger than the body text is a heading (PDF).
+HEADING_SIZE = 1.15
+MAX_HEADING_CHARS = 40
+
+
+class _Sizes:
+    """Each printed line of a PDF page with its font size (``extract_text``'s visitor: runs on one
+    baseline make a line), for telling headings by size."""
+
+    def __init__(self) -> None:
+        self.lines: list[tuple[str, float]] = []
+        self._y: float | None = None
+
+    def __call__(self, text: str, cm: Any, tm: Any, font: Any, size: float) -> None:
+        if not text.strip() or "\n" in text:
+            self._y = None
+            return
+        effective = abs(size * math.hypot(tm[2], tm[3]) * math.hypot(cm[2], cm[3]))
+        y = round(tm[5] * cm[3] + cm[5], 1)
+        if self._y == y and self.lines:
+            line, largest = self.lines[-1]
+            self.lines[-1] = (line + text, max(largest, effective))
+        else:
+            self.lines.append((text, effective))
+        self._y = y
+
+
+def _heading_levels(pages: list[list[tuple[str, float]]]) -> dict[str, int]:
+    """Lines set larger than the body text (the size most characters have), by level: the largest size
+    is level 1. Only short lines that end no sentence."""
+    weight: dict[float, int] = {}
+    for lines in pages:
+        for line, size in lines:
+            weight[round(size, 1)] = weight.get(round(size, 1), 0) + len(line.strip())
+    if not weight:
+        return {}
+    body = max(weight, key=lambda size: weight[size])
+    found: dict[str, float] = {}
+    for lines in pages:
+        for line, size in lines:
+            text = fold_radicals(line).strip()
+            if (
+                size >= body * HEADING_SIZE
+                and 1 < len(text) <= MAX_HEADING_CHARS
+                and text[-1] not in _SENTENCE_END
+                and "。" not in text
+            ):
+                found.setdefault(text, round(size))
+    levels = {size: n for n, size in enumerate(sorted(set(found.values()), reverse=True), start=1)}
+    return {text: min(6, levels[size]) for text, size in found.items()}
 
 
 def read_pdf(raw: bytes, name: str, budgets: Budgets = DEFAULT) -> tuple[str, str, dict[str, Any]]:
@@ -95,9 +150,12 @@ def read_pdf(raw: bytes, name: str, budgets: Budgets = DEFAULT) -> tuple[str, st
             raise DocumentError(f"{name}: the PDF is encrypted")
         check_pages(len(reader.pages), name, budgets)
         pages: list[str] = []
+        sized: list[list[tuple[str, float]]] = []
         chars = 0
         for pdf_page in reader.pages:
-            pages.append(fold_radicals(pdf_page.extract_text() or ""))
+            sizes = _Sizes()
+            pages.append(fold_radicals(pdf_page.extract_text(visitor_text=sizes) or ""))
+            sized.append(sizes.lines)
             chars += len(pages[-1])
             check_chars(chars, name, budgets)
         info = reader.metadata
@@ -108,7 +166,8 @@ def read_pdf(raw: bytes, name: str, budgets: Budgets = DEFAULT) -> tuple[str, st
         raise DocumentError(f"{name}: not a readable PDF (objects nested too deeply)") from exc
     if not pages:
         raise DocumentError(f"{name}: the PDF has no pages")
-    texts = [_reflow(page) for page in pages]
+    levels = _heading_levels(sized)
+    texts = [_reflow(page, frozenset(levels)) for page in pages]
     visible = [sum(1 for char in t if not char.isspace()) for t in texts]
     if all(n < MIN_PAGE_CHARS for n in visible):
         raise DocumentError(
@@ -121,13 +180,21 @@ def read_pdf(raw: bytes, name: str, budgets: Budgets = DEFAULT) -> tuple[str, st
             " a Unicode map?); run OCR on it first"
         )
     offsets: list[int] = []
+    headings: list[list[int]] = []
     text = ""
     for page in texts:
         if text:
             text += "\n\n"
         offsets.append(len(text))
+        position = len(text)
+        for line in page.split("\n"):
+            if line in levels:
+                headings.append([position, levels[line]])
+            position += len(line) + 1
         text += page
     metadata: dict[str, Any] = {"pages": len(texts), "page_offsets": offsets}
+    if headings:
+        metadata[HEADINGS] = headings  # set larger than the body: sections (``text.outline``)
     blank = [n + 1 for n, count in enumerate(visible) if count < MIN_PAGE_CHARS]
     if blank:
         metadata["pages_without_text"] = blank  # scanned pages inside a text PDF: said, not hidden
