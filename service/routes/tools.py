@@ -1,4 +1,4 @@
-"""The web page, ``tools`` (function-calling definitions) and ``/v1/convert`` (script conversion)."""
+"""The web pages and their shared assets, ``tools`` (function-calling definitions) and ``/v1/convert``."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ in_collection = APIRouter(tags=["tools"])
 
 @router.get("/", include_in_schema=False)
 def web_page() -> FileResponse:
-    """The question page: one self-contained HTML file, no external resources."""
+    """The question page: one HTML file and the two shared assets under ``/assets/``, nothing from elsewhere."""
     return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8")
 
 
@@ -36,6 +36,18 @@ def document_page(doc_id: str) -> FileResponse:
     The same file for every id: the page reads the document from the API with the caller's key.
     """
     return FileResponse(STATIC / "document.html", media_type="text/html; charset=utf-8")
+
+
+@router.get("/assets/common.css", include_in_schema=False)
+def common_css() -> FileResponse:
+    """The styles both pages share (colours, fonts, dark mode, cards, errors); same origin, nothing external."""
+    return FileResponse(STATIC / "common.css", media_type="text/css; charset=utf-8")
+
+
+@router.get("/assets/common.js", include_in_schema=False)
+def common_js() -> FileResponse:
+    """The script both pages load before their own: the API call with the caller's key, errors in Chinese, helpers."""
+    return FileResponse(STATIC / "common.js", media_type="text/javascript; charset=utf-8")
 
 
 @router.get("/v1/tools", response_model=schemas.ToolsResponse)
