@@ -30,7 +30,6 @@ import os
 import platform
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -41,13 +40,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
-from scale import MODEL, memory_mb, pct, pool  # noqa: E402
+from scale import MODEL, Server, memory_mb, pct, pool  # noqa: E402
 
 from index import Document, build_index  # noqa: E402
 from index.models.hashing import HashingEmbedder  # noqa: E402
 from index.storage.record import folder  # noqa: E402
 from service.keys import add_key  # noqa: E402
-from tests.server import free_port  # noqa: E402
 
 FINE = 100  # groups g0..g99: one admits 1%
 TARGET = 1.5
@@ -100,7 +98,6 @@ def measure(size: int, searches: int, work: Path) -> dict[str, Any]:
         name: add_key(keys_file, name, groups=groups, collections={"default": "read"})
         for name, (groups, _) in KEYS.items()
     }
-    port = free_port()
     env = {
         **os.environ,
         "ZHSEARCH_MODEL": MODEL,
@@ -108,38 +105,16 @@ def measure(size: int, searches: int, work: Path) -> dict[str, Any]:
         "ZHSEARCH_KEYS_FILE": str(keys_file),
         "ZHSEARCH_ENCODE_WORKERS": "1",
     }
-    log_path = work / "access-server.log"
-    log = log_path.open("w")
-    started = time.perf_counter()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "service.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
     client_ms: dict[str, list[float]] = {name: [] for name in KEYS}
     server_ms: dict[str, list[float]] = {name: [] for name in KEYS}
     first_ms: dict[str, float] = {}
-    try:
-        deadline = time.monotonic() + 600
-        while True:
-            if server.poll() is not None:
-                raise RuntimeError(f"server exited: {log_path.read_text()[-2000:]}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"server not ready in 600 s: {log_path.read_text()[-2000:]}")
-            try:
-                if httpx.get(f"{base}/readyz", timeout=5).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        ready_s = time.perf_counter() - started
+    (work / "access-server.log").unlink(missing_ok=True)
+    with Server(env, work / "access-server.log", timeout=600) as server:
+        ready_s = server.ready_s
         rng = random.Random(7)
         sentences = pool()
         queries = [rng.choice(sentences)[:12] for _ in range(searches)]
-        with httpx.Client(base_url=base, timeout=600) as client:
+        with httpx.Client(base_url=server.base, timeout=600) as client:
 
             def search(name: str, query: str) -> tuple[float, float]:
                 began = time.perf_counter()
@@ -167,15 +142,7 @@ def measure(size: int, searches: int, work: Path) -> dict[str, Any]:
                     took, inside = search(name, query)
                     client_ms[name].append(took)
                     server_ms[name].append(inside)
-        memory = memory_mb(server.pid)
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=120)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(timeout=60)
-        log.close()
+        memory = memory_mb(server.process.pid)
     p50 = {name: statistics.median(values) for name, values in client_ms.items()}
     took_p50 = {name: statistics.median(values) for name, values in server_ms.items()}
     return {

@@ -37,10 +37,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
-from scale import memory_mb, pool  # noqa: E402
+from scale import Server, memory_mb, pool  # noqa: E402
 
 from index.models.cache import DEFAULT_MODEL_NAME  # noqa: E402
-from tests.server import free_port  # noqa: E402
 
 COLLECTIONS = 100
 DOCUMENTS = 20  # per collection
@@ -59,56 +58,6 @@ def server_env(work: Path, collections_dir: Path, model: str | None) -> dict[str
     if model is not None:
         env["ZHSEARCH_MODEL"] = model
     return env
-
-
-class Server:
-    """``zhsearch serve`` on 127.0.0.1 for the block; ``ready_s``: process start to ``/readyz`` 200."""
-
-    def __init__(self, env: dict[str, str], log: Path, timeout: float = 300) -> None:
-        self.env, self.log_path, self.timeout = env, log, timeout
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-
-    def __enter__(self) -> Server:
-        self.log = self.log_path.open("ab")
-        began = time.perf_counter()
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "service.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port)],
-            cwd=ROOT,
-            env=self.env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            deadline = time.monotonic() + self.timeout
-            while True:
-                if self.process.poll() is not None:
-                    raise RuntimeError(f"server exited: {self.log_path.read_text(errors='replace')[-3000:]}")
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"not ready in {self.timeout} s: {self.log_path.read_text()[-3000:]}")
-                try:
-                    if httpx.get(f"{self.base}/readyz", timeout=5).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                time.sleep(0.1)
-            self.ready_s = time.perf_counter() - began
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=60)
-        self.log.close()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 def documents(n: int, sentences: list[str]) -> bytes:

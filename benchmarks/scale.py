@@ -78,6 +78,56 @@ def memory_mb(pid: int) -> dict[str, float]:
     return fields
 
 
+class Server:
+    """``zhsearch serve`` on 127.0.0.1 for the block; ``ready_s``: process start to ``/readyz`` 200."""
+
+    def __init__(self, env: dict[str, str], log: Path, timeout: float = 300) -> None:
+        self.env, self.log_path, self.timeout = env, log, timeout
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> Server:
+        self.log = self.log_path.open("ab")
+        began = time.perf_counter()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "service.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+            cwd=ROOT,
+            env=self.env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            deadline = time.monotonic() + self.timeout
+            while True:
+                if self.process.poll() is not None:
+                    raise RuntimeError(f"server exited: {self.log_path.read_text(errors='replace')[-3000:]}")
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"not ready in {self.timeout} s: {self.log_path.read_text()[-3000:]}")
+                try:
+                    if httpx.get(f"{self.base}/readyz", timeout=5).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                time.sleep(0.1)
+            self.ready_s = time.perf_counter() - began
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=60)
+        self.log.close()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
 def folder_mb(path: Path) -> float:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 1e6
 

@@ -130,9 +130,8 @@ class Collections:
             )
         }
         self._clear_trash()
-        for path in sorted(root.iterdir()) if root.is_dir() else ():
-            if path.is_dir() and NAME.fullmatch(path.name) and path.name != DEFAULT_COLLECTION:
-                self._discover(path.name)
+        for found in collection_folders(root):
+            self._discover(found.name)
 
     def _clear_trash(self) -> None:
         for path in self.root.glob(f"{_TRASH}*") if self.root.is_dir() else ():

@@ -208,19 +208,15 @@ def _new_server(local: bool) -> MCPServer:
     return server
 
 
-def create_mcp(get_library: Callable[[], Library | ServedIndex], *, local: bool = True) -> MCPServer:
-    """The MCP server over the collections ``get_library`` returns at call time (one index: the default
-    collection alone). ``local``: over stdio, for the local user; else (HTTP) every call needs the caller
+def create_mcp(get_library: Callable[[], Library], *, local: bool = True) -> MCPServer:
+    """The MCP server over the collections ``get_library`` returns at call time (``Single``: one index as
+    the default collection alone). ``local``: over stdio, for the local user; else (HTTP) every call needs the caller
     its request's key made.
 
     The tools take exactly the arguments that ``/v1/tools`` advertises (the API's
     request models) and ``collection``, and check them with the searcher's limits.
     """
     server = _new_server(local)
-
-    def library() -> Library:
-        found = get_library()
-        return found if hasattr(found, "infos") else Single(found)  # type: ignore[return-value]
 
     @contextmanager
     def reading(collection: str | None, error: type[Exception] = ToolError) -> Iterator[tuple[ServedIndex, Any]]:
@@ -231,7 +227,7 @@ def create_mcp(get_library: Callable[[], Library | ServedIndex], *, local: bool 
         try:
             if not caller.may_read(name):
                 raise NotFoundError(f"no collection named {name[:80]!r}")
-            with library().using(name) as index:
+            with get_library().using(name) as index:
                 yield index, caller.groups_in(name)
         except NotFoundError as exc:
             raise (ResourceNotFoundError(str(exc)) if error is ResourceError else error(str(exc))) from exc
@@ -296,7 +292,7 @@ def create_mcp(get_library: Callable[[], Library | ServedIndex], *, local: bool 
     def collections() -> str:
         caller = _current_caller(ResourceError)
         try:
-            infos = [info for info in library().infos() if caller.may_read(info.name)]
+            infos = [info for info in get_library().infos() if caller.may_read(info.name)]
         except ZhsearchError as exc:
             raise ResourceError(str(exc)) from exc
         listed = [

@@ -452,13 +452,13 @@ def test_a_collection_deleted_under_a_long_request_closes_when_it_ends(tmp_path:
 def test_mcp_over_http_never_falls_back_to_the_local_user(tmp_path: Path) -> None:
     from mcp.server.mcpserver.exceptions import ToolError
 
-    from service.mcp_server import create_mcp
+    from service.mcp_server import Single, create_mcp
 
     live = LiveIndex.open(
         build_index([Document("a", "文件。")], tmp_path / "idx", HashingEmbedder()).path.parent.parent,
         HashingEmbedder(),
     )
-    server = create_mcp(lambda: live, local=False)
+    server = create_mcp(lambda: Single(live), local=False)
 
     async def call() -> None:
         with pytest.raises(ToolError, match="no caller"):

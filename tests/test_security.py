@@ -338,9 +338,9 @@ def test_mcp_tools_refuse_undeclared_arguments(live: LiveIndex) -> None:
     import anyio
     from mcp.server.mcpserver.exceptions import ToolError
 
-    from service.mcp_server import create_mcp
+    from service.mcp_server import Single, create_mcp
 
-    server = create_mcp(lambda: live)
+    server = create_mcp(lambda: Single(live))
 
     async def call() -> None:
         with pytest.raises(ToolError, match="unknown argument"):

@@ -136,31 +136,20 @@ def parse(doc: Document) -> Layout:
             layout.metadata.setdefault(meta.group(1), meta.group(2))
         level: int | None
         mark = marked.get(start + len(body) - len(body.lstrip()))
-        if mark is not None:
-            if mark == 1 and is_first and not layout.title:
-                layout.title = stripped
-                set_apart.append(_line(start, body, ()))
-                continue
-            first_heading = first_heading or stripped
-            orphans.extend(unused.pop(lv) for lv in sorted(unused) if lv > mark)
-            unused.clear()
-            listing = None
-            outline = {lv: text for lv, text in outline.items() if lv < mark}
-            parents = tuple(outline[lv] for lv in sorted(outline))
-            outline[mark] = stripped
-            set_apart.append(_line(start, body, parents))
-            continue
         # A DOCX read before headings were marked still carries them as Markdown.
-        md = _MARKDOWN_HEADING.match(stripped) if doc.format in ("md", "docx") else None
-        if md:
+        md = _MARKDOWN_HEADING.match(stripped) if mark is None and doc.format in ("md", "docx") else None
+        if mark is not None:
+            level, heading = mark, stripped
+        elif md:
             level, heading = len(md.group(1)), md.group(2)
-            if level == 1 and is_first and not layout.title:
-                layout.title = heading
-                set_apart.append(_line(start, body, ()))
-                continue
         else:
             level, heading = heading_level(stripped), stripped
-        if level is not None and (level in unused or level == listing):
+        if (mark is not None or md) and level == 1 and is_first and not layout.title:
+            layout.title = heading
+            set_apart.append(_line(start, body, ()))
+            continue
+        # Headings the file marks are headings whatever follows them; numbered lines may be a list's.
+        if level is not None and mark is None and (level in unused or level == listing):
             # a sibling with nothing under it came just before: both are items of a list
             if level in unused:
                 orphans.append(unused.pop(level))
@@ -178,8 +167,10 @@ def parse(doc: Document) -> Layout:
             outline = {lv: text for lv, text in outline.items() if lv < level}
             parents = tuple(outline[lv] for lv in sorted(outline))
             outline[level] = heading
-            unused[level] = _line(start, body, parents)
-            set_apart.append(unused[level])
+            placed = _line(start, body, parents)
+            if mark is None:
+                unused[level] = placed
+            set_apart.append(placed)
             continue
         if is_first and not layout.title and doc.format == "txt" and _looks_like_title(stripped):
             layout.title = stripped

@@ -9,7 +9,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from index import CollectionInfo, Collections, Filters
+from index import CollectionInfo, Collections, Filters, ZhsearchError
 
 from .. import schemas
 from ..deps import AnyCaller, check_read, collections_of, hidden
@@ -24,7 +24,7 @@ def _shown(collections: Collections, info: CollectionInfo, caller: Caller) -> sc
         with collections.using(info.name) as index:
             groups = caller.groups_in(info.name)
             documents: int | None = index.documents(0, 0, None if groups is None else Filters(groups=groups))[0]
-    except Exception:  # noqa: BLE001 - a collection that cannot count now is still listed
+    except ZhsearchError:  # a collection that cannot count now (a shard down) is still listed
         documents = None
     return schemas.CollectionOut(
         name=info.name,
