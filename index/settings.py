@@ -101,6 +101,12 @@ class Settings(BaseSettings):
         ge=256,
         description="Memory (address space) of the process reading an upload.",
     )
+    ocr: bool = Field(
+        True,
+        description="Read scanned PDF pages and image files (.png, .jpg, .tif, ...) by OCR; off: they are refused "
+        "with that reason.",
+    )
+    max_ocr_pages: int = Field(_BUDGETS.ocr_pages, ge=1, description="Most pages of one file read by OCR.")
     allowed_hosts: list[str] | None = Field(
         None,
         description="Host names the server answers (Host header). Default: on a loopback address only localhost, "
@@ -147,6 +153,8 @@ class Settings(BaseSettings):
             metadata_depth=self.max_metadata_depth,
             parse_seconds=self.parse_seconds,
             parse_memory_bytes=self.parse_memory_mb * MB,
+            ocr=self.ocr,
+            ocr_pages=self.max_ocr_pages,
         )
 
     @property

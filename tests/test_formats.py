@@ -237,3 +237,60 @@ def test_pdf_headings_by_font_size_become_sections(tmp_path: Path) -> None:
     paths = {doc.text[c.start : c.end][:4]: c.section_path for c in chunk(doc.text, parse(doc))}
     assert paths["密碼長度"] == ("資訊安全規範", "密碼管理")
     assert paths["筆記型電"] == ("資訊安全規範", "設備管理")
+
+
+def test_pdf_headings_set_bold_at_the_body_size_become_sections(tmp_path: Path) -> None:
+    """Headings that are only bold (no larger than the body) are sections a level below the sized ones; bold
+    inside a sentence, or a bold line that ends a sentence, is not."""
+    body = "員工每年享有特別休假，依年資計算天數，未休完的天數可以折算工資或遞延到次年使用。" * 2
+    other = "出差住宿每晚上限新臺幣兩千元，交通費以大眾運輸為原則，須於返回後七日內報支。" * 2
+    html = (
+        '<!doctype html><html><head><meta charset="utf-8"><title>員工手冊</title><style>'
+        'body{font-family:"Noto Sans CJK TC",sans-serif;font-size:12pt} h1{font-size:20pt}'
+        f"</style></head><body><h1>員工手冊</h1><p><b>休假規定</b></p><p>{body}</p>"
+        f"<p><b>差旅規定</b></p><p>{other}<b>請留意。</b></p><p><b>以上規定自公布日起施行。</b></p></body></html>"
+    )
+    (doc,) = load_paths([chromium_pdf(tmp_path, "handbook.pdf", html)])
+    levels = {doc.text[start:].split("\n", 1)[0]: level for start, level in doc.metadata["headings"]}
+    assert levels == {"員工手冊": 1, "休假規定": 2, "差旅規定": 2}
+    from index.text.chunk import chunk
+
+    paths = {doc.text[c.start : c.end][:4]: c.section_path for c in chunk(doc.text, parse(doc))}
+    assert paths["員工每年"] == ("員工手冊", "休假規定") and paths["出差住宿"] == ("員工手冊", "差旅規定")
+
+
+def test_tables_from_markdown_docx_and_html_are_rows_under_their_header(tmp_path: Path) -> None:
+    """Issue 28: a table's rows are units with its header as their section, its span kept for display; a
+    line with a pipe alone is no table."""
+    from index.text.chunk import ChunkConfig, chunk
+    from index.text.ingest import Document, html_to_document
+
+    page = (
+        "<html><head><title>差旅</title></head><body><article><h2>費用</h2>"
+        "<p>出差的住宿與交通費用依下表辦理，超過上限須事先簽准，未經核准者不予報支。</p>"
+        "<table><tr><th>項目</th><th>上限</th></tr><tr><td>住宿</td><td>每晚兩千元</td></tr>"
+        "<tr><td>交通</td><td>高鐵標準車廂</td></tr></table>"
+        "<p>其他費用另行規定，請洽人事室。這是一段足夠長的文字，讓頁面有主要內容可以擷取。</p></article></body></html>"
+    )
+    docx_doc = load_paths([docx_with_headings(tmp_path / "report.docx")])[0]
+    markdown = Document(
+        "md", "| 指標 | 數值 |\n|:---|---:|\n| 新增企業 | 一千二百家 |\n\n首頁 | 關於我們\n", format="md"
+    )
+    for doc, header, row in (
+        (html_to_document("page", page), "項目 | 上限", "交通"),
+        (docx_doc, "指標 | 數值", "新增企業"),
+        (markdown, "指標 | 數值", "新增企業"),
+    ):
+        layout = parse(doc)
+        (span,) = layout.metadata["table_spans"]
+        table = doc.text[span[0] : span[1]]
+        assert table.replace("|", "").split()[:2] == header.replace("|", "").split(), table
+        rows = [p for p in layout.paragraphs if p.table_header]
+        assert rows and all(p.table_header == header for p in rows)
+        assert any(doc.text[p.start : p.end].replace("|", "").split()[0] == row for p in rows)
+        for passage in chunk(doc.text, layout, ChunkConfig(whole_chars=0)):
+            text = doc.text[passage.start : passage.end]
+            assert not (row in text and ("其他費用" in text or "首頁" in text))  # nothing after joins the rows
+            if text.lstrip("| ").startswith(row):  # a passage starting at a row: the header is its context
+                assert passage.section == header and passage.section_path[-1] == header
+    assert not [p for p in parse(Document("x", "首頁 | 關於我們\n\n內文。")).paragraphs if p.table_header]

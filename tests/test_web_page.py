@@ -483,3 +483,43 @@ def test_a_pdf_shows_its_pages(site: str, browser: WebDriver, tmp_path: Path) ->
         _screenshot(browser, "document-pdf.png")
     finally:
         httpx.delete(f"{site}/v1/documents/{doc_id}", timeout=60)
+
+
+TABLE_DOC = (
+    "# 差旅費用\n\n出差的住宿與交通費用依下表辦理，超過上限須事先簽准。\n\n"
+    "| 項目 | 上限 | 說明 |\n|---|---|---|\n| 住宿 | 每晚兩千元 | 含早餐 |\n| 交通 | 高鐵標準車廂 | 不含商務車廂 |\n"
+    "| 膳雜 | 每日五百元 | 依實際天數 |\n\n其他費用另行規定，請洽人事室。\n"
+)
+
+
+def test_a_table_is_shown_as_a_table_with_its_rows_marked(site: str, browser: WebDriver) -> None:
+    """A Markdown table is a <table> in the document view (header cells, no pipes or rule line); the rows of
+    the passage asked for are marked, on a phone too (the table scrolls sideways, the page does not)."""
+    added = httpx.post(
+        f"{site}/v1/documents", files={"file": ("差旅.md", TABLE_DOC.encode(), "text/markdown")}, timeout=120
+    )
+    assert added.status_code == 201, added.text
+    try:
+        doc = httpx.get(f"{site}/v1/documents/差旅", timeout=60).json()
+        rows = [p for p in doc["passages"] if "高鐵標準車廂" in p["text"]]
+        assert rows and "其他費用" not in rows[0]["text"]  # text after the table never joins its rows
+        for size in (DESKTOP, PHONE):
+            _open_document(browser, site, size, f"/documents/{quote('差旅')}?p={rows[0]['passage_id']}")
+            table = browser.find_element(By.CSS_SELECTOR, "#doc-text [data-testid=doc-table]")
+            header = [cell.text for cell in table.find_elements(By.TAG_NAME, "th")]
+            assert header == ["項目", "上限", "說明"]
+            cells = [
+                [cell.text for cell in row.find_elements(By.TAG_NAME, "td")]
+                for row in table.find_elements(By.CSS_SELECTOR, "tr")[1:]
+            ]
+            assert cells[1] == ["交通", "高鐵標準車廂", "不含商務車廂"] and len(cells) == 3
+            marked = [cell.text for cell in table.find_elements(By.CSS_SELECTOR, "tr.hit mark")]
+            assert "高鐵標準車廂" in marked
+            shown = browser.find_element(By.ID, "doc-text").text
+            assert "|" not in shown and "---" not in shown and "其他費用另行規定" in shown
+            assert _hit_in_view(browser)
+            overflow = browser.execute_script("return document.documentElement.scrollWidth > window.innerWidth")
+            assert not overflow
+        _screenshot(browser, "document-table-phone.png")
+    finally:
+        httpx.delete(f"{site}/v1/documents/差旅", timeout=60)

@@ -41,6 +41,9 @@ class Budgets:
     #: Wall-clock seconds and memory (address space, bytes) of the process that parses one upload.
     parse_seconds: float = 60.0
     parse_memory_bytes: int = 2048 * MB
+    #: Whether scanned pages and image files are read by OCR (``text.ocr``), and how many pages of one file.
+    ocr: bool = True
+    ocr_pages: int = 200
 
 
 DEFAULT = Budgets()

@@ -23,7 +23,7 @@ _CLAUSE = re.compile(r"[^，,、：:]*(?:[，,、：:]+|$)")
 
 
 # Bump when the splitting or cleaning rules change, so old indexes are rebuilt, not reused.
-CHUNKER_VERSION = 6
+CHUNKER_VERSION = 7
 
 
 @dataclass(frozen=True)
@@ -117,7 +117,11 @@ def _groups(paragraphs: Sequence[Paragraph], min_chars: int) -> list[list[Paragr
     for para in paragraphs:
         # A short lead-in ("下半年要重點做好以下三方面工作:") joins the first paragraph
         # of a subsection below it, but never text of a sibling or parent section.
-        if pending and para.section_path[: len(pending[0].section_path)] != pending[0].section_path:
+        # A table's rows join each other (and a lead-in before the table), never what follows the table.
+        if pending and (
+            para.section_path[: len(pending[0].section_path)] != pending[0].section_path
+            or (pending[-1].table_header and para.table_header != pending[-1].table_header)
+        ):
             groups.append(pending)
             pending = []
         pending.append(para)
@@ -136,7 +140,7 @@ def chunk(text: str, layout: Layout, config: ChunkConfig | None = None) -> list[
     if (
         paragraphs
         and paragraphs[-1].end - paragraphs[0].start <= config.whole_chars
-        and all(p.section_path == paragraphs[0].section_path for p in paragraphs)
+        and all(p.section_path == paragraphs[0].section_path and not p.table_header for p in paragraphs)
     ):
         first = paragraphs[0]
         return [Chunk(first.start, paragraphs[-1].end, first.section, first.section_path)]
@@ -144,7 +148,11 @@ def chunk(text: str, layout: Layout, config: ChunkConfig | None = None) -> list[
     for group in _groups(layout.paragraphs, config.min_chars):
         units = [s for para in group for s in sentences(text, para.start, para.end, config.max_chars)]
         for a, b in _pack(units, config):
-            chunks.append(Chunk(a, b, group[-1].section, group[-1].section_path))
+            section, path = group[-1].section, group[-1].section_path
+            header = next((p.table_header for p in group if p.start <= a < p.end + 1), "")
+            if header:  # rows without their table's header line: the header is their context
+                section, path = header, (*path, header)
+            chunks.append(Chunk(a, b, section, path))
     return chunks
 
 

@@ -5,14 +5,17 @@ infobox lines (``• 中文名:...``). Leftovers are dropped; the ``key:value`` 
 an infobox (a run of them right under 基本介紹 or 基本信息) also become metadata,
 and stay searchable text like every other line: an ordinary list such as Markdown's
 ``- 尘盒：…`` is content, never metadata. Headings such as ``(二)厚積成勢,...`` or ``二、 下半年工作安排``
-become the section of the paragraphs under them. Everything else is a paragraph,
+become the section of the paragraphs under them. A table (Markdown rows, or the ``a | b`` rows
+DOCX and HTML tables are read as) keeps its header row with each of its rows, each row a
+paragraph of its own: a unit for passages and answers; its spans are kept as
+``metadata.table_spans`` so a page can show it as a table. Everything else is a paragraph,
 kept as a ``[start, end)`` span of the original text so offsets stay exact.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .ingest import Document
@@ -62,6 +65,8 @@ _HEADINGS: tuple[tuple[int, re.Pattern[str]], ...] = (
     (3, re.compile(r"^[(（]\s*\d{1,2}\s*[)）]")),
 )
 _MARKDOWN_HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
+_TABLE_ROW = re.compile(r"^\s*\|(.*)\|\s*$")
+_TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{3,}:?\s*(?:\|\s*:?-{3,}:?\s*)+\|?\s*$")
 MAX_HEADING_CHARS = 40
 MAX_TITLE_CHARS = 40
 
@@ -72,6 +77,9 @@ class Paragraph:
     end: int
     section: str
     section_path: tuple[str, ...]
+    #: A row of a table: the table's header row (its cells joined by `` | ``); text after the table never
+    #: joins its rows, and a passage that starts at a row has the header as its last section.
+    table_header: str = ""
 
 
 @dataclass
@@ -92,6 +100,45 @@ def heading_level(line: str) -> int | None:
         if pattern.match(stripped):
             return level
     return None
+
+
+def cells(line: str) -> list[str] | None:
+    """The cells of a table row: a Markdown row (``| a | b |``) or a row as DOCX and HTML tables are read
+    (``a | b``); None for a line that is not one, or has a single cell."""
+    row = _TABLE_ROW.match(line)
+    found = row.group(1).split("|") if row else line.split(" | ") if " | " in line else []
+    found = [cell.strip() for cell in found]
+    return found if len(found) >= 2 else None
+
+
+def tables(lines: list[tuple[int, str]]) -> dict[int, tuple[str, str]]:
+    """Lines of tables, by start offset: (``"header"``, ``"rule"`` or ``"row"``, the table's header). A table
+    is a run of at least two rows with as many cells as its first (the header; Markdown's rule line under it
+    is markup); its rows are its units."""
+    roles: dict[int, tuple[str, str]] = {}
+    index = 0
+    while index < len(lines):
+        first = cells(lines[index][1])
+        if first is None or _TABLE_RULE.match(lines[index][1]):
+            index += 1
+            continue
+        run = [index]
+        following = index + 1
+        while following < len(lines):
+            body = lines[following][1]
+            row = cells(body)
+            if not (_TABLE_RULE.match(body) or (row is not None and len(row) == len(first))):
+                break
+            run.append(following)
+            following += 1
+        rows = [n for n in run[1:] if not _TABLE_RULE.match(lines[n][1])]
+        if rows:
+            header = " | ".join(first)
+            roles[lines[index][0]] = ("header", header)
+            for n in run[1:]:
+                roles[lines[n][0]] = ("rule" if n not in rows else "row", header)
+        index = following
+    return roles
 
 
 def _looks_like_title(line: str) -> bool:
@@ -117,11 +164,28 @@ def parse(doc: Document) -> Layout:
     listing: int | None = None  # the level of the list being read, if the last line was one of its items
     # Headings the file itself marks (DOCX styles, HTML <h1>-<h6>): headings whatever they look like.
     marked = declared(doc.metadata, doc.text)
+    lines: list[tuple[int, str]] = []  # (start, the line without its end), blank lines too: they end a table
     for line in doc.text.splitlines(keepends=True):
-        start, position = position, position + len(line)
-        body = line.rstrip("\r\n")
+        lines.append((position, line.rstrip("\r\n")))
+        position += len(line)
+    table = tables(lines)
+    spans: list[list[int]] = []  # each table's [start, end) in the text: shown as a table
+    for start, body in lines:
         stripped = body.strip()
         if not stripped:
+            continue
+        role, header = table.get(start, ("", ""))
+        if role:  # a table's header gives its rows their section; each row is a unit; a rule line is markup
+            if role == "header":
+                first_content_line = False
+                set_apart.append(_line(start, body, tuple(outline[lv] for lv in sorted(outline))))
+                spans.append([start, start + len(body.rstrip())])
+            elif role == "row":
+                path = tuple(outline[lv] for lv in sorted(outline))
+                layout.paragraphs.append(replace(_line(start, body, path), table_header=header))
+                unused.clear()
+                listing = None
+            spans[-1][1] = start + len(body.rstrip())
             continue
         is_first, first_content_line = first_content_line, False
         first_line = first_line or stripped
@@ -179,6 +243,8 @@ def parse(doc: Document) -> Layout:
         layout.paragraphs.append(_line(start, body, tuple(outline[lv] for lv in sorted(outline))))
         unused.clear()
     orphans.extend(unused.values())
+    if spans:
+        layout.metadata["table_spans"] = spans
     if layout.paragraphs and orphans:
         layout.paragraphs = sorted([*layout.paragraphs, *orphans], key=lambda p: p.start)
     if not layout.paragraphs:

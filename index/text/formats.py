@@ -89,12 +89,32 @@ HEADING_SIZE = 1.15
 MAX_HEADING_CHARS = 40
 
 
+#: A font whose name says one of these is a bold face (PDF base font names such as ``ABCDEF+NotoSansCJKtc-Bold``).
+_BOLD = re.compile(r"bold|heavy|black|semibold|demibold|w[6-9]\b", re.IGNORECASE)
+
+
+def _is_bold(font: Any) -> bool:
+    """Whether a PDF font is a bold face: by its descriptor's weight (600 and above) or its names."""
+    if not isinstance(font, Mapping):
+        return False
+    try:
+        descriptor = font.get("/FontDescriptor")
+        descriptor = descriptor.get_object() if descriptor is not None else {}
+        weight = descriptor.get("/FontWeight") if isinstance(descriptor, Mapping) else None
+        if isinstance(weight, int | float):
+            return weight >= 600
+        names = [font.get("/BaseFont"), descriptor.get("/FontName") if isinstance(descriptor, Mapping) else None]
+    except (AttributeError, KeyError, TypeError, ValueError):
+        return False
+    return any(_BOLD.search(str(name)) for name in names if name is not None)
+
+
 class _Sizes:
-    """Each printed line of a PDF page with its font size (``extract_text``'s visitor: runs on one
-    baseline make a line), for telling headings by size."""
+    """Each printed line of a PDF page with its font size and whether all of it is set bold
+    (``extract_text``'s visitor: runs on one baseline make a line), for telling headings."""
 
     def __init__(self) -> None:
-        self.lines: list[tuple[str, float]] = []
+        self.lines: list[tuple[str, float, bool]] = []
         self._y: float | None = None
 
     def __call__(self, text: str, cm: Any, tm: Any, font: Any, size: float) -> None:
@@ -102,38 +122,46 @@ class _Sizes:
             self._y = None
             return
         effective = abs(size * math.hypot(tm[2], tm[3]) * math.hypot(cm[2], cm[3]))
+        bold = _is_bold(font)
         y = round(tm[5] * cm[3] + cm[5], 1)
         if self._y == y and self.lines:
-            line, largest = self.lines[-1]
-            self.lines[-1] = (line + text, max(largest, effective))
+            line, largest, all_bold = self.lines[-1]
+            self.lines[-1] = (line + text, max(largest, effective), all_bold and bold)
         else:
-            self.lines.append((text, effective))
+            self.lines.append((text, effective, bold))
         self._y = y
 
 
-def _heading_levels(pages: list[list[tuple[str, float]]]) -> dict[str, int]:
+def _heading_levels(pages: list[list[tuple[str, float, bool]]]) -> dict[str, int]:
     """Lines set larger than the body text (the size most characters have), by level: the largest size
-    is level 1. Only short lines that end no sentence."""
+    is level 1; then lines set wholly in bold at the body size, a level below those. Only short lines
+    that end no sentence, and bold ones only where bold is not the body's own face."""
     weight: dict[float, int] = {}
+    bold_chars = chars = 0
     for lines in pages:
-        for line, size in lines:
+        for line, size, bold in lines:
             weight[round(size, 1)] = weight.get(round(size, 1), 0) + len(line.strip())
+            chars += len(line.strip())
+            bold_chars += len(line.strip()) if bold else 0
     if not weight:
         return {}
     body = max(weight, key=lambda size: weight[size])
     found: dict[str, float] = {}
+    emphasis: list[str] = []
     for lines in pages:
-        for line, size in lines:
+        for line, size, bold in lines:
             text = fold_radicals(line).strip()
-            if (
-                size >= body * HEADING_SIZE
-                and 1 < len(text) <= MAX_HEADING_CHARS
-                and text[-1] not in _SENTENCE_END
-                and "。" not in text
-            ):
+            if not (1 < len(text) <= MAX_HEADING_CHARS and text[-1] not in _SENTENCE_END and "。" not in text):
+                continue
+            if size >= body * HEADING_SIZE:
                 found.setdefault(text, round(size))
+            elif bold and abs(size - body) < 0.5 and bold_chars < 0.3 * chars:
+                emphasis.append(text)
     levels = {size: n for n, size in enumerate(sorted(set(found.values()), reverse=True), start=1)}
-    return {text: min(6, levels[size]) for text, size in found.items()}
+    headings = {text: min(6, levels[size]) for text, size in found.items()}
+    for text in emphasis:
+        headings.setdefault(text, min(6, len(levels) + 1))
+    return headings
 
 
 def read_pdf(raw: bytes, name: str, budgets: Budgets = DEFAULT) -> tuple[str, str, dict[str, Any]]:
@@ -150,7 +178,7 @@ def read_pdf(raw: bytes, name: str, budgets: Budgets = DEFAULT) -> tuple[str, st
             raise DocumentError(f"{name}: the PDF is encrypted")
         check_pages(len(reader.pages), name, budgets)
         pages: list[str] = []
-        sized: list[list[tuple[str, float]]] = []
+        sized: list[list[tuple[str, float, bool]]] = []
         chars = 0
         for pdf_page in reader.pages:
             sizes = _Sizes()
@@ -169,16 +197,41 @@ def read_pdf(raw: bytes, name: str, budgets: Budgets = DEFAULT) -> tuple[str, st
     levels = _heading_levels(sized)
     texts = [_reflow(page, frozenset(levels)) for page in pages]
     visible = [sum(1 for char in t if not char.isspace()) for t in texts]
-    if all(n < MIN_PAGE_CHARS for n in visible):
-        raise DocumentError(
-            f"{name}: the PDF has no text layer ({len(texts)} page(s) of images, a scan?); run OCR on it first"
-        )
-    score = plausibility("\n".join(texts))
-    if score < MIN_PLAUSIBILITY:
-        raise DocumentError(
-            f"{name}: the PDF's text layer does not read as text (plausibility {score:.2f} of 1; a font without"
-            " a Unicode map?); run OCR on it first"
-        )
+    scanned = [n + 1 for n, count in enumerate(visible) if count < MIN_PAGE_CHARS]
+    whole = f"the PDF has no text layer ({len(texts)} page(s) of images, a scan?)"
+    if len(scanned) < len(texts):
+        score = plausibility("\n".join(texts))
+        if score < MIN_PLAUSIBILITY:  # a font without a Unicode map: its text layer is noise, its pages are not
+            whole = (
+                f"the PDF's text layer does not read as text (plausibility {score:.2f} of 1; a font without a"
+                " Unicode map?)"
+            )
+            if not budgets.ocr:
+                raise DocumentError(f"{name}: {whole} and OCR is turned off (ZHSEARCH_OCR)")
+            scanned, levels = list(range(1, len(texts) + 1)), {}
+    if not scanned:
+        text, metadata = paginated(texts, levels)
+        return text, title, metadata
+    if not budgets.ocr:
+        if len(scanned) == len(texts):
+            raise DocumentError(f"{name}: {whole} and OCR is turned off (ZHSEARCH_OCR)")
+        text, metadata = paginated(texts, levels, {"pages_without_text": scanned})  # said, not hidden
+        return text, title, metadata
+    from .ocr import read_pdf_pages, reported
+
+    read = read_pdf_pages(raw, scanned, name, budgets)
+    for number, page in read.items():
+        texts[number - 1] = page.text if page.readable else ""
+    report = reported(read, name, whole=whole if len(scanned) == len(texts) else None)
+    text, metadata = paginated(texts, levels, report)
+    check_chars(len(text), name, budgets)
+    return text, title, metadata
+
+
+def paginated(
+    texts: list[str], levels: Mapping[str, int] | None = None, extra: Mapping[str, Any] | None = None
+) -> tuple[str, dict[str, Any]]:
+    """Pages' texts as one text with ``pages``, ``page_offsets`` and the heading lines' offsets."""
     offsets: list[int] = []
     headings: list[list[int]] = []
     text = ""
@@ -188,17 +241,14 @@ def read_pdf(raw: bytes, name: str, budgets: Budgets = DEFAULT) -> tuple[str, st
         offsets.append(len(text))
         position = len(text)
         for line in page.split("\n"):
-            if line in levels:
+            if levels and line in levels:
                 headings.append([position, levels[line]])
             position += len(line) + 1
         text += page
-    metadata: dict[str, Any] = {"pages": len(texts), "page_offsets": offsets}
+    metadata: dict[str, Any] = {"pages": len(texts), "page_offsets": offsets, **(extra or {})}
     if headings:
         metadata[HEADINGS] = headings  # set larger than the body: sections (``text.outline``)
-    blank = [n + 1 for n, count in enumerate(visible) if count < MIN_PAGE_CHARS]
-    if blank:
-        metadata["pages_without_text"] = blank  # scanned pages inside a text PDF: said, not hidden
-    return text, title, metadata
+    return text, metadata
 
 
 def pages_of(metadata: Mapping[str, Any], start: int, end: int) -> list[int] | None:

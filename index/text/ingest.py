@@ -21,7 +21,7 @@ import hashlib
 import json
 import re
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -31,10 +31,13 @@ from ..errors import DocumentError, InvalidInputError, UnsupportedFormatError, Z
 from .budgets import DEFAULT, Budgets, check_chars, check_metadata, check_zip
 from .encoding import decode_text
 from .formats import read_docx, read_pdf
+from .ocr import IMAGE_SUFFIXES, read_image_file
 from .outline import HEADINGS, from_markdown, outlined
 
 #: What `zhsearch build` reads and an upload accepts alike: the one list.
-SUFFIXES = (".txt", ".md", ".html", ".htm", ".pdf", ".docx", ".jsonl", ".json")
+#: The SHA-256 of the file a document was read from by OCR: a sync does not read an unchanged scan again.
+FILE_HASH = "file_sha256"
+SUFFIXES = (".txt", ".md", ".html", ".htm", ".pdf", ".docx", ".jsonl", ".json", *IMAGE_SUFFIXES)
 MAX_ID_CHARS = 200
 _BAD_ID = re.compile(r"[\x00-\x1f\x7f/]")
 SKIPPED_FOLDERS = frozenset({"eval"})
@@ -204,7 +207,13 @@ def parse_bytes(
         raise UnsupportedFormatError(f"{source}: unsupported file type (expected one of {', '.join(SUFFIXES)})")
     if suffix == ".pdf":
         text, title, metadata = read_pdf(raw, source, budgets)
+        if "ocr" in metadata:
+            metadata[FILE_HASH] = hashlib.sha256(raw).hexdigest()
         return [Document(id=path.stem, text=text, title=title, metadata=metadata, source=source, format="pdf")]
+    if suffix in IMAGE_SUFFIXES:
+        text, metadata = read_image_file(raw, source, budgets)
+        metadata[FILE_HASH] = hashlib.sha256(raw).hexdigest()
+        return [Document(id=path.stem, text=text, metadata=metadata, source=source, format="image")]
     if suffix == ".docx":
         check_zip(raw, source, budgets)  # from the zip's directory, before anything is inflated
         text, title, headings = read_docx(raw, source)
@@ -255,11 +264,15 @@ def _walk(folder: Path) -> Iterator[Path]:
             yield entry
 
 
-def read_paths(paths: Iterable[Path], fields: JsonFields | None = None) -> Loaded:
+def read_paths(
+    paths: Iterable[Path], fields: JsonFields | None = None, unchanged: Callable[[Path], bool] | None = None
+) -> Loaded:
     """Documents from files and folders; what cannot be read is reported in ``skipped``, not fatal.
 
     Unsupported types, undecodable or empty files, scanned PDFs, bad JSON and duplicate ids
-    each skip that file (or record) with a reason; everything else is loaded.
+    each skip that file (or record) with a reason; everything else is loaded. A file for which
+    ``unchanged`` says True is passed over: the caller holds its documents already (a sync, for
+    files read by OCR whose bytes did not change).
     """
     documents: dict[str, Document] = {}
     skipped: list[Skipped] = []
@@ -269,6 +282,8 @@ def read_paths(paths: Iterable[Path], fields: JsonFields | None = None) -> Loade
             continue
         for file in list(_walk(path)) if path.is_dir() else [path]:
             try:
+                if unchanged is not None and unchanged(file):
+                    continue
                 found = load_file(file, fields)
             except ZhsearchError as exc:
                 skipped.append(Skipped(str(file), str(exc)))

@@ -34,8 +34,8 @@ def _fork_server() -> Any:
     with _context_lock:
         if _context is None:
             context = multiprocessing.get_context("forkserver")
-            # the parsers are imported once, in the fork server; a child starts with them loaded
-            context.set_forkserver_preload(["index.text.ingest", "index.text.formats"])
+            # the parsers (and the OCR engine's modules, not its models) are imported once, in the fork server
+            context.set_forkserver_preload(["index.text.ingest", "index.text.formats", "rapidocr"])
             _context = context
     return _context
 

@@ -8,12 +8,16 @@ to it still work. A file that cannot be read now (half written, or broken) keeps
 has of it and is reported: a sync never deletes a document because its file failed to read once.
 An id that the index holds from elsewhere (the API, another folder) is reported, never overwritten.
 
+A file read by OCR (a scan, an image) records its bytes' SHA-256 (``metadata.file_sha256``); while
+they are unchanged a sync does not read it again, since OCR costs seconds a page.
+
 ``watch_folder`` runs a sync whenever the folder's listing (names, sizes, modification times)
 changes: ``zhsearch serve --watch DIR``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import sys
@@ -26,7 +30,7 @@ from typing import Any
 
 from ..served import ServedIndex
 from ..storage.record.store import StoredDocument
-from ..text.ingest import Document, JsonFields, Skipped, read_paths
+from ..text.ingest import FILE_HASH, Document, JsonFields, Skipped, read_paths
 
 log = logging.getLogger("zhsearch.sync")
 
@@ -98,17 +102,32 @@ def sync_folder(
     began = time.perf_counter()
     root = folder.resolve()
     report = SyncReport(str(root))
-    loaded = read_paths([root], fields)
-    report.skipped = list(loaded.skipped)
-    unreadable = {str(Path(s.path).resolve()) for s in loaded.skipped}
     held, every_id = _held(index, root)
+    # Files read by OCR are not read again while their bytes are those the index read (seconds a page).
+    scanned: dict[str, list[StoredDocument]] = {}
+    for stored in held.values():
+        if isinstance(stored.metadata.get(FILE_HASH), str):
+            scanned.setdefault(stored.source, []).append(stored)
+    kept: set[str] = set()
+
+    def unchanged(file: Path) -> bool:
+        before = scanned.get(str(file))
+        if not before or before[0].metadata[FILE_HASH] != _sha256(file):
+            return False
+        kept.update(stored.id for stored in before)
+        return True
+
+    loaded = read_paths([root], fields, unchanged=unchanged)
+    report.skipped = list(loaded.skipped)
+    report.unchanged += len(kept)
+    unreadable = {str(Path(s.path).resolve()) for s in loaded.skipped}
     current = {doc.id: doc for doc in loaded.documents}
     # Documents whose id no file gives now: a file renamed or moved earlier keeps the id it had (found
     # by its path, or by its content when it moved again); those of an unreadable file stay.
     orphans = {
         doc_id: stored
         for doc_id, stored in sorted(held.items())
-        if doc_id not in current and str(Path(stored.source).resolve()) not in unreadable
+        if doc_id not in current and doc_id not in kept and str(Path(stored.source).resolve()) not in unreadable
     }
     per_source: dict[str, list[StoredDocument]] = {}
     for stored in orphans.values():
@@ -158,6 +177,14 @@ def sync_folder(
     report.removed = doomed
     report.seconds = time.perf_counter() - began
     return report
+
+
+def _sha256(file: Path) -> str | None:
+    try:
+        with file.open("rb") as handle:
+            return hashlib.file_digest(handle, "sha256").hexdigest()
+    except OSError:
+        return None
 
 
 def listing(folder: Path) -> tuple[tuple[str, int, int], ...]:
