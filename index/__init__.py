@@ -34,9 +34,10 @@ _EXPORTS = {
     "Settings": ".settings",
     "get_settings": ".settings",
     "request_id": ".tracing",
-    "Backend": ".models",
+    "Backend": ".choices",
     "Embedder": ".models",
     "HashingEmbedder": ".models",
+    "FastTokenizer": ".models.onnx",
     "load_configured_embedder": ".models",
     "load_embedder": ".models",
     "ensure_model": ".models.convert",
@@ -55,7 +56,7 @@ _EXPORTS = {
     "StoredPassage": ".storage.record.store",
     "MAX_K": ".retrieval.query",
     "MAX_QUERY_CHARS": ".retrieval.query",
-    "Mode": ".retrieval.query",
+    "Mode": ".choices",
     "QueryLimits": ".retrieval.query",
     "Hit": ".retrieval.search",
     "SearchResult": ".retrieval.search",
@@ -102,11 +103,11 @@ _EXPORTS = {
     "shard_dir": ".cluster.layout",
     "ClusterIndex": ".cluster.router",
     "ShardReplica": ".cluster.shard",
-    "EVAL_MODES": ".evaluation.evaluate",
+    "EVAL_MODES": ".choices",
     "AnswerReport": ".evaluation.answers",
     "EvalReport": ".evaluation.evaluate",
     "EvalSet": ".evaluation.evaluate",
-    "Level": ".evaluation.evaluate",
+    "Level": ".choices",
     "evaluate": ".evaluation.evaluate",
     "evaluate_answers": ".evaluation.answers",
     "load_eval_set": ".evaluation.evaluate",
@@ -116,13 +117,14 @@ _EXPORTS = {
     "metrics_table": ".evaluation.report",
     "write_report": ".evaluation.report",
     "split_set": ".evaluation.splits",
-    "QUERY_SCRIPTS": ".evaluation.squad",
-    "Split": ".evaluation.squad",
+    "QUERY_SCRIPTS": ".choices",
+    "Split": ".choices",
     "load_squad": ".evaluation.squad",
 }
 
 if _TYPE_CHECKING:
     from .access import check_access, readable
+    from .choices import EVAL_MODES, QUERY_SCRIPTS, Backend, Level, Mode, Split
     from .cluster.layout import ClusterManifest, is_cluster, shard_dir
     from .cluster.pipeline import build_in_process
     from .cluster.ray_build import LOOPBACK_ENV, LazyEmbedder, ModelSpec, build_on_ray, connect_ray, loopback
@@ -147,10 +149,8 @@ if _TYPE_CHECKING:
     )
     from .evaluation.answers import AnswerReport, evaluate_answers
     from .evaluation.evaluate import (
-        EVAL_MODES,
         EvalReport,
         EvalSet,
-        Level,
         evaluate,
         load_eval_set,
         sample,
@@ -158,13 +158,14 @@ if _TYPE_CHECKING:
     from .evaluation.naive import NaiveDense
     from .evaluation.report import coverage_notes, metrics_table, write_report
     from .evaluation.splits import split_set
-    from .evaluation.squad import QUERY_SCRIPTS, Split, load_squad
-    from .models import Backend, Embedder, HashingEmbedder, load_configured_embedder, load_embedder
+    from .evaluation.squad import load_squad
+    from .models import Embedder, HashingEmbedder, load_configured_embedder, load_embedder
     from .models.convert import ensure_model
+    from .models.onnx import FastTokenizer
     from .models.onnx_export import ensure_onnx
     from .opening import has_index, load_model, open_collections, open_configured, open_index
     from .retrieval.answer import Answer, AskResult, ask, warm_up
-    from .retrieval.query import MAX_K, MAX_QUERY_CHARS, Mode, QueryLimits
+    from .retrieval.query import MAX_K, MAX_QUERY_CHARS, QueryLimits
     from .retrieval.search import Hit, Searcher, SearchResult, serve_queries_single_threaded
     from .retrieval.snapshot import DocumentInfo, Filters, WriteResult
     from .retrieval.tuning import Tuning
@@ -204,6 +205,7 @@ __all__ = [
     "EvalReport",
     "EvalSet",
     "Filters",
+    "FastTokenizer",
     "HashingEmbedder",
     "Hit",
     "IndexBusyError",

@@ -120,10 +120,12 @@ def open_configured(
     writable: bool = False,
     serving: bool = False,
     shards: Shards | None = None,
+    answers: bool = True,
 ) -> ServedIndex:
     """``open_index`` with everything from ``settings``: the model (unless ``embedder`` is given), the
     index folder (unless ``index_dir`` is), the tuning, and for a server (``serving``) its threads and
-    micro-batcher."""
+    micro-batcher. ``answers=False``: no span reader (a command that only searches; asks answer with
+    whole sentences)."""
     embedder = embedder or load_model(settings, model=model, serving=serving)
     index = open_index(
         index_dir or settings.index_dir,
@@ -133,7 +135,8 @@ def open_configured(
         shards=shards,
         encode_workers=settings.encode_workers if serving else None,
     )
-    index.answering = load_answering(settings, model=embedder.name)
+    if answers:
+        index.answering = load_answering(settings, model=embedder.name)
     return index
 
 

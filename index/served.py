@@ -23,10 +23,10 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from .choices import Mode
 from .models import Embedder
 from .models.batching import QueryBatcher
 from .retrieval.answering import Answering
-from .retrieval.query import Mode
 from .retrieval.search import Hit, SearchResult
 from .retrieval.snapshot import DocumentInfo, Filters, WriteResult
 from .retrieval.tuning import Tuning

@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from .models.base import Backend
+from .choices import Backend
 from .models.cache import DEFAULT_MODEL_NAME
 from .retrieval.query import MAX_K, MAX_QUERY_CHARS, QueryLimits
 from .text.budgets import MB, Budgets

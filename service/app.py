@@ -37,6 +37,7 @@ from . import errors, schemas
 from .deps import CALLER_STATE, in_collection
 from .guard import HostGuard
 from .keys import EVERYONE, KeyRing
+from .local_server import advertise, withdraw
 from .mcp_http import http_endpoint
 from .mcp_server import create_mcp
 from .middleware import Metrics, RequestContext
@@ -113,12 +114,17 @@ def _watch(settings: Settings, index: ServedIndex) -> threading.Event:
 
 
 def create_app(
-    settings: Settings | None = None, *, index: ServedIndex | Callable[[], ServedIndex] | None = None
+    settings: Settings | None = None,
+    *,
+    index: ServedIndex | Callable[[], ServedIndex] | None = None,
+    advertise_port: int | None = None,
 ) -> FastAPI:
     """The API app; the model and index load once, in ``lifespan``.
 
     ``index`` replaces that loading: an open index, served as it was opened (the caller keeps and
     closes it), or a function that opens one when the app starts (the app closes it when it stops).
+    ``advertise_port``: once ready, say in the index folder that this server answers there
+    (``local_server``), so the command line asks it instead of loading the index.
     """
     settings = settings or get_settings()
     owned = index is None or callable(index)
@@ -160,10 +166,13 @@ def create_app(
             opened - began,
             time.perf_counter() - opened,
         )
+        advertised = advertise(settings.index_dir, settings.host, advertise_port) if advertise_port else None
         try:
             async with mcp_running():  # a routed sub-app's lifespan does not run on its own
                 yield
         finally:
+            if advertised is not None:
+                withdraw(settings.index_dir)
             watching.set()
             app.state.collections.close()
             if owned:

@@ -273,3 +273,30 @@ def test_onnx_graphs_are_fused_operators(cache_dir: Path, embedders: dict) -> No
         ops = [n.op_type for n in onnx.load(str(path), load_external_data=False).graph.node]
         assert ops.count("Attention") + ops.count("QAttention") == layers, path.name
         assert "Softmax" not in ops and ops.count("SkipLayerNormalization") == 2 * layers
+
+
+def test_the_fast_tokenizer_gives_transformers_ids(cache_dir: Path) -> None:
+    """Tokenizing without importing transformers (a command's start) changes no id, mask, count or truncation."""
+    from transformers import AutoTokenizer
+
+    from index.models.convert import ensure_model
+    from index.models.onnx import FastTokenizer
+
+    folder = ensure_model(cache_dir)
+    FastTokenizer(folder, 512)  # the first load keeps the pipeline transformers builds
+    fast = FastTokenizer(folder, 512)
+    assert fast._auto is None  # read by tokenizers alone
+    auto = AutoTokenizer.from_pretrained(str(folder))
+    texts = [
+        "query: 黃浦區上半年引進了多少家高端服務業企業？",
+        "passage: 經濟發展保持穩定。儘管受疫情影響,区域经济仍然呈现稳健态势。",
+        "passage: Python 3.12 的 f-string 🐍 與 café、ＡＢＣ全形、𠀋 (CJK ext. B)\n\t換行",
+        "",
+        "passage: " + "長文本截斷測試。" * 400,
+    ]
+    expected = auto(texts, padding=True, truncation="longest_first", max_length=512, return_tensors="np")
+    got = fast.batch(texts)
+    assert (got["input_ids"] == expected["input_ids"]).all()
+    assert (got["attention_mask"] == expected["attention_mask"]).all()
+    assert got["input_ids"].shape[1] == 512
+    assert [fast.count(text) for text in texts] == [len(auto(text)["input_ids"]) for text in texts]

@@ -27,12 +27,13 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from ..choices import Mode
 from ..errors import ConflictError, NotFoundError, ReadOnlyIndexError
 from ..models import Embedder
 from ..models.batching import QueryBatcher
 from ..retrieval.answering import SENTENCES, Answering
 from ..retrieval.merge import ShardCandidates, merge
-from ..retrieval.query import MAX_K, Mode, validate_query
+from ..retrieval.query import MAX_K, validate_query
 from ..retrieval.search import Hit, SearchResult, assemble
 from ..retrieval.snapshot import DocumentInfo, Filters, WriteResult
 from ..retrieval.tuning import Tuning

@@ -24,10 +24,10 @@ from typing import Any
 
 import numpy as np
 
+from ..choices import Mode
 from ..errors import NotFoundError
 from ..models import Embedder
 from ..retrieval.merge import ShardCandidates, merge
-from ..retrieval.query import Mode
 from ..retrieval.search import Hit
 from ..retrieval.snapshot import DocumentInfo, Filters, Snapshot, WriteResult
 from ..retrieval.tuning import Tuning

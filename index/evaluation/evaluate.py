@@ -23,18 +23,15 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
+from ..choices import MODES, Level, Mode
 from ..errors import DocumentError
-from ..retrieval.query import MODES, Mode
 from ..retrieval.search import Searcher
 from ..text.ingest import read_jsonl
 from ..text.normalize import normalize
 from .naive import NaiveDense
 
-Level = Literal["passage", "doc"]
-EvalMode = Literal["dense", "lexical", "hybrid", "naive"]
-EVAL_MODES: tuple[str, ...] = (*MODES, "naive")
 DEPTH = 20
 # Our metric names, and ranx's names for them.
 METRICS = {

@@ -20,16 +20,12 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any
 
+from ..choices import QUERY_SCRIPTS, SPLITS
 from ..errors import DocumentError, InvalidInputError
 from ..text.ingest import Document
 from .evaluate import EvalQuery, EvalSet
-
-QueryScript = Literal["as-is", "t2s", "s2t", "s2twp"]
-QUERY_SCRIPTS: tuple[str, ...] = get_args(QueryScript)
-Split = Literal["all", "dev", "test"]
-SPLITS: tuple[str, ...] = get_args(Split)
 
 
 @dataclass(frozen=True)

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any, Literal, Protocol, get_args
+from typing import Any, Protocol
 
 import numpy as np
 
 #: Texts per model call when embedding documents: small batches stay in cache and pad
 #: less on a CPU (docs/decisions.md, "Document batch size").
 DOCUMENT_BATCH = 8
-#: How the default model runs (``ZHSEARCH_BACKEND``); docs/decisions.md, "Backends".
-Backend = Literal["torch", "onnx", "onnx-int8", "onnx-int8-queries"]
-BACKENDS: tuple[str, ...] = get_args(Backend)
 
 
 class Embedder(Protocol):

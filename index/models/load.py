@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..choices import BACKENDS
 from ..errors import ModelError
-from .base import BACKENDS, DOCUMENT_BATCH, Embedder
+from .base import DOCUMENT_BATCH, Embedder
 from .cache import DEFAULT_MODEL_NAME, SOURCE_RECORD
 from .hashing import HASHING_MODEL_NAME, HashingEmbedder
 from .onnx import OnnxEmbedder

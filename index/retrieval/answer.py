@@ -34,12 +34,12 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from ..choices import Mode
 from ..models import Embedder
 from ..text.chunk import Span, passage_sentences
 from ..text.highlight import STOP_CHARS
 from ..text.normalize import normalize
 from .answering import SENTENCES, Answering
-from .query import Mode
 from .question import carries, is_heading, kind_of, tagged
 from .search import Hit, SearchResult
 from .snapshot import Filters

@@ -16,11 +16,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..choices import Mode
 from ..storage.dense import DenseCandidates
 from ..storage.record.store import StoredPassage
 from .calibration import HITS, HitCalibration
 from .fusion import mix
-from .query import Mode
 
 
 @dataclass(frozen=True)

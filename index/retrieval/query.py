@@ -7,12 +7,10 @@ Settings, the HTTP schemas, the MCP tool schemas, the CLI and evaluation read th
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, get_args
 
+from ..choices import MODES
 from ..errors import InvalidInputError
 
-Mode = Literal["dense", "lexical", "hybrid"]
-MODES: tuple[Mode, ...] = get_args(Mode)
 #: Hard ceilings; a deployment may set lower ones (``ZHSEARCH_MAX_QUERY_CHARS``, ``ZHSEARCH_MAX_K``).
 MAX_QUERY_CHARS = 1000
 MAX_K = 100

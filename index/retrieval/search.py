@@ -22,6 +22,7 @@ from typing import IO, Any, NoReturn
 import faiss
 import numpy as np
 
+from ..choices import Mode
 from ..errors import IndexUnavailableError, NotFoundError, ReadOnlyIndexError
 from ..models import Embedder
 from ..models.batching import QueryBatcher
@@ -36,7 +37,7 @@ from ..text.ingest import Document
 from ..text.normalize import normalize
 from .answering import SENTENCES, Answering
 from .merge import ShardCandidates, depth_for, merge
-from .query import MAX_K, Mode, validate_query
+from .query import MAX_K, validate_query
 from .reader import Follow, open_read_only
 from .snapshot import Admitted, DocumentInfo, Filters, Snapshot, WriteResult
 from .tuning import Tuning

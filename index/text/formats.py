@@ -21,40 +21,21 @@ from __future__ import annotations
 import io
 import math
 import re
-import unicodedata
 from bisect import bisect_right
 from collections.abc import Mapping
 from typing import Any
 
 from ..errors import DocumentError
 from .budgets import DEFAULT, Budgets, check_chars, check_pages
-from .outline import HEADINGS, outlined
+from .outline import outlined
+from .paging import fold_radicals, paginated
 
-# CJK radicals supplement → the ideograph each stands for (EquivalentUnifiedIdeograph.txt).
-_SUPPLEMENT = dict(
-    zip(
-        "⺁⺂⺃⺄⺅⺆⺇⺈⺉⺊⺋⺌⺍⺎⺏⺐⺒⺓⺔⺕⺖⺗⺘⺙⺛⺜⺝⺞⺟⺠⺡⺢⺣⺤⺥⺦⺧⺨⺩⺪⺫⺬⺭⺮⺯⺰⺱⺲⺳⺴⺵⺶⺷⺸⺹⺺⺻⺼⺽⺾⺿⻀⻁⻂⻃⻄⻅⻆⻈⻉⻊⻋⻌⻍⻎⻏⻐⻑⻒⻓⻔⻕⻖⻗⻘⻙⻚⻛⻜⻝⻟⻠⻡⻢⻣⻤⻥⻦⻧⻨⻩⻪⻫⻬⻭⻮⻯⻰⻱⻲⻳",
-        "厂乛乚乙亻冂几刀刂卜㔾小小兀尣尢巳幺彑彐忄心扌攵旡日月歺母民氵氺灬爫爫丬牛犭王疋目示礻竹糸纟罓罒㓁网网羊羊羊耂肀聿月臼艹艹艹虎衤覀西见角讠贝足车辶辶辶阝钅長镸长门阝阝雨青韦页风飞食飠饣首马骨鬼鱼鸟卤麦黄黾斉齐歯齿竜龙龜亀龟",
-        strict=True,
-    )
-)
-_RADICAL = re.compile("[\u2e80-\u2eff\u2f00-\u2fdf\uf900-\ufaff]")
 _SENTENCE_END = "。！？；：」』”）)!?;:"
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 #: A page with fewer readable characters than this has no text layer worth the name.
 MIN_PAGE_CHARS = 8
 #: Below this plausibility (see ``encoding.plausibility``) extracted text is a broken font map.
 MIN_PLAUSIBILITY = 0.5
-
-
-def fold_radicals(text: str) -> str:
-    """Radical and compatibility code points that stand for ideographs, as those ideographs."""
-
-    def fold(match: re.Match[str]) -> str:
-        char = match.group()
-        return _SUPPLEMENT.get(char) or unicodedata.normalize("NFKC", char)
-
-    return _RADICAL.sub(fold, text)
 
 
 def _reflow(page: str, headings: frozenset[str] = frozenset()) -> str:
@@ -226,29 +207,6 @@ def read_pdf(raw: bytes, name: str, budgets: Budgets = DEFAULT) -> tuple[str, st
     text, metadata = paginated(texts, levels, report)
     check_chars(len(text), name, budgets)
     return text, title, metadata
-
-
-def paginated(
-    texts: list[str], levels: Mapping[str, int] | None = None, extra: Mapping[str, Any] | None = None
-) -> tuple[str, dict[str, Any]]:
-    """Pages' texts as one text with ``pages``, ``page_offsets`` and the heading lines' offsets."""
-    offsets: list[int] = []
-    headings: list[list[int]] = []
-    text = ""
-    for page in texts:
-        if text:
-            text += "\n\n"
-        offsets.append(len(text))
-        position = len(text)
-        for line in page.split("\n"):
-            if levels and line in levels:
-                headings.append([position, levels[line]])
-            position += len(line) + 1
-        text += page
-    metadata: dict[str, Any] = {"pages": len(texts), "page_offsets": offsets, **(extra or {})}
-    if headings:
-        metadata[HEADINGS] = headings  # set larger than the body: sections (``text.outline``)
-    return text, metadata
 
 
 def pages_of(metadata: Mapping[str, Any], start: int, end: int) -> list[int] | None:

@@ -35,6 +35,7 @@ from typing import Any
 
 from ..errors import DocumentError, TooLargeError
 from .budgets import DEFAULT, Budgets, check_chars, check_pages
+from .paging import fold_radicals, paginated
 
 #: Below this confidence (0-1) a page's text is noise, not text.
 MIN_CONFIDENCE = 0.75
@@ -191,12 +192,12 @@ def read_image(image: Any) -> PageText:
     import numpy as np
     from PIL import Image
 
-    from .formats import fold_radicals
-
     page = image.convert("RGB")
     scale = MAX_SIDE / max(page.size)
     if scale < 1:
-        page = page.resize((max(1, round(page.width * scale)), max(1, round(page.height * scale))), Image.Resampling.LANCZOS)
+        page = page.resize(
+            (max(1, round(page.width * scale)), max(1, round(page.height * scale))), Image.Resampling.LANCZOS
+        )
     with _lock:
         engine = _reader()
         result = engine(np.asarray(page), use_det=True, use_cls=True, use_rec=True)
@@ -263,8 +264,6 @@ def read_image_file(raw: bytes, name: str, budgets: Budgets = DEFAULT) -> tuple[
     """(text, metadata) of an image file read by OCR, a page per frame (a multi-page TIFF), with ``pages``,
     ``page_offsets`` and the OCR report (``reported``) as for a scanned PDF; ``DocumentError`` when OCR is
     off or reads nothing usable."""
-    from .formats import paginated
-
     if not budgets.ocr:
         raise DocumentError(f"{name}: an image is read by OCR, which is turned off (ZHSEARCH_OCR)")
     read: dict[int, PageText] = {}

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from index import ZhsearchError, get_settings
+from index import ZhsearchError
+
+if TYPE_CHECKING:
+    pass
 
 from .app import AsJson, CollectionName, IndexDir, Model, app, emit_json, fail, index_folder, open_searcher
 
-keys_app = typer.Typer(help="API keys of the server (ZHSEARCH_KEYS_FILE): add, list, remove.", no_args_is_help=True)
+keys_app = typer.Typer(
+    help="API keys of the server (ZHSEARCH_KEYS_FILE): add, list, remove.", no_args_is_help=True, rich_markup_mode=None
+)
 app.add_typer(keys_app, name="keys")
 
 KeysFile = Annotated[
@@ -51,7 +56,7 @@ def documents(
 @app.command()
 def collections(as_json: AsJson = False) -> None:
     """List the collections a server on this folder serves (ZHSEARCH_COLLECTIONS_DIR), besides the default."""
-    from index import collection_folders, has_index
+    from index import collection_folders, get_settings, has_index
 
     root = get_settings().collections_dir
     found = [
@@ -68,6 +73,8 @@ def collections(as_json: AsJson = False) -> None:
 
 
 def _keys_file(path: Path | None) -> Path:
+    from index import get_settings
+
     found = path or get_settings().keys_file
     if found is None:
         raise fail(ZhsearchError("name the keys file: --keys-file PATH or ZHSEARCH_KEYS_FILE"))

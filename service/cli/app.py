@@ -5,13 +5,22 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from index import ServedIndex, ZhsearchError, get_settings, open_configured
+from index import ZhsearchError
 
-app = typer.Typer(help="zhsearch: Chinese semantic search on a CPU.", no_args_is_help=True, add_completion=False)
+if TYPE_CHECKING:
+    from index import ServedIndex
+
+# Plain click help and errors: rich's renderer costs ~90 ms of every `--help` (README, "CLI").
+app = typer.Typer(
+    help="zhsearch: Chinese semantic search on a CPU.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+)
 
 IndexDir = Annotated[
     Path | None, typer.Option("--index-dir", envvar="ZHSEARCH_INDEX_DIR", help="Index folder.", show_default=False)
@@ -20,6 +29,14 @@ Model = Annotated[
     str | None, typer.Option("--model", envvar="ZHSEARCH_MODEL", help="Embedding model.", show_default=False)
 ]
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
+NoServer = Annotated[
+    bool,
+    typer.Option(
+        "--no-server",
+        envvar="ZHSEARCH_NO_SERVER",
+        help="Open the index here even when a server runs on it (by default the query goes to that server).",
+    ),
+]
 CollectionName = Annotated[
     str | None,
     typer.Option(
@@ -33,7 +50,7 @@ CollectionName = Annotated[
 def index_folder(index_dir: Path | None, collection: str | None) -> Path | None:
     """The index folder that ``--index-dir`` and ``--collection`` name (None: the configured one): a
     collection of the server whose default collection is ``--index-dir`` (or ``ZHSEARCH_INDEX_DIR``)."""
-    from index import DEFAULT_COLLECTION, collection_dir
+    from index import DEFAULT_COLLECTION, collection_dir, get_settings
 
     if collection is None:
         return index_dir
@@ -94,7 +111,9 @@ class Bars:
             bar.close()
 
 
-def open_searcher(index_dir: Path | None, model: str | None) -> ServedIndex:
+def open_searcher(index_dir: Path | None, model: str | None, *, answers: bool = True) -> ServedIndex:
     """The index read-only, with the configured model and settings (a cluster index: every shard
-    opened in this process)."""
-    return open_configured(get_settings(), index_dir=index_dir, model=model)
+    opened in this process); ``answers=False`` for a command that only searches (no span reader)."""
+    from index import get_settings, open_configured
+
+    return open_configured(get_settings(), index_dir=index_dir, model=model, answers=answers)

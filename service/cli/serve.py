@@ -7,18 +7,14 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from index import (
-    CollectionInfo,
-    ServedIndex,
-    ZhsearchError,
-    get_settings,
-    open_configured,
-    serve_queries_single_threaded,
-)
+from index import ZhsearchError
+
+if TYPE_CHECKING:
+    from index import CollectionInfo, ServedIndex
 
 from .app import IndexDir, Model, app
 
@@ -46,6 +42,8 @@ def serve(
 ) -> None:
     """Serve the HTTP API (default 127.0.0.1:8000); with --ray, as a Ray Serve application over the shards."""
     import uvicorn
+
+    from index import get_settings
 
     from ..app import create_app
 
@@ -77,7 +75,7 @@ def serve(
         return
     # our access log (with request ids, from the middleware) replaces uvicorn's
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, advertise_port=port or settings.port),
         host=host or settings.host,
         port=port or settings.port,
         log_level="info",
@@ -104,6 +102,8 @@ class ReadOnlyCollections:
     def __init__(self, default_dir: Path, model: str | None) -> None:
         import threading
 
+        from index import get_settings
+
         self.settings = get_settings().with_index_dir(default_dir)
         self.default_dir = default_dir
         self.model = model
@@ -124,6 +124,8 @@ class ReadOnlyCollections:
         return path
 
     def index(self, name: str) -> ServedIndex:
+        from index import open_configured, serve_queries_single_threaded
+
         with self._lock:
             found = self._open.get(name)
             if found is None:
@@ -145,7 +147,7 @@ class ReadOnlyCollections:
         yield self.index(name)
 
     def infos(self) -> list[CollectionInfo]:
-        from index import DEFAULT_COLLECTION, collection_folders, has_index
+        from index import DEFAULT_COLLECTION, CollectionInfo, collection_folders, has_index
 
         default = CollectionInfo(name=DEFAULT_COLLECTION, description="", created="", path=self.default_dir)
         return [default, *(c for c in collection_folders(self.settings.collections_dir) if has_index(c.path))]
@@ -158,6 +160,8 @@ def mcp_stdio(
 ) -> None:
     """Serve MCP over stdio (for desktop chat clients): tools search and ask (on any collection), the
     collections and their documents as resources. Collections open read-only on first use."""
+    from index import get_settings
+
     from ..mcp_server import create_mcp, run_stdio
 
     # stdout carries the protocol only: logs go to stderr.
