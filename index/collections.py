@@ -149,6 +149,10 @@ class Collections:
         except ZhsearchError as exc:
             log.error("collection %s is not served: %s", name, exc)
             return None
+        except FileNotFoundError:
+            if path.exists():
+                raise
+            return None  # deleted (renamed aside) between the check above and the open: it is gone
         held = _Held(read_info(name, path), index)
         with self._lock:
             if name in self._held:  # opened meanwhile by another request

@@ -226,3 +226,28 @@ def test_collections_come_and_go_under_load_without_a_500(tmp_path: Path) -> Non
     live.close()
     assert statuses and set(statuses) <= {200, 201, 204, 404, 409}, sorted(set(statuses))
     assert statuses.count(204) >= 3  # the collection did come and go
+
+
+def test_a_collection_deleted_while_a_request_opens_it_is_not_found(tmp_path: Path) -> None:
+    """The race the load test above met once: a request finds a collection's folder, a delete renames it
+    aside, then the request opens it (no `.lock` there any more): a 404, not a 500."""
+    from index import NotFoundError
+    from index.collections import Collections
+
+    build_index([Document("base", "預設集合的文件。")], tmp_path / "idx", HashingEmbedder())
+    build_index([Document("doc", "臨時集合的文件。")], tmp_path / "collections" / "tmp", HashingEmbedder())
+    default = LiveIndex.open(tmp_path / "idx", HashingEmbedder())
+
+    def opener(path: Path) -> LiveIndex:
+        if path.name == "tmp" and (tmp_path / "collections" / "tmp").exists():
+            (tmp_path / "collections" / "tmp").rename(tmp_path / "collections" / ".trash-tmp")  # the delete
+        return LiveIndex.open(path, HashingEmbedder())
+
+    collections = Collections(tmp_path / "collections", default, opener, lambda path: None)  # type: ignore[arg-type]
+    try:
+        with pytest.raises(NotFoundError, match="no collection named 'tmp'"):
+            with collections.using("tmp"):
+                pass
+    finally:
+        collections.close()
+        default.close()

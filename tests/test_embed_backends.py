@@ -283,7 +283,7 @@ def test_the_fast_tokenizer_gives_transformers_ids(cache_dir: Path) -> None:
     from index.models.onnx import FastTokenizer
 
     folder = ensure_model(cache_dir)
-    FastTokenizer(folder, 512)  # the first load keeps the pipeline transformers builds
+    FastTokenizer(folder, 512)  # the first load keeps the pipeline transformers builds (not the shared one)
     fast = FastTokenizer(folder, 512)
     assert fast._auto is None  # read by tokenizers alone
     auto = AutoTokenizer.from_pretrained(str(folder))
