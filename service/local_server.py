@@ -9,7 +9,11 @@ key or does not answer within ``TIMEOUT_S``) and the command opens the index its
 ``--no-server`` (``ZHSEARCH_NO_SERVER=1``) never asks a server,.
 
 A key for a keyed server comes from ``ZHSEARCH_READ_KEY`` or ``ZHSEARCH_API_KEY``. Only loopback
-URLs are ever read from the file: the command line sends nothing off this machine.
+URLs are ever read from the file, only from a file the command's own user owns (written 0600), naming
+this very folder (not a copy's), and only while the process it names is a live ``zhsearch serve`` of
+that user (a server killed outright leaves the file; its pid may be reused): the command line sends
+nothing off this machine, nor its key to another user's process. The server searches with the
+index's own model: ``--model`` applies to a command that opens the index itself.
 """
 
 from __future__ import annotations
@@ -34,8 +38,10 @@ def advertise(index_dir: Path, host: str, port: int) -> Path | None:
     url = f"http://{'[::1]' if host == '::1' else '127.0.0.1' if host == 'localhost' else host}:{port}"
     target = index_dir / FILE
     scratch = target.with_name(f".{FILE}.{os.getpid()}")
+    record = {"pid": os.getpid(), "url": url, "index_dir": str(index_dir.resolve())}
     try:
-        scratch.write_text(json.dumps({"pid": os.getpid(), "url": url}), encoding="utf-8")
+        with os.fdopen(os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8") as out:
+            json.dump(record, out)
         os.replace(scratch, target)
     except OSError:
         return None  # a read-only index folder: the command line opens the index itself
@@ -54,20 +60,32 @@ def withdraw(index_dir: Path) -> None:
 
 def find(index_dir: Path) -> str | None:
     """The URL of a live server of ``index_dir`` on this machine, or None."""
+    path = index_dir / FILE
     try:
-        record = json.loads((index_dir / FILE).read_text(encoding="utf-8"))
-        pid, url = int(record["pid"]), str(record["url"])
+        if path.stat().st_uid != os.getuid():
+            return None  # written by another user: the command would send them its key
+        record = json.loads(path.read_text(encoding="utf-8"))
+        pid, url, served = int(record["pid"]), str(record["url"]), str(record["index_dir"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
+    if served != str(index_dir.resolve()):
+        return None  # a copy of the folder (cp -a): the server serves the original
     if urlsplit(url).hostname not in ("127.0.0.1", "::1") and not str(urlsplit(url).hostname).startswith("127."):
         return None
+    return url if _serving(pid) else None
+
+
+def _serving(pid: int) -> bool:
+    """Whether ``pid`` is a live ``zhsearch serve`` of this user (a stale file's pid may have been reused)."""
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
-        return None
-    except PermissionError:
-        pass  # alive, another user's: its key decides
-    return url
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except (ProcessLookupError, PermissionError):
+        return False  # gone, or another user's process
+    except OSError:
+        return True  # no /proc here: the live pid of this user is the evidence
+    words = [part.decode(errors="replace") for part in command]
+    return "serve" in words and any("zhsearch" in word or word == "service.cli" for word in words)
 
 
 def call(url: str, path: str, payload: dict[str, Any], collection: str | None = None) -> dict[str, Any] | None:

@@ -75,6 +75,7 @@ def test_search_and_ask_go_to_a_server_running_on_the_index(tmp_path: Path) -> N
         deadline = time.monotonic() + 30
         while not (folder / "server.json").exists() and time.monotonic() < deadline:
             time.sleep(0.1)
+        assert (folder / "server.json").stat().st_mode & 0o077 == 0  # only its user reads it
         remote = cli("search", "特別休假", "--mode", "lexical", "-k", "1")
         assert remote["server"] == base and remote["results"][0]["doc_id"] == "leave"
         asked = cli("ask", "出差住宿每晚上限多少？", "-k", "2")
@@ -82,6 +83,8 @@ def test_search_and_ask_go_to_a_server_running_on_the_index(tmp_path: Path) -> N
         here = cli("search", "特別休假", "--mode", "lexical", "-k", "1", "--no-server")
         assert "server" not in here and same(here) == same(remote)
     assert not (folder / "server.json").exists()  # withdrawn when the server stopped
-    (folder / "server.json").write_text(json.dumps({"pid": 2**22 + 12345, "url": base}), encoding="utf-8")
+    # a stale file whose pid now belongs to another process (this one, not a server): not asked
+    stale_record = {"pid": os.getpid(), "url": base, "index_dir": str(folder.resolve())}
+    (folder / "server.json").write_text(json.dumps(stale_record), encoding="utf-8")
     stale = cli("search", "特別休假", "--mode", "lexical", "-k", "1")
     assert "server" not in stale and same(stale) == same(remote)

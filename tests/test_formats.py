@@ -294,3 +294,21 @@ def test_tables_from_markdown_docx_and_html_are_rows_under_their_header(tmp_path
             if text.lstrip("| ").startswith(row):  # a passage starting at a row: the header is its context
                 assert passage.section == header and passage.section_path[-1] == header
     assert not [p for p in parse(Document("x", "首頁 | 關於我們\n\n內文。")).paragraphs if p.table_header]
+
+
+def test_a_ragged_markdown_table_stays_one_table_and_piped_prose_is_no_table() -> None:
+    from index.text.ingest import Document
+
+    ragged = "| a | b | c |\n|---|---|---|\n| 1 | 2 | 3 |\n| 4 | 5 |\n| 6 | 7 | 8 |\n| 9 | 10 | 11 |\n"
+    layout = parse(Document("t", ragged, format="md"))
+    rows = [ragged[p.start : p.end] for p in layout.paragraphs if p.table_header]
+    assert rows == ["| a | b | c |", "| 1 | 2 | 3 |", "| 4 | 5 |", "| 6 | 7 | 8 |", "| 9 | 10 | 11 |"]
+    assert {p.table_header for p in layout.paragraphs} == {"a | b | c"} and len(layout.metadata["table_spans"]) == 1
+    prose = "這份說明介紹兩個常用的命令，請照著輸入。\n用法：grep foo | sort\ncat a | wc -l\n"
+    for fmt in ("txt", "md"):
+        layout = parse(Document("p", prose, format=fmt))
+        assert "table_spans" not in layout.metadata
+        shown = [prose[p.start : p.end] for p in layout.paragraphs]
+        assert shown[-2:] == ["用法：grep foo | sort", "cat a | wc -l"] and not any(
+            p.table_header for p in layout.paragraphs
+        )

@@ -231,3 +231,34 @@ def test_a_sync_does_not_read_an_unchanged_scan_again(tmp_path: Path, monkeypatc
         assert "外滩金融" in index.document("通知").text
     finally:
         index.close()
+
+
+@needs_fonts
+def test_transparent_and_16_bit_images_read_like_grey_ones() -> None:
+    """`convert("RGB")` would make a transparent PNG black and a 16-bit TIFF white: both read as pages."""
+    import numpy as np
+    from PIL import Image
+
+    page = page_image(TAIWAN)
+    transparent = Image.new("RGBA", page.size, (0, 0, 0, 0))
+    transparent.putalpha(page.point(lambda value: 255 - value))  # black text on nothing
+    deep = Image.fromarray((np.asarray(page).astype(np.uint16) * 257).astype(np.uint16))
+    assert deep.mode.startswith("I;16")
+    for image in (transparent, deep):
+        assert _same(TAIWAN, read_image(image).text) >= 0.97
+
+
+@needs_fonts
+def test_a_text_pdf_past_the_ocr_budget_keeps_its_text_and_lists_what_was_not_read(tmp_path: Path) -> None:
+    from pypdf import PdfReader, PdfWriter
+
+    printed = chromium_pdf(tmp_path)  # two text pages (skips without Chromium)
+    writer = PdfWriter()
+    scans = PdfReader(io.BytesIO(scanned_pdf_bytes([page_image(MAINLAND, "zh-cn")] * 2)))
+    for page in [*PdfReader(printed).pages, *scans.pages]:
+        writer.add_page(page)
+    mixed = io.BytesIO()
+    writer.write(mixed)
+    (doc,) = parse_bytes("mixed.pdf", mixed.getvalue(), budgets=Budgets(ocr_pages=1))
+    assert [item["page"] for item in doc.metadata["ocr"]] == [3] and doc.metadata["pages_not_read"] == [4]
+    assert "高雄市環狀輕軌" in doc.text and "file_sha256" in doc.metadata

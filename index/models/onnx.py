@@ -34,7 +34,7 @@ class FastTokenizer:
     ``AutoTokenizer`` does not run ``tokenizer.json`` as written: transformers 5 rebuilds the
     pipeline (for XLM-R its normalizer and a whitespace split before Metaspace, so a trailing space
     is no token). The first load asks ``AutoTokenizer`` and keeps the pipeline it built in the folder
-    (``tokenizer.transformers-<version>.json``); later loads read that file with ``tokenizers``,
+    (``tokenizer.transformers-<version>-<stamp>.json``); later loads read that file with ``tokenizers``,
     without importing ``transformers`` (about 1.5 s and 250 MB of a command's start). Same ids,
     special tokens, truncation and right padding (tested against ``AutoTokenizer``).
 
@@ -62,8 +62,15 @@ class FastTokenizer:
         self.max_tokens = max_tokens
         self._auto: Any = None
         self._lock = TokenizerLock()
+        # Named by transformers' version and the tokenizer files it was built from: a change to either
+        # builds it again.
+        stamp = "-".join(
+            f"{(folder / name).stat().st_size}.{(folder / name).stat().st_mtime_ns}"
+            for name in ("tokenizer.json", "tokenizer_config.json")
+            if (folder / name).exists()
+        )
         try:
-            built = folder / f"tokenizer.transformers-{version('transformers')}.json"
+            built = folder / f"tokenizer.transformers-{version('transformers')}-{stamp}.json"
         except PackageNotFoundError:
             built = folder / "tokenizer.json"
         if not built.exists():
@@ -81,8 +88,11 @@ class FastTokenizer:
             return
         from tokenizers import Tokenizer
 
-        special = json.loads((folder / "tokenizer_config.json").read_text(encoding="utf-8"))
-        pad_token = str(special.get("pad_token") or "<pad>")
+        pad: Any = None
+        for name in ("tokenizer_config.json", "special_tokens_map.json"):
+            if pad is None and (folder / name).exists():
+                pad = json.loads((folder / name).read_text(encoding="utf-8")).get("pad_token")
+        pad_token = str((pad.get("content") if isinstance(pad, dict) else pad) or "<pad>")
         # One instance (0.7 s and ~290 MB to load): counting turns truncation off for its call. The
         # caller serializes calls (``TokenizerLock``), so the settings never change under another call.
         self._tokenizer = Tokenizer.from_file(str(built))

@@ -102,32 +102,40 @@ def heading_level(line: str) -> int | None:
     return None
 
 
-def cells(line: str) -> list[str] | None:
-    """The cells of a table row: a Markdown row (``| a | b |``) or a row as DOCX and HTML tables are read
-    (``a | b``); None for a line that is not one, or has a single cell."""
+#: Formats whose reader writes a table's rows as ``a | b`` lines (DOCX and HTML tables); elsewhere such a
+#: line is prose (``grep foo | sort``) and only Markdown rows (``| a | b |``) make a table.
+PIPED_ROWS = ("docx", "html")
+
+
+def cells(line: str, piped: bool = True) -> list[str] | None:
+    """The cells of a table row: a Markdown row (``| a | b |``) or, when ``piped``, a row as DOCX and HTML
+    tables are read (``a | b``); None for a line that is not one, or has a single cell."""
     row = _TABLE_ROW.match(line)
-    found = row.group(1).split("|") if row else line.split(" | ") if " | " in line else []
+    found = row.group(1).split("|") if row else line.split(" | ") if piped and " | " in line else []
     found = [cell.strip() for cell in found]
     return found if len(found) >= 2 else None
 
 
-def tables(lines: list[tuple[int, str]]) -> dict[int, tuple[str, str]]:
+def tables(lines: list[tuple[int, str]], piped: bool = True) -> dict[int, tuple[str, str]]:
     """Lines of tables, by start offset: (``"header"``, ``"rule"`` or ``"row"``, the table's header). A table
-    is a run of at least two rows with as many cells as its first (the header; Markdown's rule line under it
-    is markup); its rows are its units."""
+    is a run of at least two rows: its first row is the header (Markdown's rule line under it is markup).
+    Markdown rows may have other cell counts than the header (a ragged table stays one table); ``a | b``
+    rows (``piped``) must have the header's count. Every row, the header too, is a unit."""
     roles: dict[int, tuple[str, str]] = {}
     index = 0
     while index < len(lines):
-        first = cells(lines[index][1])
+        first = cells(lines[index][1], piped)
         if first is None or _TABLE_RULE.match(lines[index][1]):
             index += 1
             continue
+        markdown = _TABLE_ROW.match(lines[index][1]) is not None
         run = [index]
         following = index + 1
         while following < len(lines):
             body = lines[following][1]
-            row = cells(body)
-            if not (_TABLE_RULE.match(body) or (row is not None and len(row) == len(first))):
+            row = cells(body, piped)
+            fits = row is not None and (len(row) == len(first) or (markdown and _TABLE_ROW.match(body) is not None))
+            if not (_TABLE_RULE.match(body) or fits):
                 break
             run.append(following)
             following += 1
@@ -168,7 +176,7 @@ def parse(doc: Document) -> Layout:
     for line in doc.text.splitlines(keepends=True):
         lines.append((position, line.rstrip("\r\n")))
         position += len(line)
-    table = tables(lines)
+    table = tables(lines, piped=doc.format in PIPED_ROWS)
     spans: list[list[int]] = []  # each table's [start, end) in the text: shown as a table
     for start, body in lines:
         stripped = body.strip()
@@ -178,9 +186,8 @@ def parse(doc: Document) -> Layout:
         if role:  # a table's header gives its rows their section; each row is a unit; a rule line is markup
             if role == "header":
                 first_content_line = False
-                set_apart.append(_line(start, body, tuple(outline[lv] for lv in sorted(outline))))
                 spans.append([start, start + len(body.rstrip())])
-            elif role == "row":
+            if role in ("header", "row"):
                 path = tuple(outline[lv] for lv in sorted(outline))
                 layout.paragraphs.append(replace(_line(start, body, path), table_header=header))
                 unused.clear()

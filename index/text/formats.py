@@ -200,10 +200,17 @@ def read_pdf(raw: bytes, name: str, budgets: Budgets = DEFAULT) -> tuple[str, st
         return text, title, metadata
     from .ocr import read_pdf_pages, reported
 
-    read = read_pdf_pages(raw, scanned, name, budgets)
+    whole_scan = len(scanned) == len(texts)
+    # A text PDF with more image pages than the OCR budget (figures, blank pages) is indexed with the
+    # first of them read and the rest listed; a scan past the budget is refused (``read_pdf_pages``).
+    unread = [] if whole_scan else scanned[budgets.ocr_pages :]
+    read = read_pdf_pages(raw, scanned if whole_scan else scanned[: budgets.ocr_pages], name, budgets)
     for number, page in read.items():
-        texts[number - 1] = page.text if page.readable else ""
-    report = reported(read, name, whole=whole if len(scanned) == len(texts) else None)
+        if page.readable:  # else the little the text layer had stays (a short page such as 附录)
+            texts[number - 1] = page.text
+    report = reported(read, name, whole=whole if whole_scan else None)
+    if unread:
+        report["pages_not_read"] = unread  # past ZHSEARCH_MAX_OCR_PAGES: said, not hidden
     text, metadata = paginated(texts, levels, report)
     check_chars(len(text), name, budgets)
     return text, title, metadata

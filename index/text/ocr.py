@@ -4,10 +4,10 @@ The engine is RapidOCR (``rapidocr``, Apache-2.0) with the PP-OCRv6 small detect
 recognition models that ship inside its wheel, so nothing is downloaded. It was chosen
 by measurement (``benchmarks/ocr.py``, docs/benchmarks.md "OCR"): on pages rendered from
 known text in both scripts, several fonts and sizes, a skewed and a low-contrast page, it
-read 97-100% of the characters of simplified and traditional text alike at ~1.2 s a page
+read 99-100% of the characters of simplified and traditional text alike at 2-2.5 s a page
 on two cores, where Tesseract 5 needs the language chosen per page (chi_sim reads
-traditional text at ~71%, chi_tra simplified at ~72%, both models together at twice the
-time) and takes ~2.5 s.
+traditional text at 64%, chi_tra simplified at 60-65%, both models together 83-92% at
+7.7 s) and takes 4.1 s.
 
 A page is read once; when its lines lean (the median slope of the detected lines is more
 than ``DESKEW_DEGREES``), the page is turned level and read again, which keeps a 2°
@@ -47,6 +47,8 @@ RETRY_SCORE = 0.9
 MIN_LINE_SCORE = 0.6
 #: Lines leaning more than this (degrees) are turned level and read again.
 DESKEW_DEGREES = 0.3
+#: A page whose darkest and lightest pixels differ by less than this is blank: not read.
+BLANK_CONTRAST = 24
 #: The longest side a page is read at (pixels): ~170 dpi for A4, what the detector is made for.
 MAX_SIDE = 2000
 #: Pixels of one page image decoded at most (a small file can declare a huge bitmap).
@@ -192,7 +194,10 @@ def read_image(image: Any) -> PageText:
     import numpy as np
     from PIL import Image
 
-    page = image.convert("RGB")
+    page = _upright_rgb(image)
+    low, high = page.convert("L").getextrema()
+    if high - low < BLANK_CONTRAST:  # an empty page (or a flat figure): nothing to read, no model run
+        return PageText(text="", confidence=0.0, lines=0)
     scale = MAX_SIDE / max(page.size)
     if scale < 1:
         page = page.resize(
@@ -226,6 +231,23 @@ def _again(engine: Any, pixels: Any, line: _Line) -> _Line:
     if not again.txts or not again.txts[0].strip() or float(again.scores[0]) <= line.score:
         return line
     return replace(line, text=again.txts[0].strip(), score=float(again.scores[0]))
+
+
+def _upright_rgb(image: Any) -> Any:
+    """The image as 8-bit RGB on white: 16-bit and float greys scaled to their range (``convert`` would
+    clip them white), transparency laid on a white page (it would turn black)."""
+    from PIL import Image
+
+    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        low, high = image.getextrema()
+        span = float(high - low) or 1.0
+        image = image.point(lambda value: (value - low) * 255.0 / span).convert("L")
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        page = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        page.alpha_composite(rgba)
+        return page.convert("RGB")
+    return image.convert("RGB")
 
 
 def _confidence(lines: Sequence[_Line]) -> float:
@@ -267,10 +289,17 @@ def read_image_file(raw: bytes, name: str, budgets: Budgets = DEFAULT) -> tuple[
     if not budgets.ocr:
         raise DocumentError(f"{name}: an image is read by OCR, which is turned off (ZHSEARCH_OCR)")
     read: dict[int, PageText] = {}
-    for number, frame in enumerate(_frames(raw, name, budgets), start=1):
-        if number > budgets.ocr_pages:
-            raise TooLargeError(f"{name}: more than {budgets.ocr_pages} pages to read by OCR (ZHSEARCH_MAX_OCR_PAGES)")
-        read[number] = read_image(frame)
+    try:
+        for number, frame in enumerate(_frames(raw, name, budgets), start=1):
+            if number > budgets.ocr_pages:
+                raise TooLargeError(
+                    f"{name}: more than {budgets.ocr_pages} pages to read by OCR (ZHSEARCH_MAX_OCR_PAGES)"
+                )
+            read[number] = read_image(frame)
+    except (DocumentError, TooLargeError, MemoryError):
+        raise
+    except Exception as exc:  # the image decoder or the OCR engine on a malformed page: the file is bad
+        raise DocumentError(f"{name}: cannot be read by OCR ({type(exc).__name__}: {exc})") from exc
     report = reported(read, name, whole=f"an image of {len(read)} page(s)")
     text, metadata = paginated([page.text if page.readable else "" for page in read.values()], extra=report)
     check_chars(len(text), name, budgets)
@@ -295,7 +324,7 @@ def reported(read: dict[int, PageText], name: str, whole: str | None = None) -> 
             f"{name}: {whole} and OCR read no usable text on {'it' if len(read) == 1 else 'them'}"
             + (f" (confidence {said}; a page needs {MIN_CONFIDENCE:.2f})" if said else " (no text found)")
         )
-    report: dict[str, Any] = {"ocr": used} if used else {}
+    report: dict[str, Any] = {"ocr": used}  # present whenever OCR ran (a sync then knows not to read it again)
     if unsure:
         report["pages_unreadable"] = unsure
     if blank:
@@ -310,6 +339,15 @@ def read_pdf_pages(raw: bytes, numbers: Sequence[int], name: str, budgets: Budge
         raise TooLargeError(
             f"{name}: {len(numbers)} pages to read by OCR; the limit is {budgets.ocr_pages} (ZHSEARCH_MAX_OCR_PAGES)"
         )
+    try:
+        return _read_pdf_pages(raw, numbers, name)
+    except (DocumentError, TooLargeError, MemoryError):
+        raise
+    except Exception as exc:  # PDFium or the OCR engine on a malformed page: the file is bad, not the server
+        raise DocumentError(f"{name}: its scanned pages cannot be read ({type(exc).__name__}: {exc})") from exc
+
+
+def _read_pdf_pages(raw: bytes, numbers: Sequence[int], name: str) -> dict[int, PageText]:
     import pypdfium2
 
     read: dict[int, PageText] = {}

@@ -121,7 +121,15 @@ def sync_folder(
     report.skipped = list(loaded.skipped)
     report.unchanged += len(kept)
     unreadable = {str(Path(s.path).resolve()) for s in loaded.skipped}
-    current = {doc.id: doc for doc in loaded.documents}
+    current: dict[str, Document] = {}
+    for doc in loaded.documents:
+        if doc.id in kept:  # an unchanged scan holds this id; it was not read again, so say so here
+            source = held[doc.id].source
+            report.skipped.append(Skipped(doc.source, f"duplicate document id {doc.id!r} in {doc.source} and {source}"))
+        else:
+            current[doc.id] = doc
+    _, infos = index.documents(0, sys.maxsize)  # again: reading the folder (OCR) can take minutes
+    every_id = {info.id for info in infos}
     # Documents whose id no file gives now: a file renamed or moved earlier keeps the id it had (found
     # by its path, or by its content when it moved again); those of an unreadable file stay.
     orphans = {
