@@ -55,7 +55,8 @@ SCALE ?=
 # hashing-vector documents, over HTTP with a keys file) and collections (benchmarks/collections_bench.py:
 # memory and startup of a server holding 1 collection and 101, with the default model) and OCR
 # (benchmarks/ocr.py: accuracy and seconds a page of each engine on typeset pages; Tesseract when installed)
-# and the command line (benchmarks/cli.py: --help, search and ask, cold and beside a running server).
+# and the command line (benchmarks/cli.py: --help, search and ask, cold and beside a running server),
+# and where a build's time goes (benchmarks/build_profile.py: the seeds, stage by stage under cProfile).
 bench: install
 	$(BIN)/python benchmarks/bench.py
 	RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 $(BIN)/python benchmarks/ray_scale.py
@@ -64,6 +65,7 @@ bench: install
 	$(BIN)/python benchmarks/collections_bench.py
 	$(BIN)/python benchmarks/ocr.py
 	$(BIN)/python benchmarks/cli.py
+	$(BIN)/python benchmarks/build_profile.py
 
 # Regenerates docs/quality.md: every mode (naive baseline included) on the shipped sets and, when
 # ../shared/benchmarks holds them, the public sets: the Python FAQ in BEIR form (zh-cn, zh-tw, Taiwan
