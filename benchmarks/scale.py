@@ -161,31 +161,12 @@ def measure(size: int, work: Path) -> dict[str, float | str]:
     encode_ms = [timed(lambda t=text: embedder.encode_documents([t])) for text in sentences[:50]]
     facts["encode_ms"] = statistics.median(encode_ms)
 
-    port = free_port()
     env = {**os.environ, "ZHSEARCH_MODEL": MODEL, "ZHSEARCH_INDEX_DIR": str(index_dir), "ZHSEARCH_ENCODE_WORKERS": "1"}
-    log = open(work / f"server-{size}.log", "w")  # noqa: SIM115
-    started = time.perf_counter()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "service.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        while True:
-            if server.poll() is not None:
-                raise RuntimeError(f"server exited: {(work / f'server-{size}.log').read_text()[-2000:]}")
-            try:
-                if httpx.get(f"{base}/readyz", timeout=5).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        facts["ready_s"] = time.perf_counter() - started
-        facts["rss_ready_mb"] = memory_mb(server.pid)["VmRSS"]
-        with httpx.Client(base_url=base, timeout=600) as client:
+    (work / f"server-{size}.log").unlink(missing_ok=True)
+    with Server(env, work / f"server-{size}.log", timeout=3600) as server:
+        facts["ready_s"] = server.ready_s
+        facts["rss_ready_mb"] = memory_mb(server.process.pid)["VmRSS"]
+        with httpx.Client(base_url=server.base, timeout=600) as client:
             queries = [rng.choice(sentences)[:12] for _ in range(SEARCHES)]
             print(f"[{size}] searching…", file=sys.stderr, flush=True)
             plain = [
@@ -224,14 +205,10 @@ def measure(size: int, work: Path) -> dict[str, float | str]:
                     files=[("file", ("batch.jsonl", upload, "application/jsonl"))],
                 ).raise_for_status()
             )
-            end = memory_mb(server.pid)
+            end = memory_mb(server.process.pid)
             facts.update(
                 rss_end_mb=end["VmRSS"], hwm_mb=end["VmHWM"], anon_end_mb=end["RssAnon"], file_end_mb=end["RssFile"]
             )
-    finally:
-        server.terminate()
-        server.wait(timeout=120)
-        log.close()
     facts.update(
         search_p50=statistics.median(plain),
         filtered_p50=statistics.median(filtered),

@@ -78,15 +78,6 @@ class PageText:
         return visible >= MIN_CHARS and self.confidence >= MIN_CONFIDENCE
 
 
-def available() -> bool:
-    """Whether the OCR engine can be imported here."""
-    try:
-        import rapidocr  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 def _reader() -> Any:
     global _engine
     if _engine is None:
