@@ -300,3 +300,22 @@ def test_the_fast_tokenizer_gives_transformers_ids(cache_dir: Path) -> None:
     assert (got["attention_mask"] == expected["attention_mask"]).all()
     assert got["input_ids"].shape[1] == 512
     assert [fast.count(text) for text in texts] == [len(auto(text)["input_ids"]) for text in texts]
+
+
+@pytest.mark.model
+def test_no_graph_holds_a_copy_of_the_word_table(cache_dir: Path, embedders: dict) -> None:
+    """The 250k x 384 table is read from model.safetensors, one mapping per process for every graph
+    (367 MB of private memory per fp32 session before, 96 MB for int8; docs/benchmarks.md)."""
+    import onnx
+
+    from index.models.tables import WORD_TABLE_INPUT, word_table
+
+    folder = mc.ensure_model(cache_dir)
+    for path in (ox.ensure_onnx(cache_dir), ox.ensure_onnx(cache_dir, quantized=True)):
+        graph = onnx.load(str(path), load_external_data=False).graph
+        assert WORD_TABLE_INPUT in {i.name for i in graph.input}, path.name
+        assert max(int(np.prod(i.dims)) for i in graph.initializer) < 2_000_000, path.name
+        assert path.stat().st_size < 100 * 1024 * 1024
+    table = word_table(folder)
+    assert word_table(folder) is table and not table.flags.writeable
+    assert embedders["onnx"]._table is table and embedders["onnx-int8"]._table is table

@@ -8,6 +8,7 @@ import shutil
 import threading
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from index import Searcher, get_settings
@@ -136,3 +137,39 @@ def test_hit_scores_are_probabilities_in_every_mode(searcher: Searcher, mode: st
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
     elsewhere = searcher.search("如何用Python读取Excel表格", 5, mode).hits
     assert not elsewhere or elsewhere[0].score < hits[0].score
+
+
+def test_the_reader_shares_the_embedders_tokenizer(reader: SpanReader, real_embedder) -> None:
+    """One XLM-R tokenizer per process (~290 MB): the reader's pairs (unpadded, cut at 256 tokens) and the
+    query model's padded batches (cut at 512) interleave from threads without taking each other's settings."""
+    from index.models.onnx import FastTokenizer, max_sequence_length
+
+    folder = get_settings().cache_dir / "models" / "multilingual-e5-small"
+    shared = FastTokenizer.shared(folder, max_sequence_length(folder))
+    assert reader._tokenizer is shared
+    queries = ["上半年地区生产总值是多少", "垃圾车几点来", "出差住宿费每晚上限多少" * 80]
+    pair = ("上半年地区生产总值是多少", "上半年，全區實現地區生產總值1209.37億元，同比增長9.2%。" * 20)
+    expected_batch = shared.batch(queries)
+    expected_span = reader.read([pair])[0]
+    expected_vectors = real_embedder.encode_queries(queries)
+    errors: list[str] = []
+
+    def read(n: int) -> None:
+        for i in range(10):
+            if reader.read([pair])[0] != expected_span:
+                errors.append(f"reader thread {n} round {i}")
+
+    def tokenize(n: int) -> None:
+        for i in range(10):
+            got = shared.batch(queries)
+            if got["input_ids"].shape != expected_batch["input_ids"].shape:
+                errors.append(f"batch thread {n} round {i}: {got['input_ids'].shape}")
+            if not np.allclose(real_embedder.encode_queries(queries), expected_vectors, atol=1e-6):
+                errors.append(f"query thread {n} round {i}")
+
+    threads = [threading.Thread(target=f, args=(n,)) for n in range(2) for f in (read, tokenize)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert not errors, errors[:5]

@@ -13,6 +13,13 @@ import numpy as np
 
 from ..errors import ModelError
 from .base import DOCUMENT_BATCH, TokenizerLock, unit_rows
+from .tables import WORD_TABLE_INPUT, word_table
+
+
+def max_sequence_length(folder: Path) -> int:
+    """The folder's ``max_seq_length`` (sentence-transformers), 512 when it names none."""
+    config = json.loads((Path(folder) / "sentence_bert_config.json").read_text(encoding="utf-8"))
+    return int(config.get("max_seq_length") or 512)
 
 
 def cpu_session(onnx_file: Path, threads: int = 0) -> Any:
@@ -102,6 +109,28 @@ class FastTokenizer:
             raise ValueError(f"the pad token {pad_token!r} is not in {built}")
         self._tokenizer.enable_padding(direction="right", pad_id=pad_id, pad_token=pad_token)
 
+    def pairs(self, pairs: Sequence[tuple[str, str]], max_length: int) -> list[Any]:
+        """``tokenizers`` encodings of text pairs (``a </s></s> b``), unpadded, cut to ``max_length`` tokens
+        longest-first: the span reader's input, from this same instance (~290 MB not loaded twice)."""
+        found: list[Any] = self._lock.call(self._pairs, list(pairs), max_length)
+        return found
+
+    def _pairs(self, pairs: list[tuple[str, str]], max_length: int) -> list[Any]:
+        tokenizer = self._auto.backend_tokenizer if self._auto is not None else self._tokenizer
+        padding = tokenizer.padding
+        truncation = tokenizer.truncation
+        tokenizer.no_padding()
+        tokenizer.enable_truncation(max_length=max_length, strategy="longest_first")
+        try:
+            return list(tokenizer.encode_batch(pairs))
+        finally:
+            if padding is not None:
+                tokenizer.enable_padding(**padding)
+            if truncation is None:
+                tokenizer.no_truncation()
+            else:
+                tokenizer.enable_truncation(**truncation)
+
     def count(self, text: str) -> int:
         """Tokens of ``text`` with the special tokens, untruncated."""
         return int(self._lock.call(self._count, text))
@@ -159,7 +188,7 @@ class OnnxEmbedder:
             bert_config = json.loads((folder / "sentence_bert_config.json").read_text(encoding="utf-8"))
             pooling = json.loads((folder / "1_Pooling" / "config.json").read_text(encoding="utf-8"))
             modules = [m["type"] for m in json.loads((folder / "modules.json").read_text(encoding="utf-8"))]
-            self._tokenizer = FastTokenizer.shared(folder, int(bert_config.get("max_seq_length") or 512))
+            self._tokenizer = FastTokenizer.shared(folder, max_sequence_length(folder))
             self._session = cpu_session(onnx_file, threads)
         except (OSError, ValueError, KeyError, RuntimeError) as exc:
             raise ModelError(f"cannot load ONNX model {onnx_file}: {exc}") from exc
@@ -182,6 +211,8 @@ class OnnxEmbedder:
         self._query_prompt = str(prompts.get("query", ""))
         self._document_prompt = str(prompts.get("document", ""))
         self._inputs = {i.name for i in self._session.get_inputs()}
+        # Graphs since export version 3 read the word-embedding table from the weights file, mapped once.
+        self._table = word_table(folder) if WORD_TABLE_INPUT in self._inputs else None
         self._prompt_tokens = self._count(self._document_prompt) - 2
 
     def _count(self, text: str) -> int:
@@ -192,6 +223,8 @@ class OnnxEmbedder:
         feeds = {k: np.asarray(v, dtype=np.int64) for k, v in batch.items() if k in self._inputs}
         if "token_type_ids" in self._inputs and "token_type_ids" not in feeds:
             feeds["token_type_ids"] = np.zeros_like(feeds["input_ids"])
+        if self._table is not None:
+            feeds[WORD_TABLE_INPUT] = self._table
         (hidden,) = self._session.run(["last_hidden_state"], feeds)
         mask = np.asarray(batch["attention_mask"], dtype=np.float32)[..., None]
         pooled = (hidden * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1e-9)

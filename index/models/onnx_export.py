@@ -7,7 +7,9 @@ only once it embeds like the torch model. Ahead of time: ``zhsearch model --back
 Since export version 2 the float32 file is the graph of fused operators that
 ``onnx_optimize.build_fused_onnx`` writes from the weights (1.2-1.8x faster than
 torch's export, same vectors); ``export_unfused`` keeps torch's export as the
-reference it was measured against (docs/decisions.md, "Fused encoder").
+reference it was measured against (docs/decisions.md, "Fused encoder"). Since
+version 3 both files take the word-embedding table as an input (``tables``), and
+the int8 file keeps the embedding step in float32.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from .cache import (
 from .convert import ensure_model
 from .onnx_optimize import QUANTIZATION_EXTRA, build_fused_onnx, quantize_onnx
 from .quantization import QUANTIZATION_PRESETS, cpu_quantization_preset, quantized_onnx_name
+from .tables import WORD_TABLE_INPUT, word_table
 
 __all__ = ["ensure_onnx", "export_unfused", "onnx_record"]
 
@@ -59,7 +62,7 @@ ONNX_SUBFOLDER = "onnx"
 ONNX_RECORD = "zhsearch_onnx.json"
 ONNX_FILE = "model.onnx"
 #: Bump when the export's *output* changes, so ensure_onnx() re-exports.
-ONNX_EXPORT_VERSION = 2
+ONNX_EXPORT_VERSION = 3
 _ONNX_OPSET = 18
 # An export must embed these like the torch model does, or it is not published.
 # fp32 differs from torch only by float rounding; the int8 floor only catches a
@@ -198,7 +201,10 @@ def _onnx_cosines(path: Path, batch: dict[str, np.ndarray], reference: np.ndarra
     options.log_severity_level = 3
     session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     wanted = {i.name for i in session.get_inputs()}
-    (hidden,) = session.run(["last_hidden_state"], {k: v for k, v in batch.items() if k in wanted})
+    feeds = {k: v for k, v in batch.items() if k in wanted}
+    if WORD_TABLE_INPUT in wanted:
+        feeds[WORD_TABLE_INPUT] = word_table(path.parent.parent)  # onnx/<file> in the model folder
+    (hidden,) = session.run(["last_hidden_state"], feeds)
     cosines: np.ndarray = np.sum(_mean_pool(hidden, batch["attention_mask"]) * reference, axis=1)
     return cosines
 

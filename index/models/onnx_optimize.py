@@ -20,10 +20,14 @@ import numpy as np
 
 from .cache import read_json
 from .quantization import QUANTIZATION_PRESETS, ffn_output_matmuls
+from .tables import WORD_TABLE_INPUT
 
 __all__ = ["QUANTIZATION_EXTRA", "build_fused_onnx", "build_fused_reader", "fuse_onnx", "quantize_onnx"]
 
 #: ``quantize_dynamic``'s extra options, beside a preset's (recorded with each export).
+#: The embedding node of ``build_fused_onnx``: kept float32 by ``quantize_onnx`` (its table is an input,
+#: which the quantizer would otherwise quantize on every run).
+EMBEDDING_NODE = "embeddings"
 QUANTIZATION_EXTRA = {
     "WeightSymmetric": True,
     "ActivationSymmetric": False,
@@ -52,7 +56,10 @@ def build_fused_onnx(folder: Path, target: Path) -> None:
     """Write a BERT encoder of ``folder``'s weights as ONNX Runtime fused operators to ``target``.
 
     Inputs and output are the export's (``input_ids``, ``attention_mask``,
-    ``token_type_ids`` -> ``last_hidden_state``). The attention mask becomes each
+    ``token_type_ids`` -> ``last_hidden_state``), plus the word-embedding table
+    (``WORD_TABLE_INPUT``, 250k x 384 float32): every run is given the rows of
+    ``model.safetensors`` memory-mapped, so the 367 MB table is never a private copy
+    in the session (one file mapping shared by the query, document and reader models). The attention mask becomes each
     row's length (EmbedLayerNormalization's ``mask_index``), so padding must be on
     the right, as the tokenizer pads.
     """
@@ -87,7 +94,7 @@ def build_fused_onnx(folder: Path, target: Path) -> None:
             [
                 "input_ids_i32",
                 "token_type_ids_i32",
-                init("word_embeddings", w("embeddings.word_embeddings.weight")),
+                WORD_TABLE_INPUT,  # fed at run time from model.safetensors, memory-mapped (``onnx.word_table``)
                 init("position_embeddings", w("embeddings.position_embeddings.weight")),
                 init("token_type_embeddings", w("embeddings.token_type_embeddings.weight")),
                 init("embeddings_ln_gamma", w("embeddings.LayerNorm.weight")),
@@ -95,6 +102,7 @@ def build_fused_onnx(folder: Path, target: Path) -> None:
                 "attention_mask_i32",
             ],
             ["hidden_0", "mask_index"],
+            name=EMBEDDING_NODE,
             domain=ms,
             epsilon=eps,
         )
@@ -104,12 +112,16 @@ def build_fused_onnx(folder: Path, target: Path) -> None:
     last = f"hidden_{int(config['num_hidden_layers'])}"
     nodes.append(helper.make_node("Identity", [last], ["last_hidden_state"]))
     dims = ["batch", "sequence"]
+    table = w("embeddings.word_embeddings.weight").shape
     graph = helper.make_graph(
         nodes,
         "zhsearch_fused_bert",
         [
-            helper.make_tensor_value_info(n, TensorProto.INT64, dims)
-            for n in ("input_ids", "attention_mask", "token_type_ids")
+            *(
+                helper.make_tensor_value_info(n, TensorProto.INT64, dims)
+                for n in ("input_ids", "attention_mask", "token_type_ids")
+            ),
+            helper.make_tensor_value_info(WORD_TABLE_INPUT, TensorProto.FLOAT, list(table)),
         ],
         [helper.make_tensor_value_info("last_hidden_state", TensorProto.FLOAT, [*dims, int(config["hidden_size"])])],
         inits,
@@ -251,6 +263,9 @@ def quantize_onnx(source: Path, target: Path, folder: Path, preset: str) -> list
 
     options = QUANTIZATION_PRESETS[preset]
     excluded = ffn_output_matmuls(source, folder)
+    graph_inputs = {i.name for i in onnx.load(str(source), load_external_data=False).graph.input}
+    if WORD_TABLE_INPUT in graph_inputs:
+        excluded = [*excluded, EMBEDDING_NODE]
     extra: dict[str, object] = dict(QUANTIZATION_EXTRA)
     graph = onnx.load(str(source), load_external_data=False).graph
     if any(node.domain == "com.microsoft" for node in graph.node):
