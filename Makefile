@@ -56,7 +56,9 @@ SCALE ?=
 # memory and startup of a server holding 1 collection and 101, with the default model) and OCR
 # (benchmarks/ocr.py: accuracy and seconds a page of each engine on typeset pages; Tesseract when installed)
 # and the command line (benchmarks/cli.py: --help, search and ask, cold and beside a running server),
-# and where a build's time goes (benchmarks/build_profile.py: the seeds, stage by stage under cProfile).
+# where a build's time goes (benchmarks/build_profile.py: the seeds, stage by stage under cProfile),
+# a build beside txtai's on the same passages (benchmarks/peer.py; zhsearch alone when txtai is not
+# installed) and the server's start and memory (benchmarks/server_start.py).
 bench: install
 	$(BIN)/python benchmarks/bench.py
 	RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 $(BIN)/python benchmarks/ray_scale.py
@@ -66,6 +68,8 @@ bench: install
 	$(BIN)/python benchmarks/ocr.py
 	$(BIN)/python benchmarks/cli.py
 	$(BIN)/python benchmarks/build_profile.py
+	$(BIN)/python benchmarks/peer.py
+	$(BIN)/python benchmarks/server_start.py
 
 # Regenerates docs/quality.md: every mode (naive baseline included) on the shipped sets and, when
 # ../shared/benchmarks holds them, the public sets: the Python FAQ in BEIR form (zh-cn, zh-tw, Taiwan

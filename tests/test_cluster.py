@@ -236,3 +236,12 @@ def test_cli_builds_searches_and_asks_a_cluster_without_ray(env: Path) -> None:
     assert found["results"][0]["doc_id"].startswith("faq-")
     answered = json.loads(runner.invoke(app, ["ask", "黄浦区上半年的生产总值是多少", "--json"]).output)
     assert "1209.37" in answered["answer"]["text"]
+
+
+def test_every_embedding_actor_gets_several_calls() -> None:
+    """173 documents on 2 actors were 3 calls of 64: one actor embedded the last third alone."""
+    from index.cluster.ray_build import CALLS_PER_ACTOR, MAX_DOCUMENTS_PER_BATCH, per_batch
+
+    assert per_batch(173, 2) == 22 and -(-173 // 22) >= 2 * CALLS_PER_ACTOR
+    assert per_batch(100_000, 2) == MAX_DOCUMENTS_PER_BATCH
+    assert per_batch(3, 8) == 1 and per_batch(0, 2) == 1
