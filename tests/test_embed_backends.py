@@ -285,7 +285,7 @@ def test_the_fast_tokenizer_gives_transformers_ids(cache_dir: Path) -> None:
     folder = ensure_model(cache_dir)
     FastTokenizer(folder, 512)  # the first load keeps the pipeline transformers builds (not the shared one)
     fast = FastTokenizer(folder, 512)
-    assert fast._auto is None  # read by tokenizers alone
+    assert fast._auto is None and fast._unigram is not None  # read without transformers, pieces in a dict
     auto = AutoTokenizer.from_pretrained(str(folder))
     texts = [
         "query: 黃浦區上半年引進了多少家高端服務業企業？",
