@@ -53,14 +53,14 @@ async def _warm(app: FastAPI, settings: Settings, loaded: ServedIndex) -> None:
     """A document encode, then one ask through the app itself, in process, before ``/readyz`` says ready.
 
     Every lazily built thing on the request path is built here, so the first client's
-    question is as fast as the second: the document model that writes use, jieba's
+    question is as fast as the second: the document model and bm25s that writes use, jieba's
     dictionary and tagger, and through the ask (its search included) the ONNX sessions'
     first runs, OpenCC, the lighter sentence model, and the route's middleware,
     validation, thread pool and response. The ask is logged and counted like any other.
     """
     warm_up()
     if isinstance(loaded, LiveIndex):  # a cluster's router embeds no documents: its shards do
-        loaded.embedder.encode_documents(["预热"])
+        loaded.prepare_writes()
     body = json.dumps({"question": WARM_UP_QUESTION, "k": 3}).encode()
     headers = [(b"content-type", b"application/json"), (b"x-request-id", b"warm-up")]
     scope = {

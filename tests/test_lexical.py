@@ -143,3 +143,39 @@ def test_query_tokens_leave_out_question_words_unless_nothing_else_is_left() -> 
     assert query_tokens("莫高窟有多少个洞窟") == tokenize("莫高窟 个洞窟")
     assert "多少" not in query_tokens("莫高窟有多少个洞窟")
     assert query_tokens("是什么") == tokenize("是什么")
+
+
+def test_a_saved_field_scores_as_bm25s_does_bit_for_bit(tmp_path: Path) -> None:
+    """Reading an index does without bm25s (scipy, numba: 0.4 s and ~90 MB of a cold command)."""
+    import bm25s
+
+    from index.storage.lexical.saved import K1, B, SavedBM25
+
+    corpus = [tokenize(normalize(f"{TOPICS[i % len(TOPICS)]} python 3.12 第{i}段")) for i in range(200)]
+    model = bm25s.BM25()
+    model.index(corpus, show_progress=False)
+    model.save(str(tmp_path), show_progress=False)
+    reference = bm25s.BM25.load(str(tmp_path), show_progress=False)
+    for mmap in (False, True):
+        saved = SavedBM25.load(tmp_path, mmap=mmap)
+        for query in ("黄浦区生产总值", "python", "社区 社区 服务 第1", "没有的词", "3.12"):
+            tokens = tokenize(normalize(query)) or ["\u0000"]
+            assert np.array_equal(saved.get_scores(tokens), reference.get_scores(tokens)), query
+    assert (saved.k1, saved.b) == (K1, B) == (bm25s.BM25().k1, bm25s.BM25().b)
+
+
+def test_reading_an_index_imports_no_bm25s(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    LexicalIndex.build(_corpus(30)).save(tmp_path)
+    code = (
+        "import sys, numpy as np\n"
+        "from index.storage.lexical import LexicalIndex\n"
+        f"folder = __import__('pathlib').Path({str(tmp_path)!r})\n"
+        "index = LexicalIndex.load(folder, np.arange(1, 31), lambda ids: {})\n"
+        "assert len(index.search('第3段', 5)[0])\n"
+        "print(sorted(m for m in ('bm25s', 'scipy', 'numba') if m in sys.modules))\n"
+    )
+    found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert found.strip() == "[]"

@@ -1,4 +1,4 @@
-"""The lexical half of retrieval: BM25 over normalized text (bm25s).
+"""The lexical half of retrieval: BM25 over normalized text (bm25s builds it; ``saved`` reads it).
 
 Tokens are CJK character unigrams plus bigrams, and whole Latin words or numbers
 (recorded in the manifest as ``TOKENIZER``); titles and section headings are a
@@ -20,8 +20,8 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
-import bm25s
 import numpy as np
 
 from ...errors import IndexUnavailableError
@@ -29,7 +29,8 @@ from ...text.normalize import normalize
 from ..ids import find_sorted
 from ..record.store import StoredPassage
 from .delta import Delta
-from .stats import STATS_FILE, CorpusStats, FieldStats, weighted_bm25
+from .saved import SavedBM25
+from .stats import STATS_FILE, CorpusStats, FieldStats
 
 TOKENIZER = "cjk-uni+bigram-v1;heading-field-0.3"
 HEADING_WEIGHT = 0.3
@@ -71,13 +72,17 @@ def _tokens(text: str) -> list[str]:
 def _bm25(texts: Sequence[str], stats: FieldStats | None = None) -> _Field:
     """The field of ``texts``: a bm25s index scored with their own statistics, or with ``stats``."""
     corpus = [_tokens(text) for text in texts]
+    if not corpus:
+        return _Field(SavedBM25.empty(), stats.mean_length if stats is not None else 0.0, stats)
+    import bm25s  # building only: reading an index does without it (``saved``)
+
     if stats is not None:
-        model = weighted_bm25(corpus, stats) if corpus else bm25s.BM25()
-        return _Field(model, stats.mean_length, stats)
+        from .weighted import weighted_bm25
+
+        return _Field(weighted_bm25(corpus, stats), stats.mean_length, stats)
     model = bm25s.BM25()
-    if corpus:
-        model.index(corpus, show_progress=False)
-    return _Field(model, sum(len(c) for c in corpus) / len(corpus) if corpus else 0.0)
+    model.index(corpus, show_progress=False)
+    return _Field(model, sum(len(c) for c in corpus) / len(corpus))
 
 
 def _heading(p: StoredPassage, cache: dict[tuple[str, tuple[str, ...]], str]) -> str:
@@ -93,7 +98,8 @@ class _Field:
     With ``stats`` (a shard of a cluster) those are the cluster's, which the base was scored with.
     """
 
-    def __init__(self, model: bm25s.BM25, mean_length: float, stats: FieldStats | None = None) -> None:
+    def __init__(self, model: Any, mean_length: float, stats: FieldStats | None = None) -> None:
+        """``model``: a ``bm25s.BM25`` just built, or the ``SavedBM25`` of one read back."""
         self.model = model
         self.mean_length = mean_length
         self.stats = stats
@@ -290,17 +296,11 @@ class LexicalIndex:
             stats = CorpusStats.load(folder / STATS_FILE)
             given = (stats.text, stats.headings) if stats else (None, None)
             if not len(base_ids):
-                text, headings = _Field(bm25s.BM25(), 0.0, given[0]), _Field(bm25s.BM25(), 0.0, given[1])
+                text, headings = _Field(SavedBM25.empty(), 0.0, given[0]), _Field(SavedBM25.empty(), 0.0, given[1])
             else:
                 # mmap: the postings stay in the files; a query reads only its tokens' pages
-                text = _Field(
-                    bm25s.BM25.load(str(folder / "text"), show_progress=False, mmap=mmap), float(lengths[0]), given[0]
-                )
-                headings = _Field(
-                    bm25s.BM25.load(str(folder / "headings"), show_progress=False, mmap=mmap),
-                    float(lengths[1]),
-                    given[1],
-                )
+                text = _Field(SavedBM25.load(folder / "text", mmap=mmap), float(lengths[0]), given[0])
+                headings = _Field(SavedBM25.load(folder / "headings", mmap=mmap), float(lengths[1]), given[1])
         except (OSError, ValueError, KeyError) as exc:
             raise IndexUnavailableError(f"cannot read lexical index {folder}: {exc}") from exc
         known = np.asarray(ids, np.int64)
