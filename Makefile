@@ -58,7 +58,8 @@ SCALE ?=
 # and the command line (benchmarks/cli.py: --help, search and ask, cold and beside a running server),
 # where a build's time goes (benchmarks/build_profile.py: the seeds, stage by stage under cProfile),
 # a build beside txtai's on the same passages (benchmarks/peer.py; zhsearch alone when txtai is not
-# installed) and the server's start and memory (benchmarks/server_start.py).
+# installed), the server's start and memory (benchmarks/server_start.py) and whether the light tokenizer
+# gives tokenizers' ids and offsets on every text there is (benchmarks/tokenizer_check.py; exits 1 if not).
 bench: install
 	$(BIN)/python benchmarks/bench.py
 	RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 $(BIN)/python benchmarks/ray_scale.py
@@ -70,6 +71,7 @@ bench: install
 	$(BIN)/python benchmarks/build_profile.py
 	$(BIN)/python benchmarks/peer.py
 	$(BIN)/python benchmarks/server_start.py
+	$(BIN)/python benchmarks/tokenizer_check.py
 
 # Regenerates docs/quality.md: every mode (naive baseline included) on the shipped sets and, when
 # ../shared/benchmarks holds them, the public sets: the Python FAQ in BEIR form (zh-cn, zh-tw, Taiwan

@@ -27,10 +27,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from cli import QUESTION, ZHSEARCH  # noqa: E402
 from scale import Server  # noqa: E402
-
-ZHSEARCH = str(Path(sys.executable).with_name("zhsearch"))
-QUESTION = "黃浦區上半年引進了多少家高端服務業企業？"
 
 STAGES = """
 import sys, time
