@@ -52,14 +52,15 @@ def fuse_onnx(source: Path, target: Path, folder: Path) -> None:
     model.save_model_to_file(str(target))
 
 
-def build_fused_onnx(folder: Path, target: Path) -> None:
+def build_fused_onnx(folder: Path, target: Path, *, table_input: bool = True) -> None:
     """Write a BERT encoder of ``folder``'s weights as ONNX Runtime fused operators to ``target``.
 
     Inputs and output are the export's (``input_ids``, ``attention_mask``,
-    ``token_type_ids`` -> ``last_hidden_state``), plus the word-embedding table
-    (``WORD_TABLE_INPUT``, 250k x 384 float32): every run is given the rows of
-    ``model.safetensors`` memory-mapped, so the 367 MB table is never a private copy
-    in the session (one file mapping shared by the query, document and reader models). The attention mask becomes each
+    ``token_type_ids`` -> ``last_hidden_state``), plus, with ``table_input``, the word-embedding
+    table (``WORD_TABLE_INPUT``, 250k x 384 float32): every run is given the rows of
+    ``model.safetensors`` memory-mapped, so the 367 MB table is never a private copy in the
+    session (one file mapping shared by the document and reader models). Without it the table is
+    in the graph (the int8 file is quantized from that form). The attention mask becomes each
     row's length (EmbedLayerNormalization's ``mask_index``), so padding must be on
     the right, as the tokenizer pads.
     """
@@ -94,7 +95,8 @@ def build_fused_onnx(folder: Path, target: Path) -> None:
             [
                 "input_ids_i32",
                 "token_type_ids_i32",
-                WORD_TABLE_INPUT,  # fed at run time from model.safetensors, memory-mapped (``onnx.word_table``)
+                # fed at run time from model.safetensors, memory-mapped (``tables.word_table``)
+                WORD_TABLE_INPUT if table_input else init("word_embeddings", w("embeddings.word_embeddings.weight")),
                 init("position_embeddings", w("embeddings.position_embeddings.weight")),
                 init("token_type_embeddings", w("embeddings.token_type_embeddings.weight")),
                 init("embeddings_ln_gamma", w("embeddings.LayerNorm.weight")),
@@ -121,7 +123,7 @@ def build_fused_onnx(folder: Path, target: Path) -> None:
                 helper.make_tensor_value_info(n, TensorProto.INT64, dims)
                 for n in ("input_ids", "attention_mask", "token_type_ids")
             ),
-            helper.make_tensor_value_info(WORD_TABLE_INPUT, TensorProto.FLOAT, list(table)),
+            *([helper.make_tensor_value_info(WORD_TABLE_INPUT, TensorProto.FLOAT, list(table))] if table_input else []),
         ],
         [helper.make_tensor_value_info("last_hidden_state", TensorProto.FLOAT, [*dims, int(config["hidden_size"])])],
         inits,
