@@ -90,6 +90,10 @@ class LiveIndex(Searcher):
         tuning: Tuning | None = None,
     ) -> None:
         super().__init__(path, manifest, snapshot, embedder, tuning=tuning)
+        # A write may rebuild the lexical base, which bm25s does: imported now (0.4 s), not on the first
+        # write. Reading an index does without it (``storage.lexical.saved``).
+        import bm25s  # noqa: F401
+
         self._held = held
         self._write_lock = threading.Lock()
         self._conn = store.connect(path / folder.STORE)
@@ -198,10 +202,9 @@ class LiveIndex(Searcher):
     # -- writing ---------------------------------------------------------------
 
     def prepare_writes(self) -> None:
-        """Load now what the first write would wait for: the document model (one encode) and bm25s,
-        which reading an index does without (0.4 s to import) and rebuilding a base needs."""
+        """Load now what the first write would wait for: the document model (one encode; bm25s, which
+        rebuilding a base needs, is imported on opening)."""
         self.embedder.encode_documents(["预热"])
-        import bm25s  # noqa: F401
 
     def put(self, doc: Document, *, create_only: bool = False) -> WriteResult:
         """Add or replace a document; returns once the change is durable."""
