@@ -25,9 +25,6 @@ from .tables import WORD_TABLE_INPUT
 __all__ = ["QUANTIZATION_EXTRA", "build_fused_onnx", "build_fused_reader", "fuse_onnx", "quantize_onnx"]
 
 #: ``quantize_dynamic``'s extra options, beside a preset's (recorded with each export).
-#: The embedding node of ``build_fused_onnx``: kept float32 by ``quantize_onnx`` (its table is an input,
-#: which the quantizer would otherwise quantize on every run).
-EMBEDDING_NODE = "embeddings"
 QUANTIZATION_EXTRA = {
     "WeightSymmetric": True,
     "ActivationSymmetric": False,
@@ -104,7 +101,6 @@ def build_fused_onnx(folder: Path, target: Path, *, table_input: bool = True) ->
                 "attention_mask_i32",
             ],
             ["hidden_0", "mask_index"],
-            name=EMBEDDING_NODE,
             domain=ms,
             epsilon=eps,
         )
@@ -265,9 +261,6 @@ def quantize_onnx(source: Path, target: Path, folder: Path, preset: str) -> list
 
     options = QUANTIZATION_PRESETS[preset]
     excluded = ffn_output_matmuls(source, folder)
-    graph_inputs = {i.name for i in onnx.load(str(source), load_external_data=False).graph.input}
-    if WORD_TABLE_INPUT in graph_inputs:
-        excluded = [*excluded, EMBEDDING_NODE]
     extra: dict[str, object] = dict(QUANTIZATION_EXTRA)
     graph = onnx.load(str(source), load_external_data=False).graph
     if any(node.domain == "com.microsoft" for node in graph.node):
