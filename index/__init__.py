@@ -68,6 +68,7 @@ _EXPORTS = {
     "AskResult": ".retrieval.answer",
     "ask": ".retrieval.answer",
     "warm_up": ".retrieval.answer",
+    "ensure_tagger": ".retrieval.tagger",
     "BuildReport": ".writing.build",
     "build_index": ".writing.build",
     "LiveIndex": ".writing.live",
@@ -168,6 +169,7 @@ if _TYPE_CHECKING:
     from .retrieval.query import MAX_K, MAX_QUERY_CHARS, QueryLimits
     from .retrieval.search import Hit, Searcher, SearchResult, serve_queries_single_threaded
     from .retrieval.snapshot import DocumentInfo, Filters, WriteResult
+    from .retrieval.tagger import ensure_tagger
     from .retrieval.tuning import Tuning
     from .served import ServedIndex
     from .settings import Settings, get_settings
@@ -286,6 +288,7 @@ __all__ = [
     "split_set",
     "sync_folder",
     "warm_up",
+    "ensure_tagger",
     "watch_folder",
     "write_report",
 ]

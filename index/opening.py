@@ -25,6 +25,7 @@ from .models.span import SpanReader
 from .retrieval.answering import SENTENCES, Answering
 from .retrieval.calibration import shipped
 from .retrieval.search import Searcher, serve_queries_single_threaded
+from .retrieval.tagger import configure as configure_tagger
 from .retrieval.tuning import Tuning
 from .served import ServedIndex
 from .settings import Settings
@@ -93,6 +94,7 @@ def load_answering(settings: Settings, *, model: str = DEFAULT_MODEL_NAME, threa
     ``ZHSEARCH_ANSWER_THRESHOLD``); one reader per process and cache folder. The calibration weighs
     the default model's cosines, so an index of another ``model`` answers with sentences, as it does
     without the converted default model (the log says why)."""
+    configure_tagger(settings.cache_dir)  # every answer tags its question (required names), span reader or not
     sentences = Answering(None, SENTENCES.calibration, settings.answer_threshold)
     if settings.answers == "sentence":
         return sentences

