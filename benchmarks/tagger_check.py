@@ -3,9 +3,10 @@
 Texts: the sentences of ``tokenizer_check.py``'s texts (the seeds and, when ``../shared/benchmarks``
 holds them, DRCD, CMRC 2018 and the Python FAQ sets: questions and paragraphs), as written and
 folded to simplified script, as the answer step tags them; every distinct one up to ``--limit``
-(jieba's HMM tags about 2,000 characters a second here, so all 1.7M characters take half an hour). Each is tagged by the SQLite-backed tagger in a fresh process (how a cold
-command meets it) and by a stock ``jieba.posseg.POSTokenizer``; words and flags must be equal.
-Prints the counts, the load time and memory of each; exits 1 on any difference.
+(jieba's HMM tags about 2,000 characters a second here, so all 1.7M characters take half an hour).
+Each is tagged by the SQLite-backed tagger in a fresh process (how a cold command meets it) and by a
+stock ``jieba.posseg.POSTokenizer``; words and flags must be equal. Prints the counts, the load time
+and memory of each; exits 1 on any difference.
 
     .venv/bin/python benchmarks/tagger_check.py [--limit N]
 """
@@ -45,13 +46,12 @@ def main() -> int:
     parser.add_argument("--limit", type=int, default=6000, help="compare at most this many sentences (0: all)")
     args = parser.parse_args()
 
+    import re
     import resource
     import tempfile
 
     from index import get_settings
     from index.text.normalize import normalize
-
-    import re
 
     written = dict.fromkeys(s.strip() for t in texts_and_pairs()[0] for s in re.split(r"(?<=[。！？!?\n])", t))
     written.pop("", None)
