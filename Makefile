@@ -72,6 +72,7 @@ bench: install
 	$(BIN)/python benchmarks/peer.py
 	$(BIN)/python benchmarks/server_start.py
 	$(BIN)/python benchmarks/tokenizer_check.py
+	$(BIN)/python benchmarks/tagger_check.py
 
 # Regenerates docs/quality.md: every mode (naive baseline included) on the shipped sets and, when
 # ../shared/benchmarks holds them, the public sets: the Python FAQ in BEIR form (zh-cn, zh-tw, Taiwan
