@@ -147,10 +147,13 @@ def _fake_export(folder: Path) -> None:
     (folder / mc.SOURCE_RECORD).write_text(json.dumps({"sha256": "a" * 64, "converter_version": 1}))
     (folder / ox.ONNX_SUBFOLDER / ox.ONNX_FILE).write_bytes(b"fp32")
     (folder / ox.ONNX_SUBFOLDER / "model_qint8_avx2.onnx").write_bytes(b"int8")
-    ox._write_record(folder, {ox.ONNX_FILE: {"kind": "fp32", "size": 4, "sha256": "f" * 64}})
+    (folder / ox.ONNX_SUBFOLDER / "model.onnx.1.data").write_bytes(b"weights")
+    (folder / ox.ONNX_SUBFOLDER / "model_qint8_avx2.onnx.2.data").write_bytes(b"int8 weights")
+    fp32 = {"kind": "fp32", "size": 4, "sha256": "f" * 64, "data_file": "model.onnx.1.data", "data_size": 7}
+    ox._write_record(folder, {ox.ONNX_FILE: fp32})
+    int8 = {"kind": "qint8", "size": 4, "sha256": "b" * 64, "from_sha256": "f" * 64}
     ox._write_record(
-        folder,
-        {"model_qint8_avx2.onnx": {"kind": "qint8", "size": 4, "sha256": "b" * 64, "from_sha256": "f" * 64}},
+        folder, {"model_qint8_avx2.onnx": {**int8, "data_file": "model_qint8_avx2.onnx.2.data", "data_size": 12}}
     )
 
 
@@ -161,8 +164,16 @@ def test_export_record_goes_stale_with_the_weights_or_the_files(tmp_path: Path) 
     (tmp_path / ox.ONNX_SUBFOLDER / "model_qint8_avx2.onnx").write_bytes(b"int8 truncated?")
     with pytest.raises(ModelError, match="stale"):
         ox.onnx_record(tmp_path, "model_qint8_avx2.onnx")
+    (tmp_path / ox.ONNX_SUBFOLDER / "model_qint8_avx2.onnx").write_bytes(b"int8")
+    (tmp_path / ox.ONNX_SUBFOLDER / "model_qint8_avx2.onnx.2.data").write_bytes(b"int8 weight")  # cut short
+    with pytest.raises(ModelError, match="stale"):
+        ox.onnx_record(tmp_path, "model_qint8_avx2.onnx")
+    (tmp_path / ox.ONNX_SUBFOLDER / "model_qint8_avx2.onnx.2.data").unlink()
+    with pytest.raises(ModelError, match="stale"):
+        ox.onnx_record(tmp_path, "model_qint8_avx2.onnx")
 
-    ox._write_record(tmp_path, {ox.ONNX_FILE: {"kind": "fp32", "size": 4, "sha256": "e" * 64}})
+    refit = {"kind": "fp32", "size": 4, "sha256": "e" * 64, "data_file": "model.onnx.1.data", "data_size": 7}
+    ox._write_record(tmp_path, {ox.ONNX_FILE: refit})
     (tmp_path / ox.ONNX_SUBFOLDER / "model_qint8_avx2.onnx").write_bytes(b"int8")
     with pytest.raises(ModelError):  # quantized from an fp32 file that is no longer there
         ox.onnx_record(tmp_path, "model_qint8_avx2.onnx")
@@ -171,6 +182,15 @@ def test_export_record_goes_stale_with_the_weights_or_the_files(tmp_path: Path) 
     (tmp_path / mc.SOURCE_RECORD).write_text(json.dumps({"sha256": "c" * 64, "converter_version": 1}))
     with pytest.raises(ModelError):  # the model was reconverted from other weights
         ox.onnx_record(tmp_path, ox.ONNX_FILE)
+
+
+def test_an_export_drops_the_data_files_no_graph_names(tmp_path: Path) -> None:
+    """Weights of replaced graphs and of killed exports go; those the record names stay."""
+    _fake_export(tmp_path)
+    onnx_dir = tmp_path / ox.ONNX_SUBFOLDER
+    (onnx_dir / "model.onnx.0ld.data").write_bytes(b"replaced")
+    ox._drop_unpublished_data(onnx_dir)
+    assert sorted(p.name for p in onnx_dir.glob("*.data")) == ["model.onnx.1.data", "model_qint8_avx2.onnx.2.data"]
 
 
 def test_cli_rejects_an_unknown_backend() -> None:
@@ -316,7 +336,12 @@ def test_the_float32_graph_holds_no_copy_of_the_word_table(cache_dir: Path, embe
     graph = onnx.load(str(fp32), load_external_data=False).graph
     assert WORD_TABLE_INPUT in {i.name for i in graph.input}
     assert max(int(np.prod(i.dims)) for i in graph.initializer) < 2_000_000
-    assert fp32.stat().st_size < 100 * 1024 * 1024
+    # export version 5: the weights live in a data file beside each graph, which ONNX Runtime maps
+    for path in (fp32, int8):
+        record = ox.onnx_record(folder, path.name)
+        assert path.stat().st_size < 1024 * 1024 and record["size"] == path.stat().st_size
+        assert (path.parent / record["data_file"]).stat().st_size == record["data_size"]
+    assert (fp32.parent / ox.onnx_record(folder, fp32.name)["data_file"]).stat().st_size < 100 * 1024 * 1024
     assert WORD_TABLE_INPUT not in {i.name for i in onnx.load(str(int8), load_external_data=False).graph.input}
     table = word_table(folder)
     assert word_table(folder) is table and not table.flags.writeable
