@@ -30,7 +30,9 @@ class Settings(BaseSettings):
     )
     docs: list[Path] = Field([Path("seeds")], description="Documents indexed by `zhsearch build` by default.")
     model: str = Field(DEFAULT_MODEL_NAME, description="Embedding model: the default, a path or a hub id.")
-    cache_dir: Path = Field(Path.home() / ".cache" / "zhsearch", description="Where converted models live.")
+    cache_dir: Path = Field(
+        Path.home() / ".cache" / "zhsearch", description="Where converted models and jieba's dictionary (SQLite) live."
+    )
     device: str = Field("cpu", description="Torch device for the model.")
     backend: Backend = Field(
         "onnx-int8-queries",

@@ -22,6 +22,7 @@ from index.errors import ModelError
 from index.models import BACKENDS, QueryOnlyEmbedder, load_embedder, quantization
 from index.models import convert as mc
 from index.models import onnx_export as ox
+from index.models.onnx_files import drop_unnamed_data
 
 from .test_model_convert import SENTENCES
 
@@ -189,7 +190,7 @@ def test_an_export_drops_the_data_files_no_graph_names(tmp_path: Path) -> None:
     _fake_export(tmp_path)
     onnx_dir = tmp_path / ox.ONNX_SUBFOLDER
     (onnx_dir / "model.onnx.0ld.data").write_bytes(b"replaced")
-    ox._drop_unpublished_data(onnx_dir)
+    drop_unnamed_data(onnx_dir, ox._recorded_data(onnx_dir))
     assert sorted(p.name for p in onnx_dir.glob("*.data")) == ["model.onnx.1.data", "model_qint8_avx2.onnx.2.data"]
 
 

@@ -40,10 +40,10 @@ from .cache import (
     noop,
     package_version,
     read_json,
-    sha256_file,
     write_json,
 )
 from .convert import ensure_model
+from .onnx_files import drop_unnamed_data, store_weights_apart
 from .onnx_optimize import QUANTIZATION_EXTRA, build_fused_onnx, quantize_onnx
 from .quantization import QUANTIZATION_PRESETS, cpu_quantization_preset, quantized_onnx_name
 from .tables import WORD_TABLE_INPUT, word_table
@@ -69,8 +69,6 @@ ONNX_RECORD = "zhsearch_onnx.json"
 ONNX_FILE = "model.onnx"
 #: Bump when the export's *output* changes, so ensure_onnx() re-exports.
 ONNX_EXPORT_VERSION = 5
-#: Initializers at least this large go to the data file (so all weights; small constants stay inline).
-_EXTERNAL_THRESHOLD = 1024
 _ONNX_OPSET = 18
 # An export must embed these like the torch model does, or it is not published.
 # fp32 differs from torch only by float rounding; the int8 floor only catches a
@@ -156,48 +154,14 @@ def _write_record(folder: Path, update: dict[str, dict[str, Any]]) -> None:
         tmp.unlink(missing_ok=True)
 
 
+def _recorded_data(onnx_dir: Path) -> set[str]:
+    """The data files the ONNX record names."""
+    files = read_json(onnx_dir / ONNX_RECORD).get("files")
+    return {e["data_file"] for e in files.values() if isinstance(e, dict) and "data_file" in e} if files else set()
+
+
 def _tmp_file(onnx_dir: Path, name: str) -> Path:
     return onnx_dir / f".{name}.tmp-{os.getpid()}-{secrets.token_hex(4)}.onnx"
-
-
-def _store_weights_apart(tmp: Path, name: str) -> dict[str, Any]:
-    """Rewrite the one-file model ``tmp`` (to be published as ``name``) as a graph whose weights live in
-    ``<name>.<token>.data`` beside it, and return its record fields. The data file gets its final name
-    now (no published graph names it until ``tmp`` is renamed); ``sha256`` is the one-file model's."""
-    import onnx
-
-    whole = sha256_file(tmp)
-    data = f"{name}.{secrets.token_hex(4)}.data"
-    model = onnx.load(str(tmp))
-    try:
-        onnx.save_model(
-            model,
-            str(tmp),
-            save_as_external_data=True,
-            all_tensors_to_one_file=True,
-            location=data,
-            size_threshold=_EXTERNAL_THRESHOLD,
-        )
-        os.chmod(tmp.parent / data, tmp.stat().st_mode & 0o777)  # onnx writes it private; the graph is not
-    except BaseException:
-        (tmp.parent / data).unlink(missing_ok=True)
-        raise
-    return {
-        "size": tmp.stat().st_size,
-        "sha256": whole,
-        "data_file": data,
-        "data_size": (tmp.parent / data).stat().st_size,
-    }
-
-
-def _drop_unpublished_data(onnx_dir: Path) -> None:
-    """Remove data files no recorded graph names: those of replaced graphs (a process that mapped one
-    keeps it: the file outlives its name) and of killed exports. Under the export lock."""
-    files = read_json(onnx_dir / ONNX_RECORD).get("files")
-    kept = {e.get("data_file") for e in files.values() if isinstance(e, dict)} if isinstance(files, dict) else set()
-    for data in onnx_dir.glob("*.data"):
-        if data.name not in kept:
-            data.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager
@@ -317,7 +281,7 @@ def _export_fp32(folder: Path, batch: dict[str, np.ndarray], reference: np.ndarr
     stored: dict[str, Any] = {}
     try:
         build_fused_onnx(folder, tmp)
-        stored = _store_weights_apart(tmp, ONNX_FILE)
+        stored = store_weights_apart(tmp, ONNX_FILE)
         cosines = _onnx_cosines(tmp, batch, reference)
         if float(cosines.min()) < _FP32_MIN_COSINE:
             raise ModelConversionError(
@@ -356,7 +320,7 @@ def _export_qint8(
         build_fused_onnx(folder, whole, table_input=False)
         with _quiet():
             excluded = quantize_onnx(whole, tmp, folder, preset)
-        stored = _store_weights_apart(tmp, name)
+        stored = store_weights_apart(tmp, name)
         cosines = _onnx_cosines(tmp, batch, reference)
         if float(cosines.min()) < _INT8_MIN_COSINE:
             raise ModelConversionError(
@@ -423,7 +387,7 @@ def ensure_onnx(
         onnx_dir.mkdir(exist_ok=True)
         for stale in onnx_dir.glob(".*.tmp-*"):  # leftovers of killed exports; we hold the lock
             stale.unlink(missing_ok=True)
-        _drop_unpublished_data(onnx_dir)
+        drop_unnamed_data(onnx_dir, _recorded_data(onnx_dir))
         t0 = time.perf_counter()
         try:
             say("loading the torch model as the reference")
@@ -436,7 +400,7 @@ def ensure_onnx(
             if quantized:
                 say(f"quantizing to {onnx_dir / name} (int8, dynamic, {chosen} preset)")
                 _write_record(folder, {name: _export_qint8(folder, chosen, batch, reference, fp32)})
-            _drop_unpublished_data(onnx_dir)
+            drop_unnamed_data(onnx_dir, _recorded_data(onnx_dir))
         except ImportError as exc:
             raise ModelError(
                 f"writing the model as ONNX needs onnx, onnxruntime and safetensors ({exc}); "
