@@ -8,6 +8,7 @@ export ahead of time.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -144,18 +145,22 @@ def test_query_only_embedder_loads_the_document_side_lazily() -> None:
 
 
 def _fake_export(folder: Path) -> None:
-    (folder / ox.ONNX_SUBFOLDER).mkdir(parents=True)
+    onnx_dir = folder / ox.ONNX_SUBFOLDER
+    onnx_dir.mkdir(parents=True)
     (folder / mc.SOURCE_RECORD).write_text(json.dumps({"sha256": "a" * 64, "converter_version": 1}))
-    (folder / ox.ONNX_SUBFOLDER / ox.ONNX_FILE).write_bytes(b"fp32")
-    (folder / ox.ONNX_SUBFOLDER / "model_qint8_avx2.onnx").write_bytes(b"int8")
-    (folder / ox.ONNX_SUBFOLDER / "model.onnx.1.data").write_bytes(b"weights")
-    (folder / ox.ONNX_SUBFOLDER / "model_qint8_avx2.onnx.2.data").write_bytes(b"int8 weights")
-    fp32 = {"kind": "fp32", "size": 4, "sha256": "f" * 64, "data_file": "model.onnx.1.data", "data_size": 7}
+    for name, graph, data, weights in (
+        (ox.ONNX_FILE, b"fp32", "model.onnx.1.data", b"weights"),
+        ("model_qint8_avx2.onnx", b"int8", "model_qint8_avx2.onnx.2.data", b"int8 weights"),
+    ):
+        (onnx_dir / name).write_bytes(graph)
+        (onnx_dir / data).write_bytes(weights)
+    stored = {"size": 4, "graph_sha256": hashlib.sha256(b"fp32").hexdigest()}
+    fp32 = {"kind": "fp32", "sha256": "f" * 64, **stored, "data_file": "model.onnx.1.data", "data_size": 7}
     ox._write_record(folder, {ox.ONNX_FILE: fp32})
-    int8 = {"kind": "qint8", "size": 4, "sha256": "b" * 64, "from_sha256": "f" * 64}
-    ox._write_record(
-        folder, {"model_qint8_avx2.onnx": {**int8, "data_file": "model_qint8_avx2.onnx.2.data", "data_size": 12}}
-    )
+    stored = {"size": 4, "graph_sha256": hashlib.sha256(b"int8").hexdigest()}
+    data = {"data_file": "model_qint8_avx2.onnx.2.data", "data_size": 12}
+    int8 = {"kind": "qint8", "sha256": "b" * 64, "from_sha256": "f" * 64, **stored, **data}
+    ox._write_record(folder, {"model_qint8_avx2.onnx": int8})
 
 
 def test_export_record_goes_stale_with_the_weights_or_the_files(tmp_path: Path) -> None:
@@ -172,8 +177,14 @@ def test_export_record_goes_stale_with_the_weights_or_the_files(tmp_path: Path) 
     (tmp_path / ox.ONNX_SUBFOLDER / "model_qint8_avx2.onnx.2.data").unlink()
     with pytest.raises(ModelError, match="stale"):
         ox.onnx_record(tmp_path, "model_qint8_avx2.onnx")
+    (tmp_path / ox.ONNX_SUBFOLDER / "model_qint8_avx2.onnx.2.data").write_bytes(b"int8 weights")
+    assert ox.onnx_record(tmp_path, "model_qint8_avx2.onnx")
+    # a graph of another export (same size: it names another data file) under this record
+    (tmp_path / ox.ONNX_SUBFOLDER / "model_qint8_avx2.onnx").write_bytes(b"INT8")
+    with pytest.raises(ModelError, match="stale"):
+        ox.onnx_record(tmp_path, "model_qint8_avx2.onnx")
 
-    refit = {"kind": "fp32", "size": 4, "sha256": "e" * 64, "data_file": "model.onnx.1.data", "data_size": 7}
+    refit = {**ox.onnx_record(tmp_path, ox.ONNX_FILE), "sha256": "e" * 64}
     ox._write_record(tmp_path, {ox.ONNX_FILE: refit})
     (tmp_path / ox.ONNX_SUBFOLDER / "model_qint8_avx2.onnx").write_bytes(b"int8")
     with pytest.raises(ModelError):  # quantized from an fp32 file that is no longer there

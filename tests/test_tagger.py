@@ -68,32 +68,53 @@ print(json.dumps({{"mine": mine, "global": stock, "lazy_module": lazy_module, "j
 """
 
 
-def test_cold_process_tags_as_stock_jieba() -> None:
-    """A fresh process (as a cold command) imports jieba.posseg without parsing dict.txt, and tags the same."""
-    texts = seed_texts()
-    cache_dir = str(get_settings().cache_dir)
+def _cold(cache_dir: Path, texts: list[str]) -> dict:
     out = subprocess.run(
-        [sys.executable, "-c", COLD.format(cache_dir=cache_dir)],
+        [sys.executable, "-c", COLD.format(cache_dir=str(cache_dir))],
         input=json.dumps(texts),
         capture_output=True,
         text=True,
         check=True,
         cwd=ROOT,
     )
-    found = json.loads(out.stdout)
+    return json.loads(out.stdout)
+
+
+def test_cold_process_tags_as_stock_jieba(tmp_path: Path) -> None:
+    """A fresh process (as a cold command) builds the file, or reads it, imports jieba.posseg without parsing
+    dict.txt, and tags exactly as stock jieba."""
+    texts = seed_texts()
     expected = stock_tags(texts)
-    assert [[list(pair) for pair in tags] for tags in found["mine"]] == expected
-    assert found["global"] == expected[:20]
-    assert found["lazy_module"] == "_Column"
-    assert found["jieba_dt_untouched"]  # nothing loaded jieba's own prefix dictionary: it stays lazy
+    for run in ("builds", "reads"):
+        found = _cold(tmp_path, texts)
+        assert [[list(pair) for pair in tags] for tags in found["mine"]] == expected, run
+        assert found["global"] == expected[:20], run
+        assert found["lazy_module"] == "_Column", run
+        assert found["jieba_dt_untouched"], run  # nothing loaded jieba's own prefix dictionary: it stays lazy
+    assert len(list((tmp_path / "jieba").glob("dict-*.sqlite"))) == 1
 
 
 def test_file_is_built_once_and_published_whole(tmp_path: Path) -> None:
+    folder = tmp_path / "jieba"
+    folder.mkdir()
+    (folder / "dict-0123456789abcdef.sqlite").write_bytes(b"another jieba's")
+    (folder / ".dict-0123456789abcdef.sqlite.99.partial").write_bytes(b"a killed build's")
     path = tagger.ensure_tagger(tmp_path)
     stamp = path.stat().st_mtime_ns
     assert tagger.ensure_tagger(tmp_path) == path
     assert path.stat().st_mtime_ns == stamp
-    assert [p.name for p in path.parent.iterdir() if p.name.endswith(".partial")] == []
+    assert [p.name for p in folder.iterdir() if p.name != ".lock"] == [path.name]  # the others removed
+
+
+def test_a_file_that_does_not_read_is_built_again(tmp_path: Path, configured, caplog) -> None:
+    path = tagger.ensure_tagger(tmp_path)
+    path.write_bytes(b"")  # e.g. cut short
+    configured(tmp_path)
+    with caplog.at_level(logging.WARNING, logger="index.retrieval.tagger"):
+        found = tagger.tag(HANDPICKED[1])
+    assert "building it again" in caplog.text
+    assert [list(pair) for pair in found] == stock_tags([HANDPICKED[1]])[0]
+    assert path.stat().st_size > 1_000_000
 
 
 @pytest.fixture
@@ -112,10 +133,12 @@ def test_unwritable_cache_falls_back_to_stock_jieba(tmp_path: Path, configured, 
     assert [list(pair) for pair in found] == stock_tags([HANDPICKED[1]])[0]
 
 
-def test_threads_share_one_tagger(configured) -> None:
+def test_threads_share_one_tagger(configured, monkeypatch) -> None:
+    """Four threads tag at once, with the remembered words forgotten every few lookups: stock jieba's tags."""
     configured(get_settings().cache_dir)
+    monkeypatch.setattr(tagger, "REMEMBERED", 50)
     texts = seed_texts(10)
-    expected = [tagger.tag(text) for text in texts]
+    expected = [[tuple(pair) for pair in tags] for tags in stock_tags(texts)]
     results: list[list[list[tuple[str, str]]]] = []
     errors: list[BaseException] = []
 

@@ -40,6 +40,7 @@ from .cache import (
     noop,
     package_version,
     read_json,
+    sha256_file,
     write_json,
 )
 from .convert import ensure_model
@@ -110,6 +111,8 @@ def _onnx_entry(folder: Path, file_name: str) -> dict[str, Any] | None:
             return None
         if (folder / ONNX_SUBFOLDER / data).stat().st_size != entry.get("data_size"):
             return None
+        if sha256_file(path) != entry.get("graph_sha256"):  # the graph (KBs) names its data file
+            return None
     except OSError:
         return None
     if entry.get("kind") == "qint8":  # exported with the fp32 file now on disk (same weights)
@@ -157,7 +160,9 @@ def _write_record(folder: Path, update: dict[str, dict[str, Any]]) -> None:
 def _recorded_data(onnx_dir: Path) -> set[str]:
     """The data files the ONNX record names."""
     files = read_json(onnx_dir / ONNX_RECORD).get("files")
-    return {e["data_file"] for e in files.values() if isinstance(e, dict) and "data_file" in e} if files else set()
+    if not isinstance(files, dict):
+        return set()
+    return {e["data_file"] for e in files.values() if isinstance(e, dict) and isinstance(e.get("data_file"), str)}
 
 
 def _tmp_file(onnx_dir: Path, name: str) -> Path:

@@ -44,6 +44,7 @@ def store_weights_apart(tmp: Path, name: str) -> dict[str, Any]:
     return {
         "size": tmp.stat().st_size,
         "sha256": whole,
+        "graph_sha256": sha256_file(tmp),  # it names its data file: a record and a graph of two exports differ
         "data_file": data,
         "data_size": (tmp.parent / data).stat().st_size,
     }

@@ -61,34 +61,56 @@ def tag(text: str) -> list[tuple[str, str]]:
         return found(text)
 
 
-def ensure_tagger(cache_dir: Path) -> Path:
-    """The dictionary file for the installed jieba, built if missing (a few seconds, once per jieba)."""
+def _dictionary_path(cache_dir: Path) -> Path:
     import jieba
 
-    source = Path(jieba.__file__).with_name("dict.txt")
-    stat = source.stat()
+    stat = Path(jieba.__file__).with_name("dict.txt").stat()
     identity = f"{LAYOUT}:{package_version('jieba')}:{stat.st_size}:{stat.st_mtime_ns}"
-    folder = Path(cache_dir) / "jieba"
-    path = folder / f"dict-{hashlib.sha256(identity.encode()).hexdigest()[:16]}.sqlite"
-    if path.exists():
+    return Path(cache_dir) / "jieba" / f"dict-{hashlib.sha256(identity.encode()).hexdigest()[:16]}.sqlite"
+
+
+def ensure_tagger(cache_dir: Path, *, rebuild: bool = False) -> Path:
+    """The dictionary file for the installed jieba, built if missing (a few seconds, once per jieba);
+    ``rebuild``: built again (a file that did not read)."""
+    path = _dictionary_path(cache_dir)
+    if path.exists() and not rebuild:
         return path
+    folder = path.parent
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with lock(folder / ".lock"):
-            if not path.exists():
+            if rebuild or not path.exists():
                 _build(path)
+            for stale in [*folder.glob("dict-*.sqlite"), *folder.glob(".dict-*.partial")]:
+                if stale != path:  # another jieba's, or a killed build's (a process reading one keeps it open)
+                    stale.unlink(missing_ok=True)
     except (OSError, sqlite3.Error) as exc:
         raise ModelError(f"jieba's dictionary could not be written to {folder}: {exc}") from exc
     return path
 
 
+def _word_tags(f: Any) -> dict[str, str]:
+    """``dict.txt``'s word -> tag, read as ``jieba.posseg.POSTokenizer.load_word_tag`` reads it (importing
+    ``jieba.posseg`` would parse it once more, for its module-level tagger)."""
+    tags: dict[str, str] = {}
+    with f:
+        for lineno, raw in enumerate(f, 1):
+            line = raw.strip().decode("utf-8")
+            if line:
+                try:
+                    word, _, tag = line.split(" ")
+                except ValueError:
+                    raise ValueError(f"invalid POS dictionary entry at line {lineno}: {line}") from None
+                tags[word] = tag
+    return tags
+
+
 def _build(path: Path) -> None:
     import jieba
-    import jieba.posseg as posseg
 
     tokenizer = jieba.Tokenizer()
     freq, total = tokenizer.gen_pfdict(tokenizer.get_dict_file())
-    tags = posseg.POSTokenizer(tokenizer).word_tag_tab  # jieba's own parse of dict.txt
+    tags = _word_tags(tokenizer.get_dict_file())
     partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
     partial.unlink(missing_ok=True)
     try:
@@ -101,7 +123,7 @@ def _build(path: Path) -> None:
                 "INSERT OR IGNORE INTO words VALUES (?, NULL, ?)", ((w, t) for w, t in tags.items() if w not in freq)
             )
             db.execute("INSERT INTO meta VALUES ('total', ?)", (total,))
-        db.close()
+        db.close()  # the commit above synced the file (SQLite's default synchronous=FULL)
         os.replace(partial, path)
     finally:
         partial.unlink(missing_ok=True)
@@ -114,10 +136,11 @@ class _Column:
         self._db = db
         self._sql = f"SELECT {column} FROM words WHERE word = ?"
         self._seen: dict[str, Any] = {}
+        self._added: dict[str, Any] = {}  # jieba's user words (add_word, load_userdict): never forgotten
 
     def get(self, word: str, default: Any = None) -> Any:
         try:
-            value = self._seen[word]
+            value = self._added[word] if self._added and word in self._added else self._seen[word]
         except KeyError:
             if len(self._seen) >= REMEMBERED:
                 self._seen.clear()
@@ -134,35 +157,52 @@ class _Column:
             raise KeyError(word)
         return value
 
-    def update(self, other: dict[str, Any]) -> None:  # jieba's user-dictionary hook; zhsearch adds no words
-        self._seen.update(other)
+    def update(self, other: dict[str, Any]) -> None:  # how jieba's tagger takes in user words' tags
+        self._added.update(other)
 
 
 def _load(cache_dir: Path | None) -> Tag:
     import jieba
 
     jieba.setLogLevel(logging.WARNING)
-    path: Path | None = None
-    if cache_dir is not None:
-        try:
-            path = ensure_tagger(cache_dir)
-        except ModelError as exc:
-            log.warning("jieba loads its whole dictionary: %s", exc)
-    if path is None:
+    opened = _open(cache_dir) if cache_dir is not None else None
+    if opened is None:
         import jieba.posseg as posseg
 
         stock = posseg.POSTokenizer(jieba.dt)
         return lambda text: [(w.word, w.flag) for w in stock.cut(text)]
-
-    db = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, check_same_thread=False)
+    db, total = opened
     tokenizer = jieba.Tokenizer(os.devnull)
     tokenizer.FREQ = _Column(db, "freq")
-    tokenizer.total = db.execute("SELECT value FROM meta WHERE key = 'total'").fetchone()[0]
+    tokenizer.total = total
     tokenizer.initialized = True
     posseg = _posseg_module(db)
     tagging = posseg.POSTokenizer(tokenizer)  # reads its tags from os.devnull: nothing
     tagging.word_tag_tab = _Column(db, "tag")
     return lambda text: [(w.word, w.flag) for w in tagging.cut(text)]
+
+
+def _open(cache_dir: Path) -> tuple[sqlite3.Connection, int] | None:
+    """The dictionary file, read-only, and jieba's word-count total; a file that does not read is built
+    again, once; None (stock jieba, with a warning) when that fails too."""
+    for rebuild in (False, True):
+        try:
+            path = ensure_tagger(cache_dir, rebuild=rebuild)
+            db = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, check_same_thread=False)
+            try:
+                (total,) = db.execute("SELECT value FROM meta WHERE key = 'total'").fetchone()
+                db.execute("SELECT freq, tag FROM words LIMIT 1").fetchall()
+            except BaseException:
+                db.close()
+                raise
+            return db, int(total)
+        except ModelError as exc:
+            log.warning("jieba loads its whole dictionary: %s", exc)
+            return None
+        except (sqlite3.Error, OSError, TypeError, ValueError) as exc:
+            log.warning("jieba's dictionary file does not read (%s)%s", exc, "" if rebuild else "; building it again")
+    log.warning("jieba loads its whole dictionary")
+    return None
 
 
 def _posseg_module(db: sqlite3.Connection) -> Any:
@@ -171,12 +211,13 @@ def _posseg_module(db: sqlite3.Connection) -> Any:
     Importing it builds ``posseg.dt`` from ``jieba.dt``'s dictionary file; during the import
     ``jieba.dt`` is an empty-dictionary stand-in, and afterwards ``posseg.dt`` is given back
     ``jieba.dt`` and the tag table from SQLite, so other callers of ``jieba.posseg.cut`` get
-    stock answers.
+    stock answers. (Code reading ``jieba.dt`` in another thread during that import would see the
+    stand-in; zhsearch uses jieba nowhere else.)
     """
-    if "jieba.posseg" in sys.modules:
-        return sys.modules["jieba.posseg"]
     import jieba
 
+    if "jieba.posseg" in sys.modules or jieba.dt.dictionary != jieba.DEFAULT_DICT:
+        return importlib.import_module("jieba.posseg")  # already there, or over another dictionary: stock
     default = jieba.dt
     jieba.dt = jieba.Tokenizer(os.devnull)
     try:
