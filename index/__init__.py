@@ -258,6 +258,7 @@ __all__ = [
     "coverage_notes",
     "ensure_model",
     "ensure_onnx",
+    "ensure_tagger",
     "evaluate",
     "evaluate_answers",
     "get_settings",
@@ -288,7 +289,6 @@ __all__ = [
     "split_set",
     "sync_folder",
     "warm_up",
-    "ensure_tagger",
     "watch_folder",
     "write_report",
 ]

@@ -6,13 +6,14 @@ cache of ~580k words and prefixes, and its tag table parsed from ``dict.txt`` wh
 ``jieba.posseg`` is imported. A cold ``zhsearch ask`` is mostly that wait.
 
 Here the same two tables live in one SQLite file (``<cache>/jieba/dict-<key>.sqlite``, built once
-from jieba's own parse of its dictionary, published by atomic rename), and the tagger looks up
+from ``dict.txt`` as jieba reads it, published by atomic rename), and the tagger looks up
 only the words it meets, remembering them. jieba's segmentation and HMM code run unchanged; what
 changes is where its ``FREQ`` and ``word_tag_tab`` mappings read from. Both are attributes jieba
 documents by use (``jieba.get_FREQ``, ``POSTokenizer.word_tag_tab``), stable since 0.39.
 tests/test_tagger.py checks that the words and tags equal stock jieba's.
 
-Without a cache folder (or when it cannot be written) the tagger is stock jieba, loaded eagerly.
+Without a cache folder (or when the file can be neither read nor built) the tagger is stock jieba,
+loaded eagerly.
 """
 
 from __future__ import annotations
